@@ -1,0 +1,609 @@
+"""Load and validate catalogue and scheme YAML, reporting every problem at once.
+
+Each problem names the file, the item (``lists[2] (spc-defaulters).duration_days``) and what
+would be accepted instead. Nothing that fails a guardrail of DESIGN.md is ever returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import yaml
+
+from socialcredit.errors import PolicyError, Problem, UsageError
+from socialcredit.identifiers import Kind
+from socialcredit.policy.grounds import ground_problem
+from socialcredit.policy.model import (
+    ABSOLUTE_MAX_EFFECT_DAYS,
+    DEFAULT_MAX_EFFECT_DAYS,
+    Catalogue,
+    Code,
+    CodeList,
+    Grade,
+    GradeList,
+    Measure,
+    Rule,
+    Scheme,
+    Score,
+    Tier,
+)
+
+T = TypeVar("T")
+
+CODE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+NAME_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+KINDS = ("person", "organisation")
+
+
+def check_max_effect_days(value: int) -> int:
+    if not 1 <= value <= ABSOLUTE_MAX_EFFECT_DAYS:
+        raise UsageError(
+            f"--max-effect-days must be between 1 and {ABSOLUTE_MAX_EFFECT_DAYS} "
+            f"(ten years; the default is {DEFAULT_MAX_EFFECT_DAYS}, five years), got {value}"
+        )
+    return value
+
+
+class _Reader:
+    """Collects problems while reading one YAML document."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(Problem(self.source, where, message))
+
+    def mapping(
+        self, value: object, where: str, required: Iterable[str], optional: Iterable[str] = ()
+    ) -> dict[str, Any] | None:
+        required, optional = tuple(required), tuple(optional)
+        if not isinstance(value, dict):
+            self.problem(where, f"expected a mapping with keys {', '.join(required)}")
+            return None
+        allowed = required + optional
+        for key in value:
+            if key not in allowed:
+                self.problem(
+                    where, f"unknown key {key!r}; allowed keys: {', '.join(allowed)}"
+                )
+        for key in required:
+            if key not in value:
+                self.problem(where, f"missing required key {key!r}")
+        return cast(dict[str, Any], value)
+
+    def get(
+        self,
+        item: Mapping[str, Any],
+        key: str,
+        where: str,
+        convert: Callable[[object], T | None],
+        expected: str,
+        default: T | None = None,
+    ) -> T | None:
+        if key not in item:
+            return default
+        result = convert(item[key])
+        if result is None:
+            self.problem(f"{where}.{key}", f"expected {expected}, got {item[key]!r}")
+        return result
+
+    def text(self, item: Mapping[str, Any], key: str, where: str) -> str | None:
+        return self.get(item, key, where, _text, "a non-empty string")
+
+    def legal_basis(self, item: Mapping[str, Any], where: str) -> str:
+        if "legal_basis" not in item:
+            return ""
+        basis = _text(item["legal_basis"])
+        if basis is None:
+            self.problem(
+                f"{where}.legal_basis",
+                "every code, rule, list and measure must cite a non-empty legal basis "
+                "(the law, regulation or central policy document that authorises it)",
+            )
+            return ""
+        return basis
+
+    def integer(self, item: Mapping[str, Any], key: str, where: str) -> int | None:
+        return self.get(item, key, where, _integer, "an integer")
+
+    def flag(self, item: Mapping[str, Any], key: str, where: str) -> bool:
+        return bool(self.get(item, key, where, _flag, "true or false", default=False))
+
+    def choice(
+        self, item: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...]
+    ) -> str | None:
+        def convert(value: object) -> str | None:
+            return value if isinstance(value, str) and value in choices else None
+
+        return self.get(item, key, where, convert, "one of " + ", ".join(choices))
+
+    def identifier(
+        self, item: Mapping[str, Any], key: str, where: str, pattern: re.Pattern[str], hint: str
+    ) -> str | None:
+        def convert(value: object) -> str | None:
+            return value if isinstance(value, str) and pattern.match(value) else None
+
+        return self.get(item, key, where, convert, hint)
+
+    def string_list(
+        self, item: Mapping[str, Any], key: str, where: str, *, allow_empty: bool = False
+    ) -> tuple[str, ...]:
+        value = item.get(key, [])
+        if not isinstance(value, list) or not all(_text(v) for v in value):
+            self.problem(f"{where}.{key}", f"expected a list of strings, got {value!r}")
+            return ()
+        if not value and not allow_empty and key in item:
+            self.problem(f"{where}.{key}", "must not be empty")
+        duplicates = sorted(v for v, n in Counter(value).items() if n > 1)
+        if duplicates:
+            self.problem(f"{where}.{key}", f"repeated entries {duplicates}")
+        return tuple(value)
+
+    def subjects(self, item: Mapping[str, Any], where: str) -> tuple[Kind, ...]:
+        kinds = self.string_list(item, "subjects", where)
+        bad = [k for k in kinds if k not in KINDS]
+        if bad:
+            self.problem(f"{where}.subjects", f"unknown subject kinds {bad}; use person, organisation")
+        if "subjects" in item and not kinds:
+            return ()
+        return tuple(cast(Kind, k) for k in kinds if k in KINDS)
+
+    def days(
+        self, item: Mapping[str, Any], key: str, where: str, max_days: int
+    ) -> int:
+        days = self.integer(item, key, where)
+        if days is not None and not 1 <= days <= max_days:
+            self.problem(
+                f"{where}.{key}",
+                f"every negative or positive effect is time-limited: {key} must be between 1 "
+                f"and {max_days} days (the registry's limit), got {days}",
+            )
+        return days or 1
+
+    def unique_ids(self, ids: list[tuple[str, str]], what: str) -> None:
+        seen: dict[str, str] = {}
+        for where, ident in ids:
+            if ident in seen:
+                self.problem(where, f"duplicate {what} id {ident!r} (first at {seen[ident]})")
+            else:
+                seen[ident] = where
+
+    def finish(self) -> None:
+        if self.problems:
+            raise PolicyError(self.problems)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _integer(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _flag(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _decimal(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and number >= 0 else None
+
+
+def _date(value: object) -> dt.date | None:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _load_yaml(text: str, source: str) -> object:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise PolicyError([Problem(source, "YAML", f"not valid YAML: {error}")]) from error
+
+
+# --- catalogue -----------------------------------------------------------------------------
+
+CODE_KEYS = ("id", "title", "ground", "polarity", "subjects", "severity", "legal_basis")
+CODE_OPTIONAL = ("description", "repairable")
+
+
+def parse_catalogue(text: str, *, source: str = "<catalogue>") -> Catalogue:
+    """Parse and validate a catalogue document. Raises PolicyError listing every problem."""
+    reader = _Reader(source)
+    doc = reader.mapping(_load_yaml(text, source), "catalogue", ["codes"])
+    codes: dict[str, Code] = {}
+    raw_codes = doc.get("codes") if doc else None
+    if doc is not None and "codes" in doc and not isinstance(raw_codes, list):
+        reader.problem("codes", "expected a list of codes")
+    ids: list[tuple[str, str]] = []
+    for index, raw in enumerate(raw_codes if isinstance(raw_codes, list) else []):
+        label = raw.get("id") if isinstance(raw, dict) else None
+        where = f"codes[{index}]" + (f" ({label})" if isinstance(label, str) else "")
+        item = reader.mapping(raw, where, CODE_KEYS, CODE_OPTIONAL)
+        if item is None:
+            continue
+        code_id = reader.identifier(
+            item, "id", where, CODE_ID, "a lowercase id such as court.judgment_default"
+        )
+        if code_id:
+            ids.append((where, code_id))
+        ground = item.get("ground")
+        if "ground" in item and (message := ground_problem(str(code_id), ground)):
+            reader.problem(f"{where}.ground", message)
+        code = Code(
+            id=code_id or "",
+            title=reader.text(item, "title", where) or "",
+            ground=str(ground),
+            polarity=cast(Any, reader.choice(item, "polarity", where, ("negative", "positive"))),
+            subjects=reader.subjects(item, where),
+            severity=cast(
+                Any, reader.choice(item, "severity", where, ("minor", "general", "serious"))
+            ),
+            legal_basis=reader.legal_basis(item, where),
+            description=reader.text(item, "description", where),
+            repairable=reader.get(item, "repairable", where, _flag, "true or false", True)
+            is not False,
+        )
+        if code_id:
+            codes.setdefault(code_id, code)
+    reader.unique_ids(ids, "code")
+    reader.finish()
+    return Catalogue(codes=codes, source=source)
+
+
+# --- scheme --------------------------------------------------------------------------------
+
+SCHEME_KEYS = ("id", "version", "title", "subjects")
+SCHEME_OPTIONAL = ("description", "jurisdiction", "effective_from", "score", "lists", "measures")
+SCORE_KEYS = ("base", "min", "max", "grades", "rules")
+RULE_KEYS = ("code", "valid_days", "legal_basis")
+RULE_OPTIONAL = ("points", "tiers", "ends_on_fulfilment", "cap")
+LIST_KEYS = ("id", "kind", "title", "legal_basis")
+CODE_LIST_OPTIONAL = (
+    "public", "description", "codes", "duration_days", "min_amount", "ends_on_fulfilment"
+)
+GRADE_LIST_OPTIONAL = ("public", "description", "grades", "exclusive_of")
+MEASURE_KEYS = ("id", "agency", "kind", "title", "legal_basis", "when")
+
+
+class _SchemeReader(_Reader):
+    def __init__(self, source: str, catalogue: Catalogue, max_days: int) -> None:
+        super().__init__(source)
+        self.catalogue = catalogue
+        self.max_days = max_days
+        self.subject_kinds: tuple[Kind, ...] = ()
+
+    def catalogue_code(self, code_id: object, where: str) -> tuple[str, Code | None]:
+        if not isinstance(code_id, str) or code_id not in self.catalogue.codes:
+            self.problem(
+                where,
+                f"code {code_id!r} is not in the catalogue ({self.catalogue.source}); "
+                "add it there with its legal basis, or fix the spelling",
+            )
+            return str(code_id), None
+        code = self.catalogue.codes[code_id]
+        if self.subject_kinds and not set(code.subjects) & set(self.subject_kinds):
+            self.problem(
+                where,
+                f"code {code_id!r} applies only to {', '.join(code.subjects)} and can never "
+                f"apply to this scheme's subjects ({', '.join(self.subject_kinds)})",
+            )
+        return code_id, code
+
+    def signed_points(self, value: int | None, code: Code | None, where: str) -> None:
+        if value is None or code is None:
+            return
+        if value == 0:
+            self.problem(where, "points must not be 0; leave the code out of the scheme instead")
+        elif (value < 0) != (code.polarity == "negative"):
+            sign = "negative (below 0)" if code.polarity == "negative" else "positive (above 0)"
+            self.problem(where, f"code {code.id!r} is {code.polarity}: its points must be {sign}")
+
+    def rule(self, raw: object, where: str) -> Rule | None:
+        item = self.mapping(raw, where, RULE_KEYS, RULE_OPTIONAL)
+        if item is None:
+            return None
+        code_id, code = self.catalogue_code(item.get("code"), f"{where}.code")
+        points = self.integer(item, "points", where)
+        tiers: list[Tier] = []
+        if ("points" in item) == ("tiers" in item):
+            self.problem(where, "give exactly one of 'points' or 'tiers'")
+        self.signed_points(points, code, f"{where}.points")
+        raw_tiers = item.get("tiers", [])
+        if "tiers" in item and (not isinstance(raw_tiers, list) or not raw_tiers):
+            self.problem(f"{where}.tiers", "expected a non-empty list of {min_amount, points}")
+            raw_tiers = []
+        for t_index, raw_tier in enumerate(raw_tiers):
+            t_where = f"{where}.tiers[{t_index}]"
+            tier = self.mapping(raw_tier, t_where, ("min_amount", "points"))
+            if tier is None:
+                continue
+            min_amount = self.get(tier, "min_amount", t_where, _decimal, "a non-negative number")
+            tier_points = self.integer(tier, "points", t_where)
+            self.signed_points(tier_points, code, f"{t_where}.points")
+            if min_amount is not None and tier_points is not None:
+                tiers.append(Tier(min_amount, tier_points))
+        if tiers and tiers[0].min_amount != 0:
+            self.problem(f"{where}.tiers", "the first tier must start at min_amount: 0")
+        for before, after in zip(tiers, tiers[1:], strict=False):
+            if after.min_amount <= before.min_amount:
+                self.problem(f"{where}.tiers", "min_amount must strictly increase from tier to tier")
+                break
+        cap = self.integer(item, "cap", where)
+        if cap is not None and cap < 1:
+            self.problem(f"{where}.cap", f"cap limits the rule's total in magnitude: use 1 or more, got {cap}")
+        return Rule(
+            code=code_id,
+            points=points,
+            tiers=tuple(tiers),
+            valid_days=self.days(item, "valid_days", where, self.max_days),
+            legal_basis=self.legal_basis(item, where),
+            ends_on_fulfilment=self.flag(item, "ends_on_fulfilment", where),
+            cap=cap,
+        )
+
+    def score(self, raw: object) -> Score | None:
+        item = self.mapping(raw, "score", SCORE_KEYS)
+        if item is None:
+            return None
+        base, low, high = (self.integer(item, key, "score") for key in ("base", "min", "max"))
+        if low is not None and high is not None and low > high:
+            self.problem("score", f"min ({low}) must not exceed max ({high})")
+        if None not in (base, low, high) and not cast(int, low) <= cast(int, base) <= cast(int, high):
+            self.problem("score.base", f"base {base} must lie within [min, max] = [{low}, {high}]")
+        grades: list[Grade] = []
+        raw_grades = item.get("grades", [])
+        if not isinstance(raw_grades, list) or not raw_grades:
+            self.problem("score.grades", "expected a non-empty list of {grade, min}, best first")
+            raw_grades = []
+        for g_index, raw_grade in enumerate(raw_grades):
+            g_where = f"score.grades[{g_index}]"
+            band = self.mapping(raw_grade, g_where, ("grade", "min"))
+            if band is None:
+                continue
+            name = band.get("grade")
+            name = str(name) if isinstance(name, str | int) and str(name).strip() else None
+            if name is None:
+                self.problem(f"{g_where}.grade", "expected a grade name such as AAA")
+            minimum = self.integer(band, "min", g_where)
+            if name is not None and minimum is not None:
+                grades.append(Grade(name, minimum))
+        self.unique_ids([(f"score.grades[{i}]", g.grade) for i, g in enumerate(grades)], "grade")
+        for before, after in zip(grades, grades[1:], strict=False):
+            if after.min >= before.min:
+                self.problem(
+                    "score.grades",
+                    f"grade minimums must strictly decrease, best grade first "
+                    f"({before.grade} {before.min}, then {after.grade} {after.min})",
+                )
+                break
+        if grades and low is not None and grades[-1].min > low:
+            self.problem(
+                "score.grades",
+                f"the last band ({grades[-1].grade}) starts at {grades[-1].min}, above "
+                f"score.min ({low}): every score must fall in a band; lower it to {low} or less",
+            )
+        rules: list[Rule] = []
+        raw_rules = item.get("rules", [])
+        if not isinstance(raw_rules, list):
+            self.problem("score.rules", "expected a list of rules")
+            raw_rules = []
+        for r_index, raw_rule in enumerate(raw_rules):
+            code = raw_rule.get("code") if isinstance(raw_rule, dict) else None
+            rule = self.rule(raw_rule, f"score.rules[{r_index}]" + (f" ({code})" if code else ""))
+            if rule is not None:
+                rules.append(rule)
+        counts = Counter(rule.code for rule in rules)
+        for code, count in sorted(counts.items()):
+            if count > 1:
+                self.problem("score.rules", f"{count} rules for code {code!r}; merge them into one")
+        return Score(
+            base=base or 0, min=low or 0, max=high or 0, grades=tuple(grades), rules=tuple(rules)
+        )
+
+    def list_(self, raw: object, where: str) -> CodeList | GradeList | None:
+        by_grade = isinstance(raw, dict) and "grades" in raw
+        optional = GRADE_LIST_OPTIONAL if by_grade else CODE_LIST_OPTIONAL
+        item = self.mapping(raw, where, LIST_KEYS, optional)
+        if item is None:
+            return None
+        list_id = self.identifier(item, "id", where, NAME_ID, "a lowercase id such as spc-defaulters")
+        kind = self.choice(item, "kind", where, ("black", "red"))
+        common: dict[str, Any] = {
+            "id": list_id or "",
+            "kind": kind,
+            "title": self.text(item, "title", where) or "",
+            "legal_basis": self.legal_basis(item, where),
+            "public": self.flag(item, "public", where),
+            "description": self.text(item, "description", where),
+        }
+        if by_grade:
+            return GradeList(
+                grades=self.string_list(item, "grades", where),
+                exclusive_of=self.string_list(item, "exclusive_of", where, allow_empty=True),
+                **common,
+            )
+        if "codes" not in item:
+            self.problem(where, "a list needs either 'codes' (with 'duration_days') or 'grades'")
+        if "codes" in item and "duration_days" not in item:
+            self.problem(where, "a code list needs 'duration_days': no listing is permanent")
+        codes = self.string_list(item, "codes", where)
+        for code_id in codes:
+            _, code = self.catalogue_code(code_id, f"{where}.codes")
+            wanted = {"black": "negative", "red": "positive"}.get(str(kind))
+            if code is not None and wanted and code.polarity != wanted:
+                self.problem(
+                    f"{where}.codes",
+                    f"a {kind} list may only hold {wanted} codes; {code_id!r} is {code.polarity}",
+                )
+        min_amount = self.get(item, "min_amount", where, _decimal, "a non-negative number")
+        return CodeList(
+            codes=codes,
+            duration_days=self.days(item, "duration_days", where, self.max_days),
+            min_amount=min_amount,
+            ends_on_fulfilment=self.flag(item, "ends_on_fulfilment", where),
+            **common,
+        )
+
+    def measure(
+        self, raw: object, where: str, lists: Mapping[str, CodeList | GradeList], grades: set[str]
+    ) -> Measure | None:
+        item = self.mapping(raw, where, MEASURE_KEYS, ("description",))
+        if item is None:
+            return None
+        measure_id = self.identifier(item, "id", where, NAME_ID, "a lowercase id such as no-flights")
+        kind = self.choice(item, "kind", where, ("restriction", "incentive"))
+        when = self.mapping(item.get("when", {}), f"{where}.when", (), ("lists", "grades"))
+        when = when or {}
+        when_lists = self.string_list(when, "lists", f"{where}.when")
+        when_grades = self.string_list(when, "grades", f"{where}.when")
+        if "when" in item and not when_lists and not when_grades:
+            self.problem(f"{where}.when", "a measure needs a trigger: 'lists' and/or 'grades'")
+        for list_id in when_lists:
+            lst = lists.get(list_id)
+            if lst is None:
+                self.problem(f"{where}.when.lists", f"no list {list_id!r} in this scheme")
+            elif kind == "restriction" and lst.kind == "red":
+                self.problem(
+                    f"{where}.when.lists",
+                    f"a restriction cannot be triggered by the red list {list_id!r}",
+                )
+            elif kind == "incentive" and lst.kind == "black":
+                self.problem(
+                    f"{where}.when.lists",
+                    f"an incentive cannot be triggered by the black list {list_id!r}",
+                )
+        self.known_grades(when_grades, grades, f"{where}.when.grades", "grade measures")
+        return Measure(
+            id=measure_id or "",
+            agency=self.text(item, "agency", where) or "",
+            kind=cast(Any, kind),
+            title=self.text(item, "title", where) or "",
+            legal_basis=self.legal_basis(item, where),
+            lists=when_lists,
+            grades=when_grades,
+            description=self.text(item, "description", where),
+        )
+
+    def known_grades(self, wanted: tuple[str, ...], grades: set[str], where: str, what: str) -> None:
+        if wanted and not grades:
+            self.problem(where, f"{what} need a 'score' section with grades")
+            return
+        for grade in wanted:
+            if grade not in grades:
+                self.problem(where, f"no grade {grade!r} in score.grades ({', '.join(sorted(grades))})")
+
+
+def parse_scheme(
+    text: str,
+    *,
+    catalogue: Catalogue,
+    source: str = "<scheme>",
+    max_effect_days: int = DEFAULT_MAX_EFFECT_DAYS,
+) -> Scheme:
+    """Parse and validate a scheme against a catalogue. Raises PolicyError with every problem."""
+    check_max_effect_days(max_effect_days)
+    reader = _SchemeReader(source, catalogue, max_effect_days)
+    doc = reader.mapping(_load_yaml(text, source), "scheme", SCHEME_KEYS, SCHEME_OPTIONAL)
+    if doc is None:
+        reader.finish()
+        raise AssertionError("unreachable")
+    scheme_id = reader.identifier(doc, "id", "scheme", NAME_ID, "a lowercase id such as spc-defaulters")
+    version = reader.integer(doc, "version", "scheme")
+    if version is not None and version < 1:
+        reader.problem("scheme.version", f"version must be 1 or more, got {version}")
+    reader.subject_kinds = reader.subjects(doc, "scheme")
+    score = reader.score(doc["score"]) if "score" in doc else None
+    grades = {g.grade for g in score.grades} if score else set()
+
+    lists: dict[str, CodeList | GradeList] = {}
+    raw_lists = doc.get("lists", [])
+    if not isinstance(raw_lists, list):
+        reader.problem("lists", "expected a list of lists")
+        raw_lists = []
+    ids: list[tuple[str, str]] = []
+    for index, raw in enumerate(raw_lists):
+        label = raw.get("id") if isinstance(raw, dict) else None
+        where = f"lists[{index}]" + (f" ({label})" if isinstance(label, str) else "")
+        lst = reader.list_(raw, where)
+        if lst is not None and lst.id:
+            ids.append((where, lst.id))
+            lists.setdefault(lst.id, lst)
+    reader.unique_ids(ids, "list")
+    for index, lst in enumerate(lists.values()):
+        if isinstance(lst, GradeList):
+            where = f"lists ({lst.id})"
+            reader.known_grades(lst.grades, grades, f"{where}.grades", "grade lists")
+            for other in lst.exclusive_of:
+                if not isinstance(lists.get(other), CodeList):
+                    reader.problem(
+                        f"{where}.exclusive_of", f"{other!r} is not a code list of this scheme"
+                    )
+        del index
+
+    measures: list[Measure] = []
+    raw_measures = doc.get("measures", [])
+    if not isinstance(raw_measures, list):
+        reader.problem("measures", "expected a list of measures")
+        raw_measures = []
+    for index, raw in enumerate(raw_measures):
+        label = raw.get("id") if isinstance(raw, dict) else None
+        where = f"measures[{index}]" + (f" ({label})" if isinstance(label, str) else "")
+        measure = reader.measure(raw, where, lists, grades)
+        if measure is not None:
+            measures.append(measure)
+    reader.unique_ids(
+        [(f"measures ({m.id})", m.id) for m in measures if m.id], "measure"
+    )
+    reader.finish()
+    return Scheme(
+        id=cast(str, scheme_id),
+        version=cast(int, version),
+        title=cast(str, reader.text(doc, "title", "scheme")),
+        subjects=reader.subject_kinds,
+        score=score,
+        lists=tuple(lists.values()),
+        measures=tuple(measures),
+        description=reader.text(doc, "description", "scheme"),
+        jurisdiction=reader.text(doc, "jurisdiction", "scheme"),
+        effective_from=reader.get(doc, "effective_from", "scheme", _date, "a date YYYY-MM-DD"),
+        source=source,
+    )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from error
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    return parse_catalogue(_read(path), source=str(path))
+
+
+def load_scheme(
+    path: Path, *, catalogue: Catalogue, max_effect_days: int = DEFAULT_MAX_EFFECT_DAYS
+) -> Scheme:
+    return parse_scheme(
+        _read(path), catalogue=catalogue, source=str(path), max_effect_days=max_effect_days
+    )
