@@ -1,0 +1,231 @@
+"""The `socialcredit` command line: thin commands over the service functions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from socialcredit import identifiers
+from socialcredit.errors import SocialCreditError, UsageError
+from socialcredit.evaluation import ENGINES, evaluate_files, get_engine, parse_as_of, parse_known_at
+from socialcredit.policy.loader import check_max_effect_days
+from socialcredit.policy.model import DEFAULT_MAX_EFFECT_DAYS
+from socialcredit.policy.shipped import resolve_catalogue, resolve_scheme, shipped_scheme_ids
+from socialcredit.policy.summary import describe_scheme
+
+app = typer.Typer(
+    help=(
+        "socialcredit: a rule-of-law credit registry. Validate identifiers and policies, and "
+        "evaluate furnished records into standings (scores, grades, lists, measures)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+id_app = typer.Typer(help="Check resident identity numbers and unified social credit codes.")
+policy_app = typer.Typer(help="Validate, summarise and list catalogues and schemes.")
+app.add_typer(id_app, name="id")
+app.add_typer(policy_app, name="policy")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+
+MaxEffectDays = Annotated[
+    int,
+    typer.Option(
+        "--max-effect-days",
+        help=(
+            "The registry's limit on any rule's valid_days or list's duration_days. "
+            f"Default {DEFAULT_MAX_EFFECT_DAYS} (five years); at most 3653 (ten years)."
+        ),
+    ),
+]
+
+
+@id_app.command("check")
+def id_check(
+    ids: Annotated[list[str], typer.Argument(help="Identifiers, taken exactly as given.")],
+) -> None:
+    """Print ID<TAB>person, ID<TAB>organisation or ID<TAB>invalid: REASON for each identifier.
+
+    Exits 1 if any is invalid. An unknown region code in a resident number is only a warning
+    (on stderr): region tables change.
+    """
+    invalid = False
+    for value in ids:
+        result = identifiers.check(value)
+        if result.kind is None:
+            invalid = True
+            print(f"{value}\tinvalid: {result.reason}")
+        else:
+            print(f"{value}\t{result.kind}")
+            warning = identifiers.region_warning(value)
+            if warning:
+                err.print(f"warning: {value}: {warning}")
+    raise typer.Exit(1 if invalid else 0)
+
+
+@policy_app.command("check")
+def policy_check(
+    catalogue: Annotated[Path, typer.Argument(help="The catalogue YAML file.")],
+    schemes: Annotated[
+        list[str] | None, typer.Argument(help="Scheme YAML files or shipped scheme ids.")
+    ] = None,
+    max_effect_days: MaxEffectDays = DEFAULT_MAX_EFFECT_DAYS,
+) -> None:
+    """Validate a catalogue and schemes, printing every problem (exit 2) or a summary of each."""
+    check_max_effect_days(max_effect_days)
+    loaded_catalogue = resolve_catalogue(str(catalogue))
+    problems = []
+    loaded = []
+    for scheme in schemes or []:
+        try:
+            loaded.append(
+                resolve_scheme(scheme, catalogue=loaded_catalogue, max_effect_days=max_effect_days)
+            )
+        except SocialCreditError as error:
+            problems.append(str(error))
+    if problems:
+        raise UsageError("\n".join(problems))
+    out.print(f"catalogue {catalogue}: {len(loaded_catalogue.codes)} codes, all valid")
+    for scheme_obj in loaded:
+        out.print()
+        out.print(describe_scheme(scheme_obj, loaded_catalogue), markup=False)
+
+
+@policy_app.command("list")
+def policy_list() -> None:
+    """List the schemes shipped with socialcredit (usable by id wherever a scheme is asked)."""
+    catalogue = resolve_catalogue(None)
+    table = Table("id", "version", "title", "subjects", "lists", "measures", "score")
+    for scheme_id in shipped_scheme_ids():
+        scheme = resolve_scheme(scheme_id, catalogue=catalogue)
+        table.add_row(
+            scheme.id,
+            str(scheme.version),
+            scheme.title,
+            ", ".join(scheme.subjects),
+            str(len(scheme.lists)),
+            str(len(scheme.measures)),
+            "yes" if scheme.score else "no",
+        )
+    out.print(table)
+
+
+@app.command()
+def evaluate(
+    scheme: Annotated[str, typer.Option(help="A scheme YAML file or a shipped scheme id.")],
+    records: Annotated[Path, typer.Option(help="Records: .csv, .jsonl or .parquet.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="The valid-time date T, YYYY-MM-DD.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write standings (JSON lines).")],
+    catalogue: Annotated[
+        str | None, typer.Option(help="The catalogue YAML file (default: the shipped one).")
+    ] = None,
+    events: Annotated[Path | None, typer.Option(help="Events: .csv, .jsonl or .parquet.")] = None,
+    known_at: Annotated[
+        str | None,
+        typer.Option(
+            "--known-at",
+            help="Transaction time K: an instant with zone, e.g. 2024-05-01T08:00:00Z. Default now.",
+        ),
+    ] = None,
+    engine: Annotated[
+        str, typer.Option(help=f"Evaluation engine: {' or '.join(ENGINES)}.")
+    ] = "duckdb",
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Add each subject's explanation to its line.")
+    ] = False,
+    max_effect_days: MaxEffectDays = DEFAULT_MAX_EFFECT_DAYS,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Write every rejected row (file,row,field,reason) here.")
+    ] = None,
+) -> None:
+    """Evaluate a scheme over furnished records and events: standing on T as known at K.
+
+    Writes one JSON line per subject (sorted by identifier) and prints a summary on stderr.
+    Exits 0 when the evaluation ran (rejected rows included), 2 on a usage or policy error.
+    """
+    check_max_effect_days(max_effect_days)
+    as_of_date = parse_as_of(as_of)
+    known_at_us = parse_known_at(known_at)
+    selected = get_engine(engine)
+    loaded_catalogue = resolve_catalogue(catalogue)
+    loaded_scheme = resolve_scheme(scheme, catalogue=loaded_catalogue, max_effect_days=max_effect_days)
+    with err.status(f"evaluating {loaded_scheme.id} with the {selected.name} engine"):
+        report, _ = evaluate_files(
+            catalogue=loaded_catalogue,
+            scheme=loaded_scheme,
+            records=records,
+            events=events,
+            as_of=as_of_date,
+            known_at_us=known_at_us,
+            out=out_path,
+            engine=selected,
+            explain=explain,
+            rejects=rejects,
+        )
+    rejected = len(report.record_rejections)
+    err.print(
+        f"records: {report.records_read} read, {report.records_accepted} accepted, "
+        f"{report.records_noop} no-op repeats, {rejected} rejected"
+    )
+    if events is not None:
+        err.print(
+            f"events: {report.events_read} read, {report.events_accepted} accepted, "
+            f"{len(report.event_rejections)} rejected"
+        )
+    for label, count in sorted(report.rejected_by_reason().items()):
+        err.print(f"  rejected {count}: {label}")
+    if report.record_rejections or report.event_rejections:
+        where = f"in {rejects}" if rejects else "not written (use --rejects FILE to keep them)"
+        err.print(f"rejected rows: {where}")
+    err.print(f"subjects evaluated: {report.subjects}; standings in {out_path}")
+
+
+@app.command()
+def demo(
+    persons: Annotated[int, typer.Option(help="Persons in the generated city.")] = 2000,
+    organisations: Annotated[int, typer.Option(help="Organisations in the generated city.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same city).")] = 7,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the sample and results.")] = Path(
+        "demo-out"
+    ),
+    as_of: Annotated[str, typer.Option("--as-of", help="The date to evaluate on.")] = "2026-11-01",
+) -> None:
+    """Generate a synthetic city's records, evaluate every shipped scheme, and summarise."""
+    from socialcredit.demo import run_demo
+
+    run_demo(
+        persons=persons,
+        organisations=organisations,
+        seed=seed,
+        out_dir=out_dir,
+        as_of=parse_as_of(as_of),
+        console=out,
+    )
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except SocialCreditError as error:
+        err.print(f"error: {error}", markup=False)
+        sys.exit(error.exit_code)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as error:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,76 @@
+"""What every engine takes and returns, and the parts of a run that do not depend on the engine."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from socialcredit.inputs import Input
+from socialcredit.policy.model import Catalogue, Scheme
+from socialcredit.semantics.fields import Rejection, reason_text
+from socialcredit.semantics.reference import catalogue_kinds
+
+
+@dataclass(frozen=True)
+class Request:
+    """One evaluation: the law, the facts, the two times, and where the standings go."""
+
+    catalogue: Catalogue
+    scheme: Scheme
+    records: Input
+    events: Input | None
+    as_of: dt.date
+    known_at_us: int
+    out: Path
+    explain: bool = False
+
+
+@dataclass
+class Report:
+    """What a run did: counts for the summary and every rejected row."""
+
+    records_read: int = 0
+    records_accepted: int = 0
+    records_noop: int = 0
+    events_read: int = 0
+    events_accepted: int = 0
+    subjects: int = 0
+    record_rejections: list[Rejection] = field(default_factory=list)
+    event_rejections: list[Rejection] = field(default_factory=list)
+
+    def rejected_by_reason(self) -> Counter[str]:
+        return Counter(
+            [f"records {r.label}" for r in self.record_rejections]
+            + [f"events {r.label}" for r in self.event_rejections]
+        )
+
+
+class Engine(Protocol):
+    """An evaluation engine: same inputs, byte-identical standings, same rejections."""
+
+    name: str
+
+    def run(self, request: Request) -> Report: ...
+
+
+def write_rejects(path: Path, request: Request, report: Report) -> int:
+    """Write every rejected row as ``file,row,field,reason``; returns how many were written."""
+    kinds = catalogue_kinds(request.catalogue)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["file", "row", "field", "reason"])
+        for source, rejections in (
+            (request.records, report.record_rejections),
+            (request.events, report.event_rejections),
+        ):
+            for rejection in sorted(rejections, key=lambda r: r.row):
+                name = source.name if source is not None else ""
+                writer.writerow(
+                    [name, rejection.row, rejection.field, reason_text(rejection, kind_subjects=kinds)]
+                )
+    return len(report.record_rejections) + len(report.event_rejections)

@@ -1,0 +1,42 @@
+"""The reference engine: reads rows one by one and evaluates subject by subject in Python."""
+
+from __future__ import annotations
+
+from socialcredit.engines.base import Report, Request
+from socialcredit.semantics.reference import accept_events, accept_records, evaluate
+
+
+class ReferenceEngine:
+    """Plain Python, per subject; the semantics every other engine is tested against."""
+
+    name = "reference"
+
+    def run(self, request: Request) -> Report:
+        accepted = accept_records(request.records.iter_rows(), request.catalogue)
+        keys = {(r.furnisher, r.record_id) for r in accepted.records}
+        events, event_rejections = (
+            accept_events(request.events.iter_rows(), keys) if request.events else ([], [])
+        )
+        standings = evaluate(
+            accepted.records,
+            events,
+            request.scheme,
+            as_of=request.as_of,
+            known_at_us=request.known_at_us,
+            explain=request.explain,
+        )
+        request.out.parent.mkdir(parents=True, exist_ok=True)
+        with request.out.open("w", encoding="utf-8", newline="\n") as handle:
+            for standing in standings:
+                handle.write(standing.to_json())
+                handle.write("\n")
+        return Report(
+            records_read=request.records.rows,
+            records_accepted=len(accepted.records),
+            records_noop=accepted.noops,
+            events_read=request.events.rows if request.events else 0,
+            events_accepted=len(events),
+            subjects=len(standings),
+            record_rejections=accepted.rejections,
+            event_rejections=event_rejections,
+        )

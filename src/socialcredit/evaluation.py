@@ -1,0 +1,88 @@
+"""The `evaluate` service: read files, run an engine, write standings and the rejects report.
+
+One function serves the CLI (and later the HTTP service): it parses nothing from a command line
+and prints nothing; it returns what happened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from socialcredit.engines.base import Engine, Report, Request, write_rejects
+from socialcredit.errors import UsageError
+from socialcredit.inputs import read_input
+from socialcredit.policy.model import Catalogue, Scheme
+from socialcredit.semantics.fields import (
+    EVENT_COLUMNS,
+    RECORD_COLUMNS,
+    RECORD_OPTIONAL,
+    parse_instant,
+)
+
+ENGINES = ("reference", "duckdb")
+
+
+def get_engine(name: str) -> Engine:
+    if name == "reference":
+        from socialcredit.engines.reference import ReferenceEngine
+
+        return ReferenceEngine()
+    if name == "duckdb":
+        from socialcredit.engines.duckdb_engine import DuckDBEngine
+
+        return DuckDBEngine()
+    raise UsageError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+
+
+def parse_known_at(text: str | None, *, now: dt.datetime | None = None) -> int:
+    """K as UTC microseconds; default now. An instant without a zone is a usage error."""
+    if text is None:
+        moment = now or dt.datetime.now(dt.UTC)
+        return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    value = parse_instant(text)
+    if value is None:
+        raise UsageError(
+            f"--known-at {text!r} is not an instant with a zone, such as 2024-05-01T08:00:00Z "
+            "or 2024-05-01T16:00:00+08:00"
+        )
+    return value
+
+
+def parse_as_of(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--as-of {text!r} is not a date YYYY-MM-DD") from None
+
+
+def evaluate_files(
+    *,
+    catalogue: Catalogue,
+    scheme: Scheme,
+    records: Path,
+    events: Path | None,
+    as_of: dt.date,
+    known_at_us: int,
+    out: Path,
+    engine: Engine,
+    explain: bool = False,
+    rejects: Path | None = None,
+) -> tuple[Report, Request]:
+    """Evaluate one scheme over furnished files; writes standings (and rejects when asked)."""
+    request = Request(
+        catalogue=catalogue,
+        scheme=scheme,
+        records=read_input(
+            records, fields=(*RECORD_COLUMNS, *RECORD_OPTIONAL), required=RECORD_COLUMNS
+        ),
+        events=read_input(events, fields=EVENT_COLUMNS, required=EVENT_COLUMNS) if events else None,
+        as_of=as_of,
+        known_at_us=known_at_us,
+        out=out,
+        explain=explain,
+    )
+    report = engine.run(request)
+    if rejects is not None:
+        write_rejects(rejects, request, report)
+    return report, request

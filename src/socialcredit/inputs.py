@@ -1,0 +1,209 @@
+"""Read furnished files (CSV, JSON lines, Parquet) into one shape every engine reads.
+
+The shape is an Arrow table of strings: ``_row`` (the row number, from 1 at the first data row),
+one string column per known field (null when absent), and ``_error`` (why a row could not be read
+at all, else null). Typed Parquet columns are turned into the same text a CSV would carry, so
+that every format and every engine reads exactly the same values.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from socialcredit.errors import UsageError
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+CHUNK = 100_000
+
+
+@dataclass(frozen=True)
+class Input:
+    """One furnished file, read: its name (for the rejects report) and its rows."""
+
+    name: str
+    table: pa.Table
+
+    @property
+    def rows(self) -> int:
+        return int(self.table.num_rows)
+
+    def iter_rows(self) -> Iterator[tuple[int, dict[str, str | None]]]:
+        """(row number, fields) in file order, for the reference engine."""
+        for batch in self.table.to_batches(max_chunksize=CHUNK):
+            for fields in batch.to_pylist():
+                yield int(fields.pop("_row")), fields
+
+
+def file_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError(
+            f"{path}: unknown file type {path.suffix!r}; use .csv, .jsonl (JSON lines) or .parquet"
+        )
+    return fmt
+
+
+def _check_columns(path: Path, present: Sequence[str], required: Sequence[str]) -> None:
+    missing = [name for name in required if name not in present]
+    if missing:
+        raise UsageError(
+            f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} (found: {', '.join(present) or 'none'})"
+        )
+
+
+def _table(columns: dict[str, list[Any]], fields: Sequence[str]) -> pa.Table:
+    arrays = {"_row": pa.array(columns["_row"], pa.int64())}
+    for name in (*fields, "_error"):
+        arrays[name] = pa.array(columns[name], pa.string())
+    return pa.table(arrays)
+
+
+def _empty_columns(fields: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [] for name in ("_row", *fields, "_error")}
+
+
+def _read_csv(path: Path, fields: Sequence[str], required: Sequence[str]) -> pa.Table:
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from error
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise UsageError(f"{path}: the file is empty; expected a header row")
+            duplicates = sorted({h for h in header if header.count(h) > 1})
+            if duplicates:
+                raise UsageError(f"{path}: repeated column names {', '.join(duplicates)}")
+            _check_columns(path, header, required)
+            position = {name: header.index(name) for name in fields if name in header}
+            columns = _empty_columns(fields)
+            for number, row in enumerate(reader, start=1):
+                columns["_row"].append(number)
+                error = None
+                if len(row) != len(header):
+                    error = (
+                        "empty row" if not row else
+                        f"row has {len(row)} fields, the header has {len(header)}"
+                    )
+                    row = []
+                columns["_error"].append(error)
+                for name in fields:
+                    index = position.get(name)
+                    columns[name].append(row[index] if index is not None and row else None)
+        except UnicodeDecodeError as error:
+            raise UsageError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from error
+        except csv.Error as error:
+            raise UsageError(f"{path}: unreadable CSV at line {reader.line_num}: {error}") from error
+    return _table(columns, fields)
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    raise TypeError
+
+
+def _read_jsonl(path: Path, fields: Sequence[str], required: Sequence[str]) -> pa.Table:
+    columns = _empty_columns(fields)
+    seen: set[str] = set()
+    try:
+        handle = path.open(encoding="utf-8-sig")
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from error
+    with handle:
+        number = 0
+        try:
+            for line in handle:
+                if not line.strip():
+                    continue
+                number += 1
+                columns["_row"].append(number)
+                values: dict[str, str | None] = {}
+                error = None
+                try:
+                    # Numbers keep their exact text: 12.50 stays "12.50", 1e3 stays "1e3".
+                    obj = json.loads(line, parse_float=str, parse_int=str)
+                    if not isinstance(obj, dict):
+                        raise ValueError("the line is not a JSON object")
+                    seen.update(obj)
+                    for name in fields:
+                        try:
+                            values[name] = _json_text(obj.get(name))
+                        except TypeError:
+                            raise ValueError(
+                                f"field {name!r} holds a JSON {type(obj[name]).__name__}; "
+                                "expected a string, a number or null"
+                            ) from None
+                except ValueError as problem:  # JSONDecodeError is a ValueError
+                    error = f"unreadable JSON line: {problem}"
+                    values = {}
+                columns["_error"].append(error)
+                for name in fields:
+                    columns[name].append(values.get(name))
+        except UnicodeDecodeError as error:
+            raise UsageError(f"{path}: not UTF-8 text ({error.reason})") from error
+    if number:
+        _check_columns(path, sorted(seen), required)
+    return _table(columns, fields)
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    kind = column.type
+    if pa.types.is_string(kind):
+        return column
+    if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return column.cast(pa.string())
+    if pa.types.is_timestamp(kind):
+        if kind.tz is None:  # a naive timestamp carries no zone: written without one, malformed
+            return pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
+        utc = column.cast(pa.timestamp(kind.unit, tz="UTC"))
+        return pc.binary_join_element_wise(pc.strftime(utc, format="%Y-%m-%dT%H:%M:%S"), "Z", "")
+    if pa.types.is_null(kind):
+        return column.cast(pa.string())
+    if pa.types.is_boolean(kind):
+        return pc.if_else(column, "true", "false")
+    try:
+        return column.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise UsageError(f"column of type {kind} cannot be read as text") from None
+
+
+def _read_parquet(path: Path, fields: Sequence[str], required: Sequence[str]) -> pa.Table:
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise UsageError(f"{path}: not a readable Parquet file: {error}") from error
+    _check_columns(path, schema.names, required)
+    present = [name for name in fields if name in schema.names]
+    table = pq.read_table(path, columns=present)
+    ones = pa.repeat(pa.scalar(1, pa.int64()), table.num_rows)
+    arrays: dict[str, pa.ChunkedArray] = {"_row": pa.chunked_array([pc.cumulative_sum(ones)])}
+    for name in fields:
+        if name in present:
+            arrays[name] = _as_text(table.column(name))
+        else:
+            arrays[name] = pa.chunked_array([pa.nulls(table.num_rows, pa.string())])
+    arrays["_error"] = pa.chunked_array([pa.nulls(table.num_rows, pa.string())])
+    return pa.table(arrays)
+
+
+def read_input(path: Path, *, fields: Sequence[str], required: Sequence[str]) -> Input:
+    """Read a furnished file. A missing required column is a usage error (exit status 2)."""
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}[file_format(path)]
+    return Input(name=path.name, table=reader(path, fields, required))

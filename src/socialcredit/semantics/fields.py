@@ -1,0 +1,266 @@
+"""The exact reading of furnished rows: field formats, rejection order and reason texts.
+
+Every engine decides *whether* a row is rejected and *which* (field, problem) comes first by
+the rules here; the text a person reads is always made by :func:`reason_text`, so the reasons
+are word for word the same whichever engine ran.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from socialcredit.identifiers import Kind, check
+
+RECORD_COLUMNS = ("furnisher", "record_id", "subject_id", "code", "occurred_on", "recorded_at")
+RECORD_OPTIONAL = ("amount",)
+EVENT_COLUMNS = ("furnisher", "record_id", "event", "date", "recorded_at")
+EVENT_NAMES = ("fulfilled", "repaired", "retracted")
+
+# The registry holds dates in these years. A date outside is refused as implausible (a typo such
+# as 2204 for 2024), which also keeps every effect end representable.
+MIN_YEAR = 1900
+MAX_YEAR = 2199
+
+DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+INSTANT_RE = re.compile(
+    r"^([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,6})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+AMOUNT_RE = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,18})?$")
+EPOCH = dt.date(1970, 1, 1)
+US_PER_DAY = 86_400_000_000
+
+# Problems, in the order they are checked.
+ROW = "row"
+MISSING = "missing"
+MALFORMED = "malformed"
+INVALID_ID = "invalid_id"
+UNKNOWN_CODE = "unknown_code"
+KIND_MISMATCH = "kind_mismatch"
+CONFLICT = "conflict"
+UNKNOWN_RECORD = "unknown_record"
+
+PROBLEM_LABELS = {
+    ROW: "unreadable row",
+    MISSING: "required field empty",
+    MALFORMED: "malformed field",
+    INVALID_ID: "invalid identifier",
+    UNKNOWN_CODE: "code not in catalogue",
+    KIND_MISMATCH: "code does not apply to the subject's kind",
+    CONFLICT: "conflicts with an earlier accepted row",
+    UNKNOWN_RECORD: "event for a record not accepted",
+}
+
+
+def parse_date(value: str | None) -> dt.date | None:
+    """A date ``YYYY-MM-DD`` that exists in the calendar, in the registry's years; else None."""
+    if value is None or not DATE_RE.match(value):
+        return None
+    try:
+        date = dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+    return date if MIN_YEAR <= date.year <= MAX_YEAR else None
+
+
+def parse_instant(value: str | None) -> int | None:
+    """An instant as microseconds since 1970-01-01T00:00:00Z (UTC), or None when malformed."""
+    match = INSTANT_RE.match(value) if value is not None else None
+    if match is None:
+        return None
+    day, hour, minute, second, fraction, zone = match.groups()
+    date = parse_date(day)
+    if date is None or int(hour) > 23 or int(minute) > 59 or int(second) > 59:
+        return None
+    offset = 0
+    if zone != "Z":
+        off_h, off_m = int(zone[1:3]), int(zone[4:6])
+        if off_h > 23 or off_m > 59:
+            return None
+        offset = (off_h * 60 + off_m) * 60_000_000 * (-1 if zone[0] == "-" else 1)
+    micros = int((fraction or ".")[1:].ljust(6, "0"))
+    local = (date - EPOCH).days * US_PER_DAY + (
+        (int(hour) * 60 + int(minute)) * 60 + int(second)
+    ) * 1_000_000
+    return local + micros - offset
+
+
+def parse_amount(value: str | None) -> Decimal | None:
+    """A non-negative decimal without exponent; empty or absent is 0; None when malformed."""
+    if value is None or value == "":
+        return Decimal(0)
+    return Decimal(value) if AMOUNT_RE.match(value) else None
+
+
+def is_missing(value: str | None) -> bool:
+    return value is None or value == ""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Where a row failed: its number (from 1 at the first data row), the field and the problem."""
+
+    row: int
+    field: str
+    problem: str
+    value: str | None
+    detail: str | None = None  # CONFLICT: the row accepted first; KIND_MISMATCH: the kind
+
+    @property
+    def label(self) -> str:
+        return f"{self.field}: {PROBLEM_LABELS[self.problem]}"
+
+
+def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, ...]]) -> str:
+    """The sentence a furnisher reads for a rejected row: what was wrong and what is accepted."""
+    field, problem, value = rejection.field, rejection.problem, rejection.value
+    if problem == ROW:
+        return str(value)
+    if problem == MISSING:
+        return f"{field} is required but empty"
+    if problem == MALFORMED:
+        if field in ("occurred_on", "date"):
+            return (
+                f"not a real date in the form YYYY-MM-DD between {MIN_YEAR} and {MAX_YEAR}: "
+                f"{value!r}"
+            )
+        if field == "recorded_at":
+            return (
+                "not an instant such as 2024-05-01T08:00:00Z or 2024-05-01T16:00:00+08:00 "
+                f"(seconds required, up to 6 decimals, Z or an offset): {value!r}"
+            )
+        if field == "amount":
+            return (
+                "not a non-negative decimal without exponent (at most 20 digits before the point "
+                f"and 18 after): {value!r}"
+            )
+        if field == "event":
+            return f"unknown event {value!r}; expected one of {', '.join(EVENT_NAMES)}"
+        return f"malformed {field}: {value!r}"
+    if problem == INVALID_ID:
+        return f"invalid identifier {value!r}: {check(str(value)).reason}"
+    if problem == UNKNOWN_CODE:
+        return f"code {value!r} is not in the catalogue"
+    if problem == KIND_MISMATCH:
+        applies = ", ".join(kind_subjects.get(str(value), ()))
+        return (
+            f"code {value!r} does not apply to {rejection.detail}s (it applies to: {applies})"
+        )
+    if problem == CONFLICT:
+        return (
+            f"record {value} was already accepted from row {rejection.detail} with different "
+            "content; to change a record, retract it and send a corrected one with a new record_id"
+        )
+    if problem == UNKNOWN_RECORD:
+        return f"no accepted record {value}: an event must follow its record"
+    raise ValueError(f"unknown problem {problem!r}")
+
+
+@dataclass(frozen=True)
+class Record:
+    row: int
+    furnisher: str
+    record_id: str
+    subject_id: str
+    kind: Kind
+    code: str
+    occurred_on: dt.date
+    amount: Decimal
+    recorded_us: int
+
+    def content(self) -> tuple[object, ...]:
+        """The parsed fields compared when the same key arrives twice."""
+        return (self.subject_id, self.code, self.occurred_on, self.amount, self.recorded_us)
+
+
+@dataclass(frozen=True)
+class Event:
+    row: int
+    furnisher: str
+    record_id: str
+    event: str
+    date: dt.date | None
+    recorded_us: int
+
+
+def read_record(
+    row: int, fields: Mapping[str, str | None], codes: Mapping[str, tuple[str, ...]]
+) -> Record | Rejection:
+    """Parse one record row, or say the first reason it is rejected (conflicts excepted).
+
+    ``codes`` maps each catalogue code to the subject kinds it applies to.
+    """
+    error = fields.get("_error")
+    if error:
+        return Rejection(row, "row", ROW, error)
+    for name in ("furnisher", "record_id", "subject_id", "code", "occurred_on"):
+        if is_missing(fields.get(name)):
+            return Rejection(row, name, MISSING, fields.get(name))
+    occurred = parse_date(fields["occurred_on"])
+    if occurred is None:
+        return Rejection(row, "occurred_on", MALFORMED, fields["occurred_on"])
+    amount = parse_amount(fields.get("amount"))
+    if amount is None:
+        return Rejection(row, "amount", MALFORMED, fields.get("amount"))
+    if is_missing(fields.get("recorded_at")):
+        return Rejection(row, "recorded_at", MISSING, fields.get("recorded_at"))
+    recorded = parse_instant(fields["recorded_at"])
+    if recorded is None:
+        return Rejection(row, "recorded_at", MALFORMED, fields["recorded_at"])
+    subject_id = str(fields["subject_id"])
+    kind = check(subject_id).kind
+    if kind is None:
+        return Rejection(row, "subject_id", INVALID_ID, subject_id)
+    code = str(fields["code"])
+    if code not in codes:
+        return Rejection(row, "code", UNKNOWN_CODE, code)
+    if kind not in codes[code]:
+        return Rejection(row, "code", KIND_MISMATCH, code, kind)
+    return Record(
+        row=row,
+        furnisher=str(fields["furnisher"]),
+        record_id=str(fields["record_id"]),
+        subject_id=subject_id,
+        kind=kind,
+        code=code,
+        occurred_on=occurred,
+        amount=amount,
+        recorded_us=recorded,
+    )
+
+
+def read_event(row: int, fields: Mapping[str, str | None]) -> Event | Rejection:
+    """Parse one event row, or say the first reason it is rejected (unknown records excepted)."""
+    error = fields.get("_error")
+    if error:
+        return Rejection(row, "row", ROW, error)
+    for name in ("furnisher", "record_id", "event"):
+        if is_missing(fields.get(name)):
+            return Rejection(row, name, MISSING, fields.get(name))
+    event = str(fields["event"])
+    if event not in EVENT_NAMES:
+        return Rejection(row, "event", MALFORMED, event)
+    date = None
+    if event != "retracted":  # a date on a retraction is accepted and ignored
+        if is_missing(fields.get("date")):
+            return Rejection(row, "date", MISSING, fields.get("date"))
+        date = parse_date(fields["date"])
+        if date is None:
+            return Rejection(row, "date", MALFORMED, fields["date"])
+    if is_missing(fields.get("recorded_at")):
+        return Rejection(row, "recorded_at", MISSING, fields.get("recorded_at"))
+    recorded = parse_instant(fields["recorded_at"])
+    if recorded is None:
+        return Rejection(row, "recorded_at", MALFORMED, fields["recorded_at"])
+    return Event(
+        row=row,
+        furnisher=str(fields["furnisher"]),
+        record_id=str(fields["record_id"]),
+        event=event,
+        date=date,
+        recorded_us=recorded,
+    )

@@ -1,0 +1,301 @@
+"""The reference evaluator: DESIGN.md's evaluation semantics, per subject, in plain Python.
+
+Read it next to DESIGN.md "Evaluation semantics"; the step numbers in comments are that
+section's. Every faster engine must produce byte-identical output to this one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from socialcredit.identifiers import Kind
+from socialcredit.semantics.fields import (
+    CONFLICT,
+    UNKNOWN_RECORD,
+    Event,
+    Record,
+    Rejection,
+    read_event,
+    read_record,
+)
+from socialcredit.policy.model import Catalogue, CodeList, Scheme
+
+Key = tuple[str, str]  # (furnisher, record_id)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One subject's standing at T as known at K, in the canonical output shape."""
+
+    subject_id: str
+    kind: Kind
+    score: int | None
+    grade: str | None
+    lists: tuple[str, ...]
+    measures: tuple[str, ...]
+    explanation: dict[str, Any] | None = None
+
+    def to_json(self) -> str:
+        """One canonical JSON line (without the newline): fixed key order, no spaces, UTF-8."""
+        data: dict[str, Any] = {
+            "subject_id": self.subject_id,
+            "kind": self.kind,
+            "score": self.score,
+            "grade": self.grade,
+            "lists": list(self.lists),
+            "measures": list(self.measures),
+        }
+        if self.explanation is not None:
+            data["explanation"] = self.explanation
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class Accepted:
+    """The outcome of reading a records file: accepted records, rejections, no-op repeats."""
+
+    records: list[Record] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    noops: int = 0
+
+
+def catalogue_kinds(catalogue: Catalogue) -> dict[str, tuple[str, ...]]:
+    return {code.id: tuple(code.subjects) for code in catalogue.codes.values()}
+
+
+def accept_records(
+    rows: Iterable[tuple[int, Mapping[str, str | None]]], catalogue: Catalogue
+) -> Accepted:
+    """Read record rows in file order. The first valid row of a key is accepted; a later row
+    with equal parsed fields is a no-op, with any field different a conflict."""
+    kinds = catalogue_kinds(catalogue)
+    result = Accepted()
+    first: dict[Key, Record] = {}
+    for row, fields in rows:
+        parsed = read_record(row, fields, kinds)
+        if isinstance(parsed, Rejection):
+            result.rejections.append(parsed)
+            continue
+        key = (parsed.furnisher, parsed.record_id)
+        earlier = first.get(key)
+        if earlier is None:
+            first[key] = parsed
+            result.records.append(parsed)
+        elif earlier.content() == parsed.content():
+            result.noops += 1
+        else:
+            result.rejections.append(
+                Rejection(row, "record_id", CONFLICT, "/".join(key), str(earlier.row))
+            )
+    return result
+
+
+def accept_events(
+    rows: Iterable[tuple[int, Mapping[str, str | None]]], record_keys: set[Key]
+) -> tuple[list[Event], list[Rejection]]:
+    """Read event rows; an event is accepted when its record was accepted (whatever K is)."""
+    events: list[Event] = []
+    rejections: list[Rejection] = []
+    for row, fields in rows:
+        parsed = read_event(row, fields)
+        if isinstance(parsed, Rejection):
+            rejections.append(parsed)
+        elif (parsed.furnisher, parsed.record_id) not in record_keys:
+            key = f"{parsed.furnisher}/{parsed.record_id}"
+            rejections.append(Rejection(row, "record_id", UNKNOWN_RECORD, key))
+        else:
+            events.append(parsed)
+    return events, rejections
+
+
+@dataclass(frozen=True)
+class _Dates:
+    """The visible events of one record: when several of one type exist, the earliest counts."""
+
+    retracted: bool = False
+    repaired: dt.date | None = None
+    fulfilled: dt.date | None = None
+
+
+def _event_dates(events: Iterable[Event]) -> dict[Key, _Dates]:
+    retracted: set[Key] = set()
+    earliest: dict[tuple[Key, str], dt.date] = {}
+    for event in events:
+        key = (event.furnisher, event.record_id)
+        if event.event == "retracted":
+            retracted.add(key)
+        elif event.date is not None:
+            slot = (key, event.event)
+            earliest[slot] = min(event.date, earliest.get(slot, event.date))
+    keys = retracted | {key for key, _ in earliest}
+    return {
+        key: _Dates(key in retracted, earliest.get((key, "repaired")), earliest.get((key, "fulfilled")))
+        for key in keys
+    }
+
+
+def effect_end(
+    record: Record, days: int, dates: _Dates, *, ends_on_fulfilment: bool
+) -> dt.date:
+    """The exclusive end of a record's effect: the earliest of occurred_on + days, the repair
+    date, and (when the rule or list ends on fulfilment) the fulfilment date."""
+    ends = [record.occurred_on + dt.timedelta(days=days)]
+    if dates.repaired is not None:
+        ends.append(dates.repaired)
+    if ends_on_fulfilment and dates.fulfilled is not None:
+        ends.append(dates.fulfilled)
+    return min(ends)
+
+
+def measure_triggers(
+    scheme: Scheme, held: set[str], grade: str | None
+) -> dict[str, list[str]]:
+    """Each measure that applies, by id, with what triggers it: its held lists (sorted), then
+    ``grade:G`` when the subject's grade is one of the measure's grades."""
+    measures: dict[str, list[str]] = {}
+    for measure in sorted(scheme.measures, key=lambda m: m.id):
+        triggers = sorted(lst for lst in measure.lists if lst in held)
+        if grade is not None and grade in measure.grades:
+            triggers.append(f"grade:{grade}")
+        if triggers:
+            measures[measure.id] = triggers
+    return measures
+
+
+def evaluate_subject(
+    subject_id: str,
+    kind: Kind,
+    records: list[Record],
+    dates: Mapping[Key, _Dates],
+    scheme: Scheme,
+    as_of: dt.date,
+    *,
+    explain: bool = False,
+) -> Standing:
+    """One subject's standing at ``as_of`` from its visible records and event dates."""
+    # 1. A retracted record has no effect at all.
+    live = [
+        (r, dates.get((r.furnisher, r.record_id), _Dates()))
+        for r in records
+        if not dates.get((r.furnisher, r.record_id), _Dates()).retracted
+    ]
+    counted: dict[Key, dict[str, Any]] = {}
+
+    def entry(record: Record) -> dict[str, Any]:
+        return counted.setdefault(
+            (record.furnisher, record.record_id),
+            {
+                "furnisher": record.furnisher,
+                "record_id": record.record_id,
+                "code": record.code,
+                "points": None,
+                "legal_basis": None,
+                "ends": None,
+                "lists": {},
+            },
+        )
+
+    # 2-4. Score rules, tiers, caps, clamp, grade.
+    score = grade = None
+    cap_adjustments: dict[str, int] = {}
+    if scheme.score is not None:
+        total = 0
+        for rule in scheme.score.rules:
+            rule_sum = 0
+            for record, ds in live:
+                if record.code != rule.code:
+                    continue
+                end = effect_end(record, rule.valid_days, ds, ends_on_fulfilment=rule.ends_on_fulfilment)
+                if record.occurred_on <= as_of < end:
+                    points = rule.points_for(record.amount)
+                    rule_sum += points
+                    item = entry(record)
+                    item.update(points=points, legal_basis=rule.legal_basis, ends=end.isoformat())
+            if rule.cap is not None and abs(rule_sum) > rule.cap:
+                capped = rule.cap if rule_sum > 0 else -rule.cap
+                cap_adjustments[rule.code] = capped - rule_sum
+                rule_sum = capped
+            total += rule_sum
+        score = max(scheme.score.min, min(scheme.score.max, scheme.score.base + total))
+        grade = scheme.score.grade_of(score)
+
+    # 5. Lists: code lists from records, then grade lists from the grade.
+    held: dict[str, tuple[str | None, str | None]] = {}
+    for lst in scheme.code_lists:
+        since: dt.date | None = None
+        until: dt.date | None = None
+        for record, ds in live:
+            if record.code not in lst.codes:
+                continue
+            if lst.min_amount is not None and record.amount < lst.min_amount:
+                continue
+            end = effect_end(record, lst.duration_days, ds, ends_on_fulfilment=lst.ends_on_fulfilment)
+            if record.occurred_on <= as_of < end:
+                since = record.occurred_on if since is None else min(since, record.occurred_on)
+                until = end if until is None else max(until, end)
+                entry(record)["lists"][lst.id] = end.isoformat()
+        if since is not None and until is not None:
+            held[lst.id] = (since.isoformat(), until.isoformat())
+    for glist in scheme.grade_lists:
+        if grade in glist.grades and not any(other in held for other in glist.exclusive_of):
+            held[glist.id] = (None, None)
+
+    # 6. Measures: on one of its lists or in one of its grades.
+    measures = measure_triggers(scheme, set(held), grade)
+
+    explanation = None
+    if explain:
+        explanation = {
+            "records": [counted[key] for key in sorted(counted)],
+            "cap_adjustments": dict(sorted(cap_adjustments.items())),
+            "lists": {
+                list_id: {"since": since_, "until": until_}
+                for list_id, (since_, until_) in sorted(held.items())
+            },
+            "measures": measures,
+        }
+        for item in explanation["records"]:
+            item["lists"] = dict(sorted(item["lists"].items()))
+    return Standing(
+        subject_id=subject_id,
+        kind=kind,
+        score=score,
+        grade=grade,
+        lists=tuple(sorted(held)),
+        measures=tuple(sorted(measures)),
+        explanation=explanation,
+    )
+
+
+def evaluate(
+    records: Iterable[Record],
+    events: Iterable[Event],
+    scheme: Scheme,
+    *,
+    as_of: dt.date,
+    known_at_us: int,
+    explain: bool = False,
+) -> list[Standing]:
+    """Every subject of the scheme's kinds with an accepted record visible at K (step 7),
+    sorted by identifier (step 8)."""
+    visible_dates = _event_dates(e for e in events if e.recorded_us <= known_at_us)
+    by_subject: dict[str, list[Record]] = defaultdict(list)
+    kinds: dict[str, Kind] = {}
+    for record in records:
+        if record.recorded_us <= known_at_us and record.kind in scheme.subjects:
+            by_subject[record.subject_id].append(record)
+            kinds[record.subject_id] = record.kind
+    return [
+        evaluate_subject(
+            subject_id, kinds[subject_id], by_subject[subject_id], visible_dates, scheme, as_of,
+            explain=explain,
+        )
+        for subject_id in sorted(by_subject)
+    ]
+
+
