@@ -131,7 +131,7 @@ def evaluate(
         str | None,
         typer.Option(
             "--known-at",
-            help="Transaction time K: an instant with zone, e.g. 2024-05-01T08:00:00Z. Default now.",
+            help="Transaction time K: an instant with zone (2024-05-01T08:00:00Z). Default: now.",
         ),
     ] = None,
     engine: Annotated[
@@ -155,7 +155,9 @@ def evaluate(
     known_at_us = parse_known_at(known_at)
     selected = get_engine(engine)
     loaded_catalogue = resolve_catalogue(catalogue)
-    loaded_scheme = resolve_scheme(scheme, catalogue=loaded_catalogue, max_effect_days=max_effect_days)
+    loaded_scheme = resolve_scheme(
+        scheme, catalogue=loaded_catalogue, max_effect_days=max_effect_days
+    )
     with err.status(f"evaluating {loaded_scheme.id} with the {selected.name} engine"):
         report, _ = evaluate_files(
             catalogue=loaded_catalogue,
@@ -192,9 +194,9 @@ def demo(
     persons: Annotated[int, typer.Option(help="Persons in the generated city.")] = 2000,
     organisations: Annotated[int, typer.Option(help="Organisations in the generated city.")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same city).")] = 7,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the sample and results.")] = Path(
-        "demo-out"
-    ),
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the sample and results.")
+    ] = Path("demo-out"),
     as_of: Annotated[str, typer.Option("--as-of", help="The date to evaluate on.")] = "2026-11-01",
 ) -> None:
     """Generate a synthetic city's records, evaluate every shipped scheme, and summarise."""

@@ -21,7 +21,13 @@ import pyarrow.parquet as pq
 
 from socialcredit.errors import UsageError
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+FORMATS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+}
 CHUNK = 100_000
 
 
@@ -91,21 +97,26 @@ def _read_csv(path: Path, fields: Sequence[str], required: Sequence[str]) -> pa.
             columns = _empty_columns(fields)
             for number, row in enumerate(reader, start=1):
                 columns["_row"].append(number)
-                error = None
+                problem = None
                 if len(row) != len(header):
-                    error = (
-                        "empty row" if not row else
-                        f"row has {len(row)} fields, the header has {len(header)}"
+                    problem = (
+                        "empty row"
+                        if not row
+                        else f"row has {len(row)} fields, the header has {len(header)}"
                     )
                     row = []
-                columns["_error"].append(error)
+                columns["_error"].append(problem)
                 for name in fields:
                     index = position.get(name)
                     columns[name].append(row[index] if index is not None and row else None)
         except UnicodeDecodeError as error:
-            raise UsageError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from error
+            raise UsageError(
+                f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
+            ) from error
         except csv.Error as error:
-            raise UsageError(f"{path}: unreadable CSV at line {reader.line_num}: {error}") from error
+            raise UsageError(
+                f"{path}: unreadable CSV at line {reader.line_num}: {error}"
+            ) from error
     return _table(columns, fields)
 
 
@@ -133,7 +144,7 @@ def _read_jsonl(path: Path, fields: Sequence[str], required: Sequence[str]) -> p
                 number += 1
                 columns["_row"].append(number)
                 values: dict[str, str | None] = {}
-                error = None
+                unreadable = None
                 try:
                     # Numbers keep their exact text: 12.50 stays "12.50", 1e3 stays "1e3".
                     obj = json.loads(line, parse_float=str, parse_int=str)
@@ -149,9 +160,9 @@ def _read_jsonl(path: Path, fields: Sequence[str], required: Sequence[str]) -> p
                                 "expected a string, a number or null"
                             ) from None
                 except ValueError as problem:  # JSONDecodeError is a ValueError
-                    error = f"unreadable JSON line: {problem}"
+                    unreadable = f"unreadable JSON line: {problem}"
                     values = {}
-                columns["_error"].append(error)
+                columns["_error"].append(unreadable)
                 for name in fields:
                     columns[name].append(values.get(name))
         except UnicodeDecodeError as error:

@@ -71,6 +71,11 @@ def write_rejects(path: Path, request: Request, report: Report) -> int:
             for rejection in sorted(rejections, key=lambda r: r.row):
                 name = source.name if source is not None else ""
                 writer.writerow(
-                    [name, rejection.row, rejection.field, reason_text(rejection, kind_subjects=kinds)]
+                    [
+                        name,
+                        rejection.row,
+                        rejection.field,
+                        reason_text(rejection, kind_subjects=kinds),
+                    ]
                 )
     return len(report.record_rejections) + len(report.event_rejections)

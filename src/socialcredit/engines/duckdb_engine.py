@@ -22,7 +22,10 @@ from socialcredit.semantics.fields import EVENT_COLUMNS, Rejection
 from socialcredit.semantics.reference import Standing, measure_triggers
 
 EMPTY_EVENTS = pa.table(
-    {"_row": pa.array([], pa.int64()), **{c: pa.array([], pa.string()) for c in (*EVENT_COLUMNS, "_error")}}
+    {
+        "_row": pa.array([], pa.int64()),
+        **{c: pa.array([], pa.string()) for c in (*EVENT_COLUMNS, "_error")},
+    }
 )
 
 
@@ -104,17 +107,20 @@ def _scalar(result: duckdb.DuckDBPyConnection) -> int:
 
 def _rejections(con: duckdb.DuckDBPyConnection, table: str) -> list[Rejection]:
     rows = con.execute(f"SELECT _row, problem, value, detail FROM {table} ORDER BY _row").fetchall()
-    return [
-        Rejection(int(row), *problem.split("|"), value, detail)
-        for row, problem, value, detail in rows
-    ]
+    rejections = []
+    for row, problem, value, detail in rows:
+        field, kind = problem.split("|")
+        rejections.append(Rejection(int(row), field, kind, value, detail))
+    return rejections
 
 
 def _explained(con: duckdb.DuckDBPyConnection, scheme: Scheme) -> list[Standing]:
     """Standings with explanations, assembled from the SQL tables."""
     rules = scheme.score.rules if scheme.score else ()
     code_lists = scheme.code_lists
-    counted_columns = [f"p{i}" for i in range(len(rules))] + [f"l{i}" for i in range(len(code_lists))]
+    counted_columns = [f"p{i}" for i in range(len(rules))] + [
+        f"l{i}" for i in range(len(code_lists))
+    ]
     counted: dict[int, list[dict[str, Any]]] = defaultdict(list)
     if counted_columns:
         where = " OR ".join(f"{c} IS NOT NULL" for c in counted_columns)
@@ -171,9 +177,7 @@ def _explained(con: duckdb.DuckDBPyConnection, scheme: Scheme) -> list[Standing]
                 explanation={
                     "records": counted.get(int(row["sid"]), []),
                     "cap_adjustments": dict(sorted(caps.items())),
-                    "lists": {
-                        i: list_dates.get(i, {"since": None, "until": None}) for i in held
-                    },
+                    "lists": {i: list_dates.get(i, {"since": None, "until": None}) for i in held},
                     "measures": measure_triggers(scheme, set(held), row["grade"]),
                 },
             )

@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from socialcredit.policy.model import CodeList, Rule, Scheme
+from socialcredit.policy.model import Rule, Scheme
 from socialcredit.semantics.fields import MAX_YEAR, MIN_YEAR
 
 DECIMAL = "DECIMAL(38,18)"
@@ -52,7 +52,10 @@ class Dialect:
         """An array of the labels whose condition holds, in the given order."""
         if not items:
             return "CAST([] AS VARCHAR[])"
-        parts = [f"CASE WHEN {cond} THEN [{quote(label)}] ELSE CAST([] AS VARCHAR[]) END" for cond, label in items]
+        parts = [
+            f"CASE WHEN {cond} THEN [{quote(label)}] ELSE CAST([] AS VARCHAR[]) END"
+            for cond, label in items
+        ]
         return parts[0] if len(parts) == 1 else f"list_concat({', '.join(parts)})"
 
 
@@ -147,11 +150,11 @@ def record_statements(d: Dialect) -> list[tuple[str, str]]:
             f"""
             SELECT r._row, r.furnisher, r.record_id, r.subject_id, r.code, r.occurred_on,
                    r.amount, r.recorded_at, r._error, i.sid, i.kind,
-                   {_checked_date(d, 'r.occurred_on')} AS occ,
-                   CASE WHEN {_missing('r.amount')} THEN CAST(0 AS {DECIMAL})
-                        WHEN {d.full_match('r.amount', amount_pattern)}
+                   {_checked_date(d, "r.occurred_on")} AS occ,
+                   CASE WHEN {_missing("r.amount")} THEN CAST(0 AS {DECIMAL})
+                        WHEN {d.full_match("r.amount", amount_pattern)}
                         THEN CAST(r.amount AS {DECIMAL}) END AS amt,
-                   {instant_us(d, 'r.recorded_at')} AS rec_us,
+                   {instant_us(d, "r.recorded_at")} AS rec_us,
                    c.code IS NOT NULL AS code_known,
                    CASE i.kind WHEN 'person' THEN c.person ELSE c.organisation END AS code_applies
             FROM records_in r
@@ -164,14 +167,14 @@ def record_statements(d: Dialect) -> list[tuple[str, str]]:
             f"""
             SELECT *, CASE
                 WHEN _error IS NOT NULL THEN 'row|row'
-                WHEN {_missing('furnisher')} THEN 'furnisher|missing'
-                WHEN {_missing('record_id')} THEN 'record_id|missing'
-                WHEN {_missing('subject_id')} THEN 'subject_id|missing'
-                WHEN {_missing('code')} THEN 'code|missing'
-                WHEN {_missing('occurred_on')} THEN 'occurred_on|missing'
+                WHEN {_missing("furnisher")} THEN 'furnisher|missing'
+                WHEN {_missing("record_id")} THEN 'record_id|missing'
+                WHEN {_missing("subject_id")} THEN 'subject_id|missing'
+                WHEN {_missing("code")} THEN 'code|missing'
+                WHEN {_missing("occurred_on")} THEN 'occurred_on|missing'
                 WHEN occ IS NULL THEN 'occurred_on|malformed'
                 WHEN amt IS NULL THEN 'amount|malformed'
-                WHEN {_missing('recorded_at')} THEN 'recorded_at|missing'
+                WHEN {_missing("recorded_at")} THEN 'recorded_at|missing'
                 WHEN rec_us IS NULL THEN 'recorded_at|malformed'
                 WHEN kind IS NULL THEN 'subject_id|invalid_id'
                 WHEN NOT code_known THEN 'code|unknown_code'
@@ -242,19 +245,19 @@ def event_statements(d: Dialect) -> list[tuple[str, str]]:
             f"""
             SELECT e.*, k._row AS rec_row, CASE
                 WHEN e._error IS NOT NULL THEN 'row|row'
-                WHEN {_missing('e.furnisher')} THEN 'furnisher|missing'
-                WHEN {_missing('e.record_id')} THEN 'record_id|missing'
-                WHEN {_missing('e.event')} THEN 'event|missing'
+                WHEN {_missing("e.furnisher")} THEN 'furnisher|missing'
+                WHEN {_missing("e.record_id")} THEN 'record_id|missing'
+                WHEN {_missing("e.event")} THEN 'event|missing'
                 WHEN e.event NOT IN ('fulfilled', 'repaired', 'retracted') THEN 'event|malformed'
-                WHEN e.event <> 'retracted' AND {_missing('e.date')} THEN 'date|missing'
+                WHEN e.event <> 'retracted' AND {_missing("e.date")} THEN 'date|missing'
                 WHEN e.event <> 'retracted' AND e.ev_date IS NULL THEN 'date|malformed'
-                WHEN {_missing('e.recorded_at')} THEN 'recorded_at|missing'
+                WHEN {_missing("e.recorded_at")} THEN 'recorded_at|missing'
                 WHEN e.ev_us IS NULL THEN 'recorded_at|malformed'
                 WHEN k._row IS NULL THEN 'record_id|unknown_record'
             END AS problem
             FROM (
-                SELECT *, {_checked_date(d, 'date')} AS ev_date,
-                       {instant_us(d, 'recorded_at')} AS ev_us
+                SELECT *, {_checked_date(d, "date")} AS ev_date,
+                       {instant_us(d, "recorded_at")} AS ev_us
                 FROM events_in
             ) e
             LEFT JOIN rec k ON k.furnisher = e.furnisher AND k.record_id = e.record_id
@@ -319,7 +322,9 @@ def evaluation_statements(
         )
     for index, lst in enumerate(code_lists):
         until = _until(d, lst.duration_days, lst.ends_on_fulfilment)
-        amount = f" AND amt >= {decimal_literal(lst.min_amount)}" if lst.min_amount is not None else ""
+        amount = (
+            f" AND amt >= {decimal_literal(lst.min_amount)}" if lst.min_amount is not None else ""
+        )
         codes = ", ".join(quote(c) for c in lst.codes)
         effect_columns.append(
             f"CASE WHEN {live} AND code IN ({codes}){amount} AND occ <= {t} AND {t} < {until} "
@@ -361,7 +366,7 @@ def evaluation_statements(
             "per_subject",
             f"""
             SELECT i.subject_id, i.kind, a.*
-            FROM (SELECT sid, {', '.join(aggregates)} FROM contributions GROUP BY sid) a
+            FROM (SELECT sid, {", ".join(aggregates)} FROM contributions GROUP BY sid) a
             JOIN rec_ids i ON i.sid = a.sid
             """,
         ),
@@ -378,18 +383,18 @@ def evaluation_statements(
             terms.append(s)
         total = " + ".join([str(scheme.score.base), *terms])
         score = f"least(greatest({total}, {scheme.score.min}), {scheme.score.max})"
-        bands = " ".join(f"WHEN score >= {g.min} THEN {quote(g.grade)}" for g in scheme.score.grades)
+        bands = " ".join(
+            f"WHEN score >= {g.min} THEN {quote(g.grade)}" for g in scheme.score.grades
+        )
         grade = f"CASE {bands} END"
     else:
         score, grade = "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)"
-    statements.append(
-        ("scored", f"SELECT *, CAST({score} AS BIGINT) AS score FROM per_subject")
-    )
+    statements.append(("scored", f"SELECT *, CAST({score} AS BIGINT) AS score FROM per_subject"))
     held = dict(held_code_lists)
-    for lst in scheme.grade_lists:
-        in_grade = " OR ".join(f"grade = {quote(g)}" for g in lst.grades)
-        excluded = "".join(f" AND NOT ({held_code_lists[o]})" for o in lst.exclusive_of)
-        held[lst.id] = f"coalesce(({in_grade}){excluded}, FALSE)"
+    for glist in scheme.grade_lists:
+        in_grade = " OR ".join(f"grade = {quote(g)}" for g in glist.grades)
+        excluded = "".join(f" AND NOT ({held_code_lists[o]})" for o in glist.exclusive_of)
+        held[glist.id] = f"coalesce(({in_grade}){excluded}, FALSE)"
     lists = d.string_array([(held[i], i) for i in sorted(held)])
     measure_items = []
     for measure in sorted(scheme.measures, key=lambda m: m.id):

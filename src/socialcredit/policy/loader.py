@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -70,9 +71,7 @@ class _Reader:
         allowed = required + optional
         for key in value:
             if key not in allowed:
-                self.problem(
-                    where, f"unknown key {key!r}; allowed keys: {', '.join(allowed)}"
-                )
+                self.problem(where, f"unknown key {key!r}; allowed keys: {', '.join(allowed)}")
         for key in required:
             if key not in value:
                 self.problem(where, f"missing required key {key!r}")
@@ -150,14 +149,14 @@ class _Reader:
         kinds = self.string_list(item, "subjects", where)
         bad = [k for k in kinds if k not in KINDS]
         if bad:
-            self.problem(f"{where}.subjects", f"unknown subject kinds {bad}; use person, organisation")
+            self.problem(
+                f"{where}.subjects", f"unknown subject kinds {bad}; use person, organisation"
+            )
         if "subjects" in item and not kinds:
             return ()
         return tuple(cast(Kind, k) for k in kinds if k in KINDS)
 
-    def days(
-        self, item: Mapping[str, Any], key: str, where: str, max_days: int
-    ) -> int:
+    def days(self, item: Mapping[str, Any], key: str, where: str, max_days: int) -> int:
         days = self.integer(item, key, where)
         if days is not None and not 1 <= days <= max_days:
             self.problem(
@@ -279,7 +278,12 @@ RULE_KEYS = ("code", "valid_days", "legal_basis")
 RULE_OPTIONAL = ("points", "tiers", "ends_on_fulfilment", "cap")
 LIST_KEYS = ("id", "kind", "title", "legal_basis")
 CODE_LIST_OPTIONAL = (
-    "public", "description", "codes", "duration_days", "min_amount", "ends_on_fulfilment"
+    "public",
+    "description",
+    "codes",
+    "duration_days",
+    "min_amount",
+    "ends_on_fulfilment",
 )
 GRADE_LIST_OPTIONAL = ("public", "description", "grades", "exclusive_of")
 MEASURE_KEYS = ("id", "agency", "kind", "title", "legal_basis", "when")
@@ -344,13 +348,18 @@ class _SchemeReader(_Reader):
                 tiers.append(Tier(min_amount, tier_points))
         if tiers and tiers[0].min_amount != 0:
             self.problem(f"{where}.tiers", "the first tier must start at min_amount: 0")
-        for before, after in zip(tiers, tiers[1:], strict=False):
+        for before, after in pairwise(tiers):
             if after.min_amount <= before.min_amount:
-                self.problem(f"{where}.tiers", "min_amount must strictly increase from tier to tier")
+                self.problem(
+                    f"{where}.tiers", "min_amount must strictly increase from tier to tier"
+                )
                 break
         cap = self.integer(item, "cap", where)
         if cap is not None and cap < 1:
-            self.problem(f"{where}.cap", f"cap limits the rule's total in magnitude: use 1 or more, got {cap}")
+            self.problem(
+                f"{where}.cap",
+                f"cap limits the rule's total in magnitude: use 1 or more, got {cap}",
+            )
         return Rule(
             code=code_id,
             points=points,
@@ -368,7 +377,9 @@ class _SchemeReader(_Reader):
         base, low, high = (self.integer(item, key, "score") for key in ("base", "min", "max"))
         if low is not None and high is not None and low > high:
             self.problem("score", f"min ({low}) must not exceed max ({high})")
-        if None not in (base, low, high) and not cast(int, low) <= cast(int, base) <= cast(int, high):
+        if None not in (base, low, high) and not cast(int, low) <= cast(int, base) <= cast(
+            int, high
+        ):
             self.problem("score.base", f"base {base} must lie within [min, max] = [{low}, {high}]")
         grades: list[Grade] = []
         raw_grades = item.get("grades", [])
@@ -388,7 +399,7 @@ class _SchemeReader(_Reader):
             if name is not None and minimum is not None:
                 grades.append(Grade(name, minimum))
         self.unique_ids([(f"score.grades[{i}]", g.grade) for i, g in enumerate(grades)], "grade")
-        for before, after in zip(grades, grades[1:], strict=False):
+        for before, after in pairwise(grades):
             if after.min >= before.min:
                 self.problem(
                     "score.grades",
@@ -426,7 +437,9 @@ class _SchemeReader(_Reader):
         item = self.mapping(raw, where, LIST_KEYS, optional)
         if item is None:
             return None
-        list_id = self.identifier(item, "id", where, NAME_ID, "a lowercase id such as spc-defaulters")
+        list_id = self.identifier(
+            item, "id", where, NAME_ID, "a lowercase id such as spc-defaulters"
+        )
         kind = self.choice(item, "kind", where, ("black", "red"))
         common: dict[str, Any] = {
             "id": list_id or "",
@@ -470,7 +483,9 @@ class _SchemeReader(_Reader):
         item = self.mapping(raw, where, MEASURE_KEYS, ("description",))
         if item is None:
             return None
-        measure_id = self.identifier(item, "id", where, NAME_ID, "a lowercase id such as no-flights")
+        measure_id = self.identifier(
+            item, "id", where, NAME_ID, "a lowercase id such as no-flights"
+        )
         kind = self.choice(item, "kind", where, ("restriction", "incentive"))
         when = self.mapping(item.get("when", {}), f"{where}.when", (), ("lists", "grades"))
         when = when or {}
@@ -504,13 +519,17 @@ class _SchemeReader(_Reader):
             description=self.text(item, "description", where),
         )
 
-    def known_grades(self, wanted: tuple[str, ...], grades: set[str], where: str, what: str) -> None:
+    def known_grades(
+        self, wanted: tuple[str, ...], grades: set[str], where: str, what: str
+    ) -> None:
         if wanted and not grades:
             self.problem(where, f"{what} need a 'score' section with grades")
             return
         for grade in wanted:
             if grade not in grades:
-                self.problem(where, f"no grade {grade!r} in score.grades ({', '.join(sorted(grades))})")
+                self.problem(
+                    where, f"no grade {grade!r} in score.grades ({', '.join(sorted(grades))})"
+                )
 
 
 def parse_scheme(
@@ -527,7 +546,9 @@ def parse_scheme(
     if doc is None:
         reader.finish()
         raise AssertionError("unreachable")
-    scheme_id = reader.identifier(doc, "id", "scheme", NAME_ID, "a lowercase id such as spc-defaulters")
+    scheme_id = reader.identifier(
+        doc, "id", "scheme", NAME_ID, "a lowercase id such as spc-defaulters"
+    )
     version = reader.integer(doc, "version", "scheme")
     if version is not None and version < 1:
         reader.problem("scheme.version", f"version must be 1 or more, got {version}")
@@ -549,7 +570,7 @@ def parse_scheme(
             ids.append((where, lst.id))
             lists.setdefault(lst.id, lst)
     reader.unique_ids(ids, "list")
-    for index, lst in enumerate(lists.values()):
+    for lst in lists.values():
         if isinstance(lst, GradeList):
             where = f"lists ({lst.id})"
             reader.known_grades(lst.grades, grades, f"{where}.grades", "grade lists")
@@ -558,7 +579,6 @@ def parse_scheme(
                     reader.problem(
                         f"{where}.exclusive_of", f"{other!r} is not a code list of this scheme"
                     )
-        del index
 
     measures: list[Measure] = []
     raw_measures = doc.get("measures", [])
@@ -571,9 +591,7 @@ def parse_scheme(
         measure = reader.measure(raw, where, lists, grades)
         if measure is not None:
             measures.append(measure)
-    reader.unique_ids(
-        [(f"measures ({m.id})", m.id) for m in measures if m.id], "measure"
-    )
+    reader.unique_ids([(f"measures ({m.id})", m.id) for m in measures if m.id], "measure")
     reader.finish()
     return Scheme(
         id=cast(str, scheme_id),

@@ -147,9 +147,7 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
         return f"code {value!r} is not in the catalogue"
     if problem == KIND_MISMATCH:
         applies = ", ".join(kind_subjects.get(str(value), ()))
-        return (
-            f"code {value!r} does not apply to {rejection.detail}s (it applies to: {applies})"
-        )
+        return f"code {value!r} does not apply to {rejection.detail}s (it applies to: {applies})"
     if problem == CONFLICT:
         return (
             f"record {value} was already accepted from row {rejection.detail} with different "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from socialcredit.identifiers import Kind
+from socialcredit.policy.model import Catalogue, Scheme
 from socialcredit.semantics.fields import (
     CONFLICT,
     UNKNOWN_RECORD,
@@ -23,7 +24,6 @@ from socialcredit.semantics.fields import (
     read_event,
     read_record,
 )
-from socialcredit.policy.model import Catalogue, CodeList, Scheme
 
 Key = tuple[str, str]  # (furnisher, record_id)
 
@@ -134,14 +134,14 @@ def _event_dates(events: Iterable[Event]) -> dict[Key, _Dates]:
             earliest[slot] = min(event.date, earliest.get(slot, event.date))
     keys = retracted | {key for key, _ in earliest}
     return {
-        key: _Dates(key in retracted, earliest.get((key, "repaired")), earliest.get((key, "fulfilled")))
+        key: _Dates(
+            key in retracted, earliest.get((key, "repaired")), earliest.get((key, "fulfilled"))
+        )
         for key in keys
     }
 
 
-def effect_end(
-    record: Record, days: int, dates: _Dates, *, ends_on_fulfilment: bool
-) -> dt.date:
+def effect_end(record: Record, days: int, dates: _Dates, *, ends_on_fulfilment: bool) -> dt.date:
     """The exclusive end of a record's effect: the earliest of occurred_on + days, the repair
     date, and (when the rule or list ends on fulfilment) the fulfilment date."""
     ends = [record.occurred_on + dt.timedelta(days=days)]
@@ -152,9 +152,7 @@ def effect_end(
     return min(ends)
 
 
-def measure_triggers(
-    scheme: Scheme, held: set[str], grade: str | None
-) -> dict[str, list[str]]:
+def measure_triggers(scheme: Scheme, held: set[str], grade: str | None) -> dict[str, list[str]]:
     """Each measure that applies, by id, with what triggers it: its held lists (sorted), then
     ``grade:G`` when the subject's grade is one of the measure's grades."""
     measures: dict[str, list[str]] = {}
@@ -210,7 +208,9 @@ def evaluate_subject(
             for record, ds in live:
                 if record.code != rule.code:
                     continue
-                end = effect_end(record, rule.valid_days, ds, ends_on_fulfilment=rule.ends_on_fulfilment)
+                end = effect_end(
+                    record, rule.valid_days, ds, ends_on_fulfilment=rule.ends_on_fulfilment
+                )
                 if record.occurred_on <= as_of < end:
                     points = rule.points_for(record.amount)
                     rule_sum += points
@@ -234,7 +234,9 @@ def evaluate_subject(
                 continue
             if lst.min_amount is not None and record.amount < lst.min_amount:
                 continue
-            end = effect_end(record, lst.duration_days, ds, ends_on_fulfilment=lst.ends_on_fulfilment)
+            end = effect_end(
+                record, lst.duration_days, ds, ends_on_fulfilment=lst.ends_on_fulfilment
+            )
             if record.occurred_on <= as_of < end:
                 since = record.occurred_on if since is None else min(since, record.occurred_on)
                 until = end if until is None else max(until, end)
@@ -248,10 +250,13 @@ def evaluate_subject(
     # 6. Measures: on one of its lists or in one of its grades.
     measures = measure_triggers(scheme, set(held), grade)
 
-    explanation = None
+    explanation: dict[str, Any] | None = None
     if explain:
+        records_counted = [counted[key] for key in sorted(counted)]
+        for item in records_counted:
+            item["lists"] = dict(sorted(item["lists"].items()))
         explanation = {
-            "records": [counted[key] for key in sorted(counted)],
+            "records": records_counted,
             "cap_adjustments": dict(sorted(cap_adjustments.items())),
             "lists": {
                 list_id: {"since": since_, "until": until_}
@@ -259,8 +264,6 @@ def evaluate_subject(
             },
             "measures": measures,
         }
-        for item in explanation["records"]:
-            item["lists"] = dict(sorted(item["lists"].items()))
     return Standing(
         subject_id=subject_id,
         kind=kind,
@@ -292,10 +295,13 @@ def evaluate(
             kinds[record.subject_id] = record.kind
     return [
         evaluate_subject(
-            subject_id, kinds[subject_id], by_subject[subject_id], visible_dates, scheme, as_of,
+            subject_id,
+            kinds[subject_id],
+            by_subject[subject_id],
+            visible_dates,
+            scheme,
+            as_of,
             explain=explain,
         )
         for subject_id in sorted(by_subject)
     ]
-
-

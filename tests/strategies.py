@@ -1,0 +1,258 @@
+"""Hypothesis strategies: catalogues, schemes, record and event files, T and K near boundaries."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from hypothesis import strategies as st
+
+from socialcredit.identifiers import organisation_check_character, person_check_character
+from socialcredit.policy.loader import parse_catalogue, parse_scheme
+from socialcredit.policy.model import Catalogue, Scheme
+from socialcredit.semantics.fields import parse_instant
+
+BASE = dt.date(2024, 1, 1)
+
+PERSONS = [
+    body + person_check_character(body)
+    for body in ("11010519491231002", "37108219800101123", "32032419991231456", "44030520000229789")
+]
+ORGANISATIONS = [
+    body + organisation_check_character(body)
+    for body in ("91350100M000100Y4", "9137108200000000A", "12100000400000000")
+]
+INVALID_IDS = ["11010519491231002x", "110105194912310021", "123", "", "91350100M000100Y4I"]
+
+CODES: list[tuple[str, str, tuple[str, ...]]] = [
+    ("neg.a", "negative", ("person", "organisation")),
+    ("neg.b", "negative", ("person",)),
+    ("neg.c", "negative", ("organisation",)),
+    ("pos.a", "positive", ("person", "organisation")),
+    ("pos.b", "positive", ("person",)),
+]
+
+
+def catalogue() -> Catalogue:
+    doc = {
+        "codes": [
+            {
+                "id": code,
+                "title": code,
+                "ground": "contract",
+                "polarity": polarity,
+                "subjects": list(subjects),
+                "severity": "general",
+                "legal_basis": f"basis of {code}",
+            }
+            for code, polarity, subjects in CODES
+        ]
+    }
+    return parse_catalogue(yaml.safe_dump(doc), source="generated")
+
+
+@st.composite
+def schemes(draw: st.DrawFn) -> Scheme:
+    subjects = draw(
+        st.sampled_from([["person"], ["organisation"], ["person", "organisation"]])
+    )
+    usable = [c for c in CODES if set(c[2]) & set(subjects)]
+    doc: dict[str, Any] = {"id": "gen", "version": 1, "title": "generated", "subjects": subjects}
+    grades: list[str] = []
+    if draw(st.booleans()):
+        rules = []
+        for code, polarity, _ in draw(st.lists(st.sampled_from(usable), unique=True, max_size=4)):
+            sign = -1 if polarity == "negative" else 1
+            rule: dict[str, Any] = {
+                "code": code,
+                "valid_days": draw(st.integers(1, 60)),
+                "legal_basis": f"rule {code}",
+                "ends_on_fulfilment": draw(st.booleans()),
+            }
+            if draw(st.booleans()):
+                rule["points"] = sign * draw(st.integers(1, 50))
+            else:
+                thresholds = sorted(draw(st.sets(st.integers(1, 500), max_size=2)))
+                rule["tiers"] = [
+                    {"min_amount": m, "points": sign * draw(st.integers(1, 50))}
+                    for m in [0, *thresholds]
+                ]
+            if draw(st.booleans()):
+                rule["cap"] = draw(st.integers(1, 80))
+            rules.append(rule)
+        minimum, maximum = -100, 150
+        cuts = sorted(draw(st.sets(st.integers(-90, 140), min_size=1, max_size=3)), reverse=True)
+        grades = [f"G{i}" for i in range(len(cuts) + 1)]
+        doc["score"] = {
+            "base": draw(st.integers(minimum, maximum)),
+            "min": minimum,
+            "max": maximum,
+            "grades": [{"grade": g, "min": m} for g, m in zip(grades, [*cuts, minimum], strict=True)],
+            "rules": rules,
+        }
+    lists: list[dict[str, Any]] = []
+    for index in range(draw(st.integers(0, 2))):
+        kind = draw(st.sampled_from(["black", "red"]))
+        wanted = "negative" if kind == "black" else "positive"
+        codes = [c[0] for c in usable if c[1] == wanted]
+        if not codes:
+            continue
+        entry: dict[str, Any] = {
+            "id": f"list-{index}",
+            "kind": kind,
+            "title": "generated list",
+            "legal_basis": "list basis",
+            "codes": draw(st.lists(st.sampled_from(codes), unique=True, min_size=1)),
+            "duration_days": draw(st.integers(1, 60)),
+            "ends_on_fulfilment": draw(st.booleans()),
+        }
+        if draw(st.booleans()):
+            entry["min_amount"] = draw(st.sampled_from([0, 10, 100, "99.5"]))
+        lists.append(entry)
+    if grades and draw(st.booleans()):
+        lists.append(
+            {
+                "id": "grade-list",
+                "kind": "black",
+                "title": "graded",
+                "legal_basis": "grade basis",
+                "grades": draw(st.lists(st.sampled_from(grades), unique=True, min_size=1)),
+                "exclusive_of": [lst["id"] for lst in lists if draw(st.booleans())],
+            }
+        )
+    if lists:
+        doc["lists"] = lists
+    measures = []
+    for index in range(draw(st.integers(0, 3))):
+        black = [lst["id"] for lst in lists if lst["kind"] == "black"]
+        when: dict[str, Any] = {}
+        if black and draw(st.booleans()):
+            when["lists"] = draw(st.lists(st.sampled_from(black), unique=True, min_size=1))
+        if grades and (not when or draw(st.booleans())):
+            when["grades"] = draw(st.lists(st.sampled_from(grades), unique=True, min_size=1))
+        if when:
+            measures.append(
+                {
+                    "id": f"m-{index}",
+                    "agency": "agency",
+                    "kind": "restriction",
+                    "title": "measure",
+                    "legal_basis": "measure basis",
+                    "when": when,
+                }
+            )
+    if measures:
+        doc["measures"] = measures
+    return parse_scheme(yaml.safe_dump(doc), catalogue=catalogue(), source="generated")
+
+
+def _day(offset: int) -> str:
+    return (BASE + dt.timedelta(days=offset)).isoformat()
+
+
+def _instant(offset_hours: int, zone: str) -> str:
+    moment = dt.datetime(2024, 1, 1) + dt.timedelta(hours=offset_hours)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + zone
+
+
+instants = st.builds(
+    _instant, st.integers(0, 24 * 90), st.sampled_from(["Z", "+08:00", "-05:30"])
+) | st.sampled_from(["2024-01-10", "2024-01-10T25:00:00Z", "", "2024-01-10T08:00:00"])
+
+
+@st.composite
+def record_rows(draw: st.DrawFn) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for _ in range(draw(st.integers(0, 25))):
+        if rows and draw(st.integers(0, 5)) == 0:
+            repeat = dict(draw(st.sampled_from(rows)))
+            if draw(st.booleans()):
+                repeat["amount"] = draw(st.sampled_from(["", "0", "5", "5.00", "700"]))
+            rows.append(repeat)
+            continue
+        rows.append(
+            {
+                "furnisher": draw(st.sampled_from(["f1", "f2", ""])),
+                "record_id": f"r{draw(st.integers(0, 30))}",
+                "subject_id": draw(
+                    st.sampled_from(PERSONS + ORGANISATIONS)
+                    | st.sampled_from(INVALID_IDS)
+                ),
+                "code": draw(st.sampled_from([c[0] for c in CODES] + ["unknown.code"])),
+                "occurred_on": draw(
+                    st.builds(_day, st.integers(-40, 80))
+                    | st.sampled_from(["2024-02-30", "2024-1-05", "", "2300-01-01"])
+                ),
+                "amount": draw(
+                    st.sampled_from(["", "0", "5", "10", "99.5", "100", "250.75", "600", "1e3", "-1"])
+                ),
+                "recorded_at": draw(instants),
+            }
+        )
+    return rows
+
+
+@st.composite
+def event_rows(draw: st.DrawFn, records: list[dict[str, str]]) -> list[dict[str, str]]:
+    keys = [(r["furnisher"], r["record_id"]) for r in records] or [("f1", "r0")]
+    rows = []
+    for _ in range(draw(st.integers(0, 12))):
+        furnisher, record_id = draw(st.sampled_from([*keys, ("f9", "nope")]))
+        rows.append(
+            {
+                "furnisher": furnisher,
+                "record_id": record_id,
+                "event": draw(st.sampled_from(["fulfilled", "repaired", "retracted", "paid"])),
+                "date": draw(st.builds(_day, st.integers(-10, 90)) | st.sampled_from(["", "x"])),
+                "recorded_at": draw(instants),
+            }
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Case:
+    scheme: Scheme
+    records: list[dict[str, str]]
+    events: list[dict[str, str]]
+    as_of: dt.date
+    known_at: str
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    scheme = draw(schemes())
+    records = draw(record_rows())
+    events = draw(event_rows(records))
+    # T on and around effect boundaries: an occurred_on plus a rule's or list's days, +-1.
+    candidates = [0, 30, 60]
+    days = [r.valid_days for r in scheme.score.rules] if scheme.score else []
+    days += [lst.duration_days for lst in scheme.code_lists]
+    for row in records + events:
+        for name in ("occurred_on", "date"):
+            try:
+                offset = (dt.date.fromisoformat(row.get(name, "")) - BASE).days
+            except ValueError:
+                continue
+            candidates += [offset + d for d in [0, *days]]
+    as_of = BASE + dt.timedelta(days=draw(st.sampled_from(candidates)) + draw(st.integers(-1, 1)))
+    known_at = draw(
+        st.sampled_from(
+            [r["recorded_at"] for r in records + events if parse_instant(r["recorded_at"])]
+            or ["2024-02-01T00:00:00Z"]
+        )
+        | st.builds(_instant, st.integers(0, 24 * 90), st.just("Z"))
+    )
+    return Case(scheme, records, events, as_of, known_at)
+
+
+def to_csv(rows: list[dict[str, str]], columns: tuple[str, ...]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
