@@ -65,11 +65,11 @@ def schemes(draw: st.DrawFn) -> Scheme:
     grades: list[str] = []
     if draw(st.booleans()):
         rules = []
-        for code, polarity, _ in draw(st.lists(st.sampled_from(usable), unique=True, max_size=4)):
+        for code, polarity, _ in draw(st.lists(st.sampled_from(usable), unique=True, min_size=1, max_size=4)):
             sign = -1 if polarity == "negative" else 1
             rule: dict[str, Any] = {
                 "code": code,
-                "valid_days": draw(st.integers(1, 60)),
+                "valid_days": draw(st.integers(1, 120)),
                 "legal_basis": f"rule {code}",
                 "ends_on_fulfilment": draw(st.booleans()),
             }
@@ -107,7 +107,7 @@ def schemes(draw: st.DrawFn) -> Scheme:
             "title": "generated list",
             "legal_basis": "list basis",
             "codes": draw(st.lists(st.sampled_from(codes), unique=True, min_size=1)),
-            "duration_days": draw(st.integers(1, 60)),
+            "duration_days": draw(st.integers(1, 120)),
             "ends_on_fulfilment": draw(st.booleans()),
         }
         if draw(st.booleans()):
@@ -159,38 +159,51 @@ def _instant(offset_hours: int, zone: str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + zone
 
 
-instants = st.builds(
-    _instant, st.integers(0, 24 * 90), st.sampled_from(["Z", "+08:00", "-05:30"])
-) | st.sampled_from(["2024-01-10", "2024-01-10T25:00:00Z", "", "2024-01-10T08:00:00"])
+good_instants = st.builds(
+    _instant, st.integers(0, 24 * 90), st.sampled_from(["Z", "+08:00", "-05:30", ".5Z"])
+)
+BAD_INSTANTS = ["2024-01-10", "2024-01-10T25:00:00Z", "", "2024-01-10T08:00:00"]
+
+
+def sometimes_bad(draw: st.DrawFn, good: st.SearchStrategy[str], bad: list[str]) -> str:
+    """Mostly a good value; one time in 25 a malformed one."""
+    if draw(st.sampled_from(range(25))) == 24:
+        return draw(st.sampled_from(bad))
+    return draw(good)
 
 
 @st.composite
 def record_rows(draw: st.DrawFn) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
-    for _ in range(draw(st.integers(0, 25))):
+    for _ in range(draw(st.integers(3, 25))):
         if rows and draw(st.integers(0, 5)) == 0:
             repeat = dict(draw(st.sampled_from(rows)))
             if draw(st.booleans()):
                 repeat["amount"] = draw(st.sampled_from(["", "0", "5", "5.00", "700"]))
             rows.append(repeat)
             continue
+        subject = sometimes_bad(draw, st.sampled_from(PERSONS + ORGANISATIONS), INVALID_IDS)
+        kind = "person" if subject in PERSONS else "organisation"
+        fitting = [c[0] for c in CODES if kind in c[2]]
         rows.append(
             {
-                "furnisher": draw(st.sampled_from(["f1", "f2", ""])),
-                "record_id": f"r{draw(st.integers(0, 30))}",
-                "subject_id": draw(
-                    st.sampled_from(PERSONS + ORGANISATIONS)
-                    | st.sampled_from(INVALID_IDS)
+                "furnisher": sometimes_bad(draw, st.sampled_from(["f1", "f2"]), [""]),
+                "record_id": f"r{draw(st.integers(0, 120))}",
+                "subject_id": subject,
+                "code": sometimes_bad(
+                    draw, st.sampled_from(fitting), ["unknown.code", "neg.b", "neg.c", "pos.b"]
                 ),
-                "code": draw(st.sampled_from([c[0] for c in CODES] + ["unknown.code"])),
-                "occurred_on": draw(
-                    st.builds(_day, st.integers(-40, 80))
-                    | st.sampled_from(["2024-02-30", "2024-1-05", "", "2300-01-01"])
+                "occurred_on": sometimes_bad(
+                    draw,
+                    st.builds(_day, st.integers(-40, 80)),
+                    ["2024-02-30", "2024-1-05", "", "2300-01-01"],
                 ),
-                "amount": draw(
-                    st.sampled_from(["", "0", "5", "10", "99.5", "100", "250.75", "600", "1e3", "-1"])
+                "amount": sometimes_bad(
+                    draw,
+                    st.sampled_from(["", "0", "5", "10", "99.5", "100", "250.75", "600"]),
+                    ["1e3", "-1", "1,5", " 5"],
                 ),
-                "recorded_at": draw(instants),
+                "recorded_at": sometimes_bad(draw, good_instants, BAD_INSTANTS),
             }
         )
     return rows
@@ -206,9 +219,11 @@ def event_rows(draw: st.DrawFn, records: list[dict[str, str]]) -> list[dict[str,
             {
                 "furnisher": furnisher,
                 "record_id": record_id,
-                "event": draw(st.sampled_from(["fulfilled", "repaired", "retracted", "paid"])),
-                "date": draw(st.builds(_day, st.integers(-10, 90)) | st.sampled_from(["", "x"])),
-                "recorded_at": draw(instants),
+                "event": sometimes_bad(
+                    draw, st.sampled_from(["fulfilled", "repaired", "retracted"]), ["paid", ""]
+                ),
+                "date": sometimes_bad(draw, st.builds(_day, st.integers(-10, 90)), ["", "x"]),
+                "recorded_at": sometimes_bad(draw, good_instants, BAD_INSTANTS),
             }
         )
     return rows
@@ -239,9 +254,15 @@ def cases(draw: st.DrawFn) -> Case:
             except ValueError:
                 continue
             candidates += [offset + d for d in [0, *days]]
-    as_of = BASE + dt.timedelta(days=draw(st.sampled_from(candidates)) + draw(st.integers(-1, 1)))
+    how = draw(st.sampled_from(["exact", "exact", "before", "any"]))
+    if how == "any":
+        offset = draw(st.integers(-10, 100))
+    else:
+        offset = draw(st.sampled_from(candidates)) - (how == "before")
+    as_of = BASE + dt.timedelta(days=offset)
     known_at = draw(
-        st.sampled_from(
+        st.just("2030-01-01T00:00:00Z")
+        | st.sampled_from(
             [r["recorded_at"] for r in records + events if parse_instant(r["recorded_at"])]
             or ["2024-02-01T00:00:00Z"]
         )
