@@ -32,8 +32,9 @@ policy_app = typer.Typer(help="Validate, summarise and list catalogues and schem
 app.add_typer(id_app, name="id")
 app.add_typer(policy_app, name="policy")
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
+# Long lines are not wrapped when piped: a script or a log reads one message per line.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 MaxEffectDays = Annotated[
     int,

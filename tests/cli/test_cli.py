@@ -1,0 +1,124 @@
+"""The command line as a user runs it: output, exit codes, files written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORDS = (
+    "furnisher,record_id,subject_id,code,occurred_on,amount,recorded_at\n"
+    "court,j1,11010519491231002X,court.judgment_default,2024-03-01,,2024-03-02T00:00:00Z\n"
+    "court,j2,11010519491231002x,court.judgment_default,2024-03-01,,2024-03-02T00:00:00Z\n"
+)
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "socialcredit", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_id_check_prints_one_line_each_and_exits_1_on_invalid() -> None:
+    done = run("id", "check", "11010519491231002X", "91350100M000100Y43", "11010519491231002x")
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[0] == "11010519491231002X\tperson"
+    assert lines[1] == "91350100M000100Y43\torganisation"
+    assert lines[2].startswith("11010519491231002x\tinvalid: character 'x' at position 18")
+    assert run("id", "check", "11010519491231002X").returncode == 0
+
+
+def test_policy_check_summarises_or_lists_every_problem(tmp_path: Path) -> None:
+    catalogue = ROOT / "src/socialcredit/data/catalogue.yaml"
+    done = run("policy", "check", str(catalogue), "spc-defaulters", "rongcheng-person")
+    assert done.returncode == 0, done.stderr
+    assert "spc-defaulters v1" in done.stdout and "legal basis: SPC Provisions" in done.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "id: bad\nversion: 1\ntitle: t\nsubjects: [person]\nlists:\n"
+        "  - {id: l, kind: black, title: t, legal_basis: '', codes: [traffic.ticket], "
+        "duration_days: 9999}\n",
+        encoding="utf-8",
+    )
+    done = run("policy", "check", str(catalogue), str(bad))
+    assert done.returncode == 2
+    assert "2 problems" in done.stderr
+    assert "bad.yaml: lists[0] (l).legal_basis" in done.stderr
+    assert "duration_days must be between 1 and 1826" in done.stderr
+
+
+def test_policy_list_shows_shipped_schemes() -> None:
+    done = run("policy", "list")
+    assert done.returncode == 0
+    for scheme_id in ("spc-defaulters", "gsxt-enterprises", "rongcheng-person",
+                      "suining-person", "honour-roll", "flensburg-driver"):
+        assert scheme_id in done.stdout
+
+
+def test_evaluate_writes_standings_rejects_and_summary(tmp_path: Path) -> None:
+    records = tmp_path / "records.csv"
+    records.write_text(RECORDS, encoding="utf-8")
+    out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.csv"
+    done = run("evaluate", "--scheme", "spc-defaulters", "--records", str(records),
+               "--as-of", "2024-06-01", "--known-at", "2024-12-31T00:00:00+08:00",
+               "--out", str(out), "--rejects", str(rejects), "--explain")
+    assert done.returncode == 0, done.stderr
+    line = json.loads(out.read_text(encoding="utf-8"))
+    assert line["lists"] == ["dishonest-judgment-defaulters"]
+    assert list(line) == ["subject_id", "kind", "score", "grade", "lists", "measures", "explanation"]
+    assert "2 read, 1 accepted, 0 no-op repeats, 1 rejected" in done.stderr
+    assert "subjects evaluated: 1" in done.stderr
+    assert rejects.read_text(encoding="utf-8").splitlines()[1].startswith(
+        "records.csv,2,subject_id,\"invalid identifier '11010519491231002x'"
+    )
+
+
+def test_formats_give_identical_standings(tmp_path: Path) -> None:
+    csv_path = tmp_path / "r.csv"
+    csv_path.write_text(RECORDS, encoding="utf-8")
+    header, *rows = [line.split(",") for line in RECORDS.splitlines()]
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_text("".join(json.dumps(dict(zip(header, r, strict=True))) + "\n" for r in rows))
+    parquet = tmp_path / "r.parquet"
+    pq.write_table(pa.table({h: [r[i] for r in rows] for i, h in enumerate(header)}), parquet)
+    outputs = []
+    for path in (csv_path, jsonl, parquet):
+        for engine in ("reference", "duckdb"):
+            out = tmp_path / f"{path.suffix}-{engine}.jsonl"
+            done = run("evaluate", "--scheme", "spc-defaulters", "--records", str(path),
+                       "--as-of", "2024-06-01", "--engine", engine, "--out", str(out))
+            assert done.returncode == 0, done.stderr
+            outputs.append(out.read_bytes())
+    assert len(set(outputs)) == 1 and outputs[0]
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    records = tmp_path / "r.csv"
+    records.write_text("furnisher,record_id\nf,1\n", encoding="utf-8")
+    done = run("evaluate", "--scheme", "spc-defaulters", "--records", str(records),
+               "--as-of", "2024-06-01", "--out", str(tmp_path / "o.jsonl"))
+    assert done.returncode == 2
+    assert "missing required columns subject_id, code, occurred_on, recorded_at" in done.stderr
+    records.write_text(RECORDS, encoding="utf-8")
+    done = run("evaluate", "--scheme", "spc-defaulters", "--records", str(records),
+               "--as-of", "2024-06-01", "--known-at", "2024-06-01T00:00:00",
+               "--out", str(tmp_path / "o.jsonl"))
+    assert done.returncode == 2
+    assert "not an instant with a zone" in done.stderr
+    done = run("evaluate", "--scheme", "no-such-scheme", "--records", str(records),
+               "--as-of", "2024-06-01", "--out", str(tmp_path / "o.jsonl"))
+    assert done.returncode == 2 and "shipped schemes: flensburg-driver" in done.stderr
+
+
+def test_readme_commands_exist() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make demo" in readme and "make test" in readme
+    for command in ("id check", "policy check", "policy list", "evaluate", "demo"):
+        assert f"socialcredit {command}" in readme
+        assert run(*command.split(), "--help").returncode == 0
