@@ -57,15 +57,15 @@ def catalogue() -> Catalogue:
 
 @st.composite
 def schemes(draw: st.DrawFn) -> Scheme:
-    subjects = draw(
-        st.sampled_from([["person"], ["organisation"], ["person", "organisation"]])
-    )
+    subjects = draw(st.sampled_from([["person"], ["organisation"], ["person", "organisation"]]))
     usable = [c for c in CODES if set(c[2]) & set(subjects)]
     doc: dict[str, Any] = {"id": "gen", "version": 1, "title": "generated", "subjects": subjects}
     grades: list[str] = []
     if draw(st.booleans()):
         rules = []
-        for code, polarity, _ in draw(st.lists(st.sampled_from(usable), unique=True, min_size=1, max_size=4)):
+        for code, polarity, _ in draw(
+            st.lists(st.sampled_from(usable), unique=True, min_size=1, max_size=4)
+        ):
             sign = -1 if polarity == "negative" else 1
             rule: dict[str, Any] = {
                 "code": code,
@@ -91,7 +91,9 @@ def schemes(draw: st.DrawFn) -> Scheme:
             "base": draw(st.integers(minimum, maximum)),
             "min": minimum,
             "max": maximum,
-            "grades": [{"grade": g, "min": m} for g, m in zip(grades, [*cuts, minimum], strict=True)],
+            "grades": [
+                {"grade": g, "min": m} for g, m in zip(grades, [*cuts, minimum], strict=True)
+            ],
             "rules": rules,
         }
     lists: list[dict[str, Any]] = []

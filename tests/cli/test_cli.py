@@ -56,8 +56,14 @@ def test_policy_check_summarises_or_lists_every_problem(tmp_path: Path) -> None:
 def test_policy_list_shows_shipped_schemes() -> None:
     done = run("policy", "list")
     assert done.returncode == 0
-    for scheme_id in ("spc-defaulters", "gsxt-enterprises", "rongcheng-person",
-                      "suining-person", "honour-roll", "flensburg-driver"):
+    for scheme_id in (
+        "spc-defaulters",
+        "gsxt-enterprises",
+        "rongcheng-person",
+        "suining-person",
+        "honour-roll",
+        "flensburg-driver",
+    ):
         assert scheme_id in done.stdout
 
 
@@ -65,17 +71,40 @@ def test_evaluate_writes_standings_rejects_and_summary(tmp_path: Path) -> None:
     records = tmp_path / "records.csv"
     records.write_text(RECORDS, encoding="utf-8")
     out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.csv"
-    done = run("evaluate", "--scheme", "spc-defaulters", "--records", str(records),
-               "--as-of", "2024-06-01", "--known-at", "2024-12-31T00:00:00+08:00",
-               "--out", str(out), "--rejects", str(rejects), "--explain")
+    done = run(
+        "evaluate",
+        "--scheme",
+        "spc-defaulters",
+        "--records",
+        str(records),
+        "--as-of",
+        "2024-06-01",
+        "--known-at",
+        "2024-12-31T00:00:00+08:00",
+        "--out",
+        str(out),
+        "--rejects",
+        str(rejects),
+        "--explain",
+    )
     assert done.returncode == 0, done.stderr
     line = json.loads(out.read_text(encoding="utf-8"))
     assert line["lists"] == ["dishonest-judgment-defaulters"]
-    assert list(line) == ["subject_id", "kind", "score", "grade", "lists", "measures", "explanation"]
+    assert list(line) == [
+        "subject_id",
+        "kind",
+        "score",
+        "grade",
+        "lists",
+        "measures",
+        "explanation",
+    ]
     assert "2 read, 1 accepted, 0 no-op repeats, 1 rejected" in done.stderr
     assert "subjects evaluated: 1" in done.stderr
-    assert rejects.read_text(encoding="utf-8").splitlines()[1].startswith(
-        "records.csv,2,subject_id,\"invalid identifier '11010519491231002x'"
+    assert (
+        rejects.read_text(encoding="utf-8")
+        .splitlines()[1]
+        .startswith("records.csv,2,subject_id,\"invalid identifier '11010519491231002x'")
     )
 
 
@@ -91,8 +120,19 @@ def test_formats_give_identical_standings(tmp_path: Path) -> None:
     for path in (csv_path, jsonl, parquet):
         for engine in ("reference", "duckdb"):
             out = tmp_path / f"{path.suffix}-{engine}.jsonl"
-            done = run("evaluate", "--scheme", "spc-defaulters", "--records", str(path),
-                       "--as-of", "2024-06-01", "--engine", engine, "--out", str(out))
+            done = run(
+                "evaluate",
+                "--scheme",
+                "spc-defaulters",
+                "--records",
+                str(path),
+                "--as-of",
+                "2024-06-01",
+                "--engine",
+                engine,
+                "--out",
+                str(out),
+            )
             assert done.returncode == 0, done.stderr
             outputs.append(out.read_bytes())
     assert len(set(outputs)) == 1 and outputs[0]
@@ -101,18 +141,46 @@ def test_formats_give_identical_standings(tmp_path: Path) -> None:
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     records = tmp_path / "r.csv"
     records.write_text("furnisher,record_id\nf,1\n", encoding="utf-8")
-    done = run("evaluate", "--scheme", "spc-defaulters", "--records", str(records),
-               "--as-of", "2024-06-01", "--out", str(tmp_path / "o.jsonl"))
+    done = run(
+        "evaluate",
+        "--scheme",
+        "spc-defaulters",
+        "--records",
+        str(records),
+        "--as-of",
+        "2024-06-01",
+        "--out",
+        str(tmp_path / "o.jsonl"),
+    )
     assert done.returncode == 2
     assert "missing required columns subject_id, code, occurred_on, recorded_at" in done.stderr
     records.write_text(RECORDS, encoding="utf-8")
-    done = run("evaluate", "--scheme", "spc-defaulters", "--records", str(records),
-               "--as-of", "2024-06-01", "--known-at", "2024-06-01T00:00:00",
-               "--out", str(tmp_path / "o.jsonl"))
+    done = run(
+        "evaluate",
+        "--scheme",
+        "spc-defaulters",
+        "--records",
+        str(records),
+        "--as-of",
+        "2024-06-01",
+        "--known-at",
+        "2024-06-01T00:00:00",
+        "--out",
+        str(tmp_path / "o.jsonl"),
+    )
     assert done.returncode == 2
     assert "not an instant with a zone" in done.stderr
-    done = run("evaluate", "--scheme", "no-such-scheme", "--records", str(records),
-               "--as-of", "2024-06-01", "--out", str(tmp_path / "o.jsonl"))
+    done = run(
+        "evaluate",
+        "--scheme",
+        "no-such-scheme",
+        "--records",
+        str(records),
+        "--as-of",
+        "2024-06-01",
+        "--out",
+        str(tmp_path / "o.jsonl"),
+    )
     assert done.returncode == 2 and "shipped schemes: flensburg-driver" in done.stderr
 
 

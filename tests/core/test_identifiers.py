@@ -41,7 +41,9 @@ def test_impossible_birth_date_is_refused_even_with_a_right_check_character() ->
     if result.kind == "organisation":  # possible by chance for an all-digit string
         pytest.skip("this string happens to be a valid credit code")
     assert result.kind is None
-    assert "birth date '19490231' (positions 7-14) is not a real calendar date" in str(result.reason)
+    assert "birth date '19490231' (positions 7-14) is not a real calendar date" in str(
+        result.reason
+    )
 
 
 def test_unknown_region_is_a_warning_not_a_rejection() -> None:

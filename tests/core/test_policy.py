@@ -36,14 +36,32 @@ BASE: dict[str, Any] = {
         ],
     },
     "lists": [
-        {"id": "bad", "kind": "black", "title": "t", "legal_basis": "law",
-         "codes": ["court.judgment_default"], "duration_days": 730},
-        {"id": "good", "kind": "red", "title": "t", "legal_basis": "law", "grades": ["A"],
-         "exclusive_of": ["bad"]},
+        {
+            "id": "bad",
+            "kind": "black",
+            "title": "t",
+            "legal_basis": "law",
+            "codes": ["court.judgment_default"],
+            "duration_days": 730,
+        },
+        {
+            "id": "good",
+            "kind": "red",
+            "title": "t",
+            "legal_basis": "law",
+            "grades": ["A"],
+            "exclusive_of": ["bad"],
+        },
     ],
     "measures": [
-        {"id": "m", "agency": "a", "kind": "restriction", "title": "t", "legal_basis": "law",
-         "when": {"lists": ["bad"], "grades": ["B"]}},
+        {
+            "id": "m",
+            "agency": "a",
+            "kind": "restriction",
+            "title": "t",
+            "legal_basis": "law",
+            "when": {"lists": ["bad"], "grades": ["B"]},
+        },
     ],
 }
 
@@ -148,12 +166,19 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_registry_may_raise_its_limit_to_ten_years() -> None:
     text = scheme_with(_set("lists.0.duration_days", 3653))
-    assert parse_scheme(text, catalogue=CATALOGUE, max_effect_days=3653).lists[0].duration_days == 3653
+    assert (
+        parse_scheme(text, catalogue=CATALOGUE, max_effect_days=3653).lists[0].duration_days == 3653
+    )
 
 
 CODE = {
-    "id": "x.y", "title": "t", "ground": "contract", "polarity": "negative",
-    "subjects": ["person"], "severity": "minor", "legal_basis": "law",
+    "id": "x.y",
+    "title": "t",
+    "ground": "contract",
+    "polarity": "negative",
+    "subjects": ["person"],
+    "severity": "minor",
+    "legal_basis": "law",
 }
 
 
@@ -181,14 +206,25 @@ def test_only_listed_grounds_pass(ground: str) -> None:
 def test_suining_original_items_are_refused() -> None:
     """Suining's 2010 rating deducted for petitioning and for exceeding the birth quota."""
     doc = yaml.safe_load(
-        (__import__("importlib.resources").resources.files("socialcredit") / "data" / "catalogue.yaml")
-        .read_text(encoding="utf-8")
+        (
+            __import__("importlib.resources").resources.files("socialcredit")
+            / "data"
+            / "catalogue.yaml"
+        ).read_text(encoding="utf-8")
     )
     doc["codes"] += [
-        {**CODE, "id": "petition.besieging_organs", "ground": "petition_protest",
-         "title": "Besieging Party or government organs"},
-        {**CODE, "id": "family.over_quota_birth", "ground": "family_planning",
-         "title": "Exceeding the birth quota"},
+        {
+            **CODE,
+            "id": "petition.besieging_organs",
+            "ground": "petition_protest",
+            "title": "Besieging Party or government organs",
+        },
+        {
+            **CODE,
+            "id": "family.over_quota_birth",
+            "ground": "family_planning",
+            "title": "Exceeding the birth quota",
+        },
     ]
     with pytest.raises(PolicyError) as caught:
         parse_catalogue(yaml.safe_dump(doc, allow_unicode=True), source="suining-original")
@@ -209,8 +245,12 @@ def test_shipped_schemes_are_valid_within_five_years(scheme_id: str) -> None:
 
 def test_shipped_ids() -> None:
     assert shipped_scheme_ids() == [
-        "flensburg-driver", "gsxt-enterprises", "honour-roll",
-        "rongcheng-person", "spc-defaulters", "suining-person",
+        "flensburg-driver",
+        "gsxt-enterprises",
+        "honour-roll",
+        "rongcheng-person",
+        "spc-defaulters",
+        "suining-person",
     ]
     spc = resolve_scheme("spc-defaulters", catalogue=CATALOGUE)
     assert spc.code_lists[0].codes == ("court.judgment_default",)
