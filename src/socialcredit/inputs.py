@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +31,27 @@ FORMATS = {
 CHUNK = 100_000
 
 
-@dataclass(frozen=True)
+@dataclass
 class Input:
-    """One furnished file, read: its name (for the rejects report) and its rows."""
+    """One furnished file: its name (for the rejects report), its row count and its rows.
+
+    ``table`` is built on first use. For a Parquet file whose columns are all text, ``parquet``
+    names the file and ``present`` its known columns, so that an engine may scan the file itself
+    (numbering rows from 1 in file order) without the Arrow copy.
+    """
 
     name: str
-    table: pa.Table
+    rows: int
+    load: Callable[[], pa.Table]
+    parquet: Path | None = None
+    present: tuple[str, ...] = ()
+    _table: pa.Table | None = field(default=None, repr=False)
 
     @property
-    def rows(self) -> int:
-        return int(self.table.num_rows)
+    def table(self) -> pa.Table:
+        if self._table is None:
+            self._table = self.load()
+        return self._table
 
     def iter_rows(self) -> Iterator[tuple[int, dict[str, str | None]]]:
         """(row number, fields) in file order, for the reference engine."""
@@ -193,14 +204,8 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
         raise UsageError(f"column of type {kind} cannot be read as text") from None
 
 
-def _read_parquet(path: Path, fields: Sequence[str], required: Sequence[str]) -> pa.Table:
-    try:
-        schema = pq.read_schema(path)
-    except (OSError, pa.ArrowInvalid) as error:
-        raise UsageError(f"{path}: not a readable Parquet file: {error}") from error
-    _check_columns(path, schema.names, required)
-    present = [name for name in fields if name in schema.names]
-    table = pq.read_table(path, columns=present)
+def _parquet_table(path: Path, fields: Sequence[str], present: Sequence[str]) -> pa.Table:
+    table = pq.read_table(path, columns=list(present))
     ones = pa.repeat(pa.scalar(1, pa.int64()), table.num_rows)
     arrays: dict[str, pa.ChunkedArray] = {"_row": pa.chunked_array([pc.cumulative_sum(ones)])}
     for name in fields:
@@ -212,9 +217,34 @@ def _read_parquet(path: Path, fields: Sequence[str], required: Sequence[str]) ->
     return pa.table(arrays)
 
 
+def _read_parquet(path: Path, fields: Sequence[str], required: Sequence[str]) -> Input:
+    try:
+        metadata = pq.read_metadata(path)
+        schema = metadata.schema.to_arrow_schema()
+    except (OSError, pa.ArrowInvalid) as error:
+        raise UsageError(f"{path}: not a readable Parquet file: {error}") from error
+    _check_columns(path, schema.names, required)
+    present = tuple(name for name in fields if name in schema.names)
+    all_text = all(pa.types.is_string(schema.field(name).type) for name in present)
+    return Input(
+        name=path.name,
+        rows=int(metadata.num_rows),
+        load=lambda: _parquet_table(path, fields, present),
+        parquet=path if all_text else None,
+        present=present,
+    )
+
+
+def _eager(path: Path, table: pa.Table) -> Input:
+    return Input(name=path.name, rows=int(table.num_rows), load=lambda: table, _table=table)
+
+
 def read_input(path: Path, *, fields: Sequence[str], required: Sequence[str]) -> Input:
     """Read a furnished file. A missing required column is a usage error (exit status 2)."""
     if not path.exists():
         raise UsageError(f"{path}: no such file")
-    reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}[file_format(path)]
-    return Input(name=path.name, table=reader(path, fields, required))
+    fmt = file_format(path)
+    if fmt == "parquet":
+        return _read_parquet(path, fields, required)
+    reader = _read_csv if fmt == "csv" else _read_jsonl
+    return _eager(path, reader(path, fields, required))

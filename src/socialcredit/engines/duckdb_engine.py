@@ -17,8 +17,9 @@ from socialcredit.engines.sql import (
     quote,
     record_statements,
 )
+from socialcredit.inputs import Input
 from socialcredit.policy.model import Scheme
-from socialcredit.semantics.fields import EVENT_COLUMNS, Rejection
+from socialcredit.semantics.fields import EVENT_COLUMNS, RECORD_COLUMNS, RECORD_OPTIONAL, Rejection
 from socialcredit.semantics.reference import Standing, measure_triggers
 
 EMPTY_EVENTS = pa.table(
@@ -56,8 +57,11 @@ class DuckDBEngine:
 
     def _run(self, con: duckdb.DuckDBPyConnection, request: Request) -> Report:
         codes = request.catalogue.codes.values()
-        con.register("records_in", request.records.table)
-        con.register("events_in", request.events.table if request.events else EMPTY_EVENTS)
+        _register(con, "records_in", request.records, (*RECORD_COLUMNS, *RECORD_OPTIONAL))
+        if request.events is not None:
+            _register(con, "events_in", request.events, EVENT_COLUMNS)
+        else:
+            con.register("events_in", EMPTY_EVENTS)
         rows = ", ".join(
             f"({quote(c.id)}, {'person' in c.subjects}, {'organisation' in c.subjects})"
             for c in codes
@@ -73,8 +77,9 @@ class DuckDBEngine:
                 self.dialect, request.scheme, as_of=request.as_of, known_at_us=request.known_at_us
             )
         )
-        for name, query in statements:
-            con.execute(f"CREATE TEMP TABLE {name} AS {query}")
+        for step in statements:
+            kind = "VIEW" if step.view else "TABLE"
+            con.execute(f"CREATE TEMP {kind} {step.name} AS {step.query}")
 
         request.out.parent.mkdir(parents=True, exist_ok=True)
         if request.explain:
@@ -98,6 +103,29 @@ class DuckDBEngine:
             record_rejections=_rejections(con, "rec_rejects"),
             event_rejections=_rejections(con, "ev_rejects"),
         )
+
+
+def _register(
+    con: duckdb.DuckDBPyConnection, name: str, source: Input, fields: tuple[str, ...]
+) -> None:
+    """Expose an input as ``name``: a text-only Parquet file is scanned in place (rows numbered
+    from 1 in file order); anything else goes through its Arrow table."""
+    if source.parquet is None:
+        con.register(name, source.table)
+        return
+    columns = ", ".join(
+        quote_ident(f) if f in source.present else f"CAST(NULL AS VARCHAR) AS {quote_ident(f)}"
+        for f in fields
+    )
+    con.execute(
+        f"CREATE TEMP VIEW {name} AS SELECT CAST(file_row_number AS BIGINT) + 1 AS _row, "
+        f"{columns}, CAST(NULL AS VARCHAR) AS _error "
+        f"FROM read_parquet({quote(str(source.parquet))}, file_row_number = true)"
+    )
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _scalar(result: duckdb.DuckDBPyConnection) -> int:

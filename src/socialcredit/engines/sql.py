@@ -135,152 +135,176 @@ def _missing(column: str) -> str:
     return f"({column} IS NULL OR {column} = '')"
 
 
-def record_statements(d: Dialect) -> list[tuple[str, str]]:
-    """Parse, validate and de-duplicate records: tables rec_rejects and rec (accepted)."""
-    amount_pattern = r"[0-9]{1,20}(\.[0-9]{1,18})?"
+@dataclass(frozen=True)
+class Statement:
+    """One step: a relation computed from the ones before. ``view`` steps are recomputed where
+    used (cheap filters over a big table) instead of being written out."""
+
+    name: str
+    query: str
+    view: bool = False
+
+
+def _lookup(name: str, column: str, source: str, expression: str) -> Statement:
+    """Parse each distinct value of a column once: a furnisher's batch shares a handful of dates
+    and one ``recorded_at``, so this is far cheaper than parsing every row."""
+    return Statement(
+        name,
+        f"SELECT s, {expression} AS v FROM (SELECT DISTINCT {column} AS s FROM {source}) d",
+    )
+
+
+AMOUNT_PATTERN = r"[0-9]{1,20}(\.[0-9]{1,18})?"
+
+# The checks of fields.read_record, in its order: (condition, field|problem, rejected value).
+RECORD_CHECKS = (
+    ("_error IS NOT NULL", "row|row", "_error"),
+    (_missing("furnisher"), "furnisher|missing", "furnisher"),
+    (_missing("record_id"), "record_id|missing", "record_id"),
+    (_missing("subject_id"), "subject_id|missing", "subject_id"),
+    (_missing("code"), "code|missing", "code"),
+    (_missing("occurred_on"), "occurred_on|missing", "occurred_on"),
+    ("occ IS NULL", "occurred_on|malformed", "occurred_on"),
+    ("amt IS NULL", "amount|malformed", "amount"),
+    (_missing("recorded_at"), "recorded_at|missing", "recorded_at"),
+    ("rec_us IS NULL", "recorded_at|malformed", "recorded_at"),
+    ("kind IS NULL", "subject_id|invalid_id", "subject_id"),
+    ("NOT code_known", "code|unknown_code", "code"),
+    ("NOT code_applies", "code|kind_mismatch", "code"),
+)
+
+
+def _first_failure(checks: tuple[tuple[str, str, str], ...]) -> tuple[str, str]:
+    """SQL for the first failing check's 'field|problem' and the value it rejected."""
+    problem = " ".join(f"WHEN {cond} THEN '{label}'" for cond, label, _ in checks)
+    value = " ".join(f"WHEN {cond} THEN {column}" for cond, _, column in checks)
+    return f"CASE {problem} END", f"CASE {value} END"
+
+
+def record_statements(d: Dialect) -> list[Statement]:
+    """Parse, validate and de-duplicate records: rec_rejects, and the view rec (accepted)."""
+    problem, value = _first_failure(RECORD_CHECKS)
+    amount = f"CASE WHEN {d.full_match('s', AMOUNT_PATTERN)} THEN CAST(s AS {DECIMAL}) END"
     return [
-        (
+        Statement(
             "rec_ids",
             f"SELECT subject_id, {subject_kind(d, 'subject_id')} AS kind, "
             "CAST(row_number() OVER (ORDER BY subject_id) AS INTEGER) AS sid "
-            "FROM (SELECT DISTINCT subject_id FROM records_in WHERE subject_id IS NOT NULL)",
+            "FROM (SELECT DISTINCT subject_id FROM records_in WHERE subject_id IS NOT NULL) d",
         ),
-        (
-            "rec_parsed",
-            f"""
-            SELECT r._row, r.furnisher, r.record_id, r.subject_id, r.code, r.occurred_on,
-                   r.amount, r.recorded_at, r._error, i.sid, i.kind,
-                   {_checked_date(d, "r.occurred_on")} AS occ,
-                   CASE WHEN {_missing("r.amount")} THEN CAST(0 AS {DECIMAL})
-                        WHEN {d.full_match("r.amount", amount_pattern)}
-                        THEN CAST(r.amount AS {DECIMAL}) END AS amt,
-                   {instant_us(d, "r.recorded_at")} AS rec_us,
-                   c.code IS NOT NULL AS code_known,
-                   CASE i.kind WHEN 'person' THEN c.person ELSE c.organisation END AS code_applies
-            FROM records_in r
-            LEFT JOIN rec_ids i ON i.subject_id = r.subject_id
-            LEFT JOIN catalogue_codes c ON c.code = r.code
-            """,
-        ),
-        (
+        _lookup("rec_dates", "occurred_on", "records_in", _checked_date(d, "s")),
+        _lookup("rec_instants", "recorded_at", "records_in", instant_us(d, "s")),
+        _lookup("rec_amounts", "amount", "records_in WHERE amount <> ''", amount),
+        Statement(
             "rec_checked",
             f"""
-            SELECT *, CASE
-                WHEN _error IS NOT NULL THEN 'row|row'
-                WHEN {_missing("furnisher")} THEN 'furnisher|missing'
-                WHEN {_missing("record_id")} THEN 'record_id|missing'
-                WHEN {_missing("subject_id")} THEN 'subject_id|missing'
-                WHEN {_missing("code")} THEN 'code|missing'
-                WHEN {_missing("occurred_on")} THEN 'occurred_on|missing'
-                WHEN occ IS NULL THEN 'occurred_on|malformed'
-                WHEN amt IS NULL THEN 'amount|malformed'
-                WHEN {_missing("recorded_at")} THEN 'recorded_at|missing'
-                WHEN rec_us IS NULL THEN 'recorded_at|malformed'
-                WHEN kind IS NULL THEN 'subject_id|invalid_id'
-                WHEN NOT code_known THEN 'code|unknown_code'
-                WHEN NOT code_applies THEN 'code|kind_mismatch'
-            END AS problem
-            FROM rec_parsed
+            SELECT _row, furnisher, record_id, sid, kind, code, occ, amt, rec_us,
+                   {problem} AS problem, {value} AS value,
+                   CASE WHEN NOT code_applies THEN kind END AS detail
+            FROM (
+                SELECT r._row, r.furnisher, r.record_id, r.subject_id, r.code, r.occurred_on,
+                       r.amount, r.recorded_at, r._error, i.sid, i.kind, o.v AS occ,
+                       CASE WHEN {_missing("r.amount")} THEN CAST(0 AS {DECIMAL}) ELSE a.v END
+                           AS amt,
+                       t.v AS rec_us,
+                       c.code IS NOT NULL AS code_known,
+                       CASE i.kind WHEN 'person' THEN c.person ELSE c.organisation END
+                           AS code_applies
+                FROM records_in r
+                LEFT JOIN rec_ids i ON i.subject_id = r.subject_id
+                LEFT JOIN rec_dates o ON o.s = r.occurred_on
+                LEFT JOIN rec_amounts a ON a.s = r.amount
+                LEFT JOIN rec_instants t ON t.s = r.recorded_at
+                LEFT JOIN catalogue_codes c ON c.code = r.code
+            ) x
             """,
         ),
-        (
-            "rec_firsts",
+        # Keys that arrive more than once; the first valid row of a key is the accepted one.
+        Statement(
+            "rec_dups",
             """
-            SELECT furnisher, record_id, min(_row) AS first_row, count(*) AS n
+            SELECT furnisher, record_id, min(_row) AS first_row
             FROM rec_checked WHERE problem IS NULL
-            GROUP BY furnisher, record_id
+            GROUP BY furnisher, record_id HAVING count(*) > 1
             """,
         ),
-        (
+        Statement(
             "rec_repeats",
             """
-            SELECT r._row, f.first_row,
-                   (r.subject_id = o.subject_id AND r.code = o.code AND r.occ = o.occ
+            SELECT r._row, r.furnisher, r.record_id, f.first_row,
+                   (r.sid = o.sid AND r.code = o.code AND r.occ = o.occ
                     AND r.amt = o.amt AND r.rec_us = o.rec_us) AS same
-            FROM rec_firsts f
+            FROM rec_dups f
             JOIN rec_checked r ON r.furnisher = f.furnisher AND r.record_id = f.record_id
                 AND r.problem IS NULL AND r._row <> f.first_row
             JOIN rec_checked o ON o._row = f.first_row
-            WHERE f.n > 1
             """,
         ),
-        (
+        Statement(
             "rec",
             """
-            SELECT r._row, r.furnisher, r.record_id, r.subject_id, r.sid, r.kind, r.code,
-                   r.occ, r.amt, r.rec_us
-            FROM rec_checked r
-            WHERE r.problem IS NULL AND r._row NOT IN (SELECT _row FROM rec_repeats)
+            SELECT _row, furnisher, record_id, sid, kind, code, occ, amt, rec_us
+            FROM rec_checked
+            WHERE problem IS NULL AND _row NOT IN (SELECT _row FROM rec_repeats)
             """,
+            view=True,
         ),
-        (
+        Statement(
             "rec_rejects",
             """
-            SELECT _row, problem, CASE
-                WHEN problem = 'row|row' THEN _error
-                WHEN problem LIKE 'furnisher|%' THEN furnisher
-                WHEN problem LIKE 'record_id|%' THEN record_id
-                WHEN problem LIKE 'subject_id|%' THEN subject_id
-                WHEN problem LIKE 'code|%' THEN code
-                WHEN problem LIKE 'occurred_on|%' THEN occurred_on
-                WHEN problem LIKE 'amount|%' THEN amount
-                ELSE recorded_at END AS value,
-                CASE WHEN problem = 'code|kind_mismatch' THEN kind END AS detail
-            FROM rec_checked WHERE problem IS NOT NULL
+            SELECT _row, problem, value, detail FROM rec_checked WHERE problem IS NOT NULL
             UNION ALL
-            SELECT p._row, 'record_id|conflict', r.furnisher || '/' || r.record_id,
-                   CAST(p.first_row AS VARCHAR)
-            FROM rec_repeats p JOIN rec_checked r ON r._row = p._row
-            WHERE NOT p.same
+            SELECT _row, 'record_id|conflict', furnisher || '/' || record_id,
+                   CAST(first_row AS VARCHAR)
+            FROM rec_repeats WHERE NOT same
             """,
         ),
     ]
 
 
-def event_statements(d: Dialect) -> list[tuple[str, str]]:
+# The checks of fields.read_event, in its order.
+EVENT_CHECKS = (
+    ("_error IS NOT NULL", "row|row", "_error"),
+    (_missing("furnisher"), "furnisher|missing", "furnisher"),
+    (_missing("record_id"), "record_id|missing", "record_id"),
+    (_missing("event"), "event|missing", "event"),
+    ("event NOT IN ('fulfilled', 'repaired', 'retracted')", "event|malformed", "event"),
+    (f"event <> 'retracted' AND {_missing('date')}", "date|missing", "date"),
+    ("event <> 'retracted' AND ev_date IS NULL", "date|malformed", "date"),
+    (_missing("recorded_at"), "recorded_at|missing", "recorded_at"),
+    ("ev_us IS NULL", "recorded_at|malformed", "recorded_at"),
+    ("rec_row IS NULL", "record_id|unknown_record", "furnisher || '/' || record_id"),
+)
+
+
+def event_statements(d: Dialect) -> list[Statement]:
     """Parse and validate events against the accepted records: ev_rejects and ev (accepted)."""
+    problem, value = _first_failure(EVENT_CHECKS)
     return [
-        (
+        _lookup("ev_dates", "date", "events_in", _checked_date(d, "s")),
+        _lookup("ev_instants", "recorded_at", "events_in", instant_us(d, "s")),
+        Statement(
             "ev_checked",
             f"""
-            SELECT e.*, k._row AS rec_row, CASE
-                WHEN e._error IS NOT NULL THEN 'row|row'
-                WHEN {_missing("e.furnisher")} THEN 'furnisher|missing'
-                WHEN {_missing("e.record_id")} THEN 'record_id|missing'
-                WHEN {_missing("e.event")} THEN 'event|missing'
-                WHEN e.event NOT IN ('fulfilled', 'repaired', 'retracted') THEN 'event|malformed'
-                WHEN e.event <> 'retracted' AND {_missing("e.date")} THEN 'date|missing'
-                WHEN e.event <> 'retracted' AND e.ev_date IS NULL THEN 'date|malformed'
-                WHEN {_missing("e.recorded_at")} THEN 'recorded_at|missing'
-                WHEN e.ev_us IS NULL THEN 'recorded_at|malformed'
-                WHEN k._row IS NULL THEN 'record_id|unknown_record'
-            END AS problem
+            SELECT _row, rec_row, event, ev_date, ev_us, {problem} AS problem, {value} AS value
             FROM (
-                SELECT *, {_checked_date(d, "date")} AS ev_date,
-                       {instant_us(d, "recorded_at")} AS ev_us
-                FROM events_in
-            ) e
-            LEFT JOIN rec k ON k.furnisher = e.furnisher AND k.record_id = e.record_id
+                SELECT e.*, o.v AS ev_date, t.v AS ev_us, k._row AS rec_row
+                FROM events_in e
+                LEFT JOIN ev_dates o ON o.s = e.date
+                LEFT JOIN ev_instants t ON t.s = e.recorded_at
+                LEFT JOIN rec k ON k.furnisher = e.furnisher AND k.record_id = e.record_id
+            ) x
             """,
         ),
-        (
+        Statement(
             "ev",
             "SELECT rec_row, event, ev_date, ev_us FROM ev_checked WHERE problem IS NULL",
+            view=True,
         ),
-        (
+        Statement(
             "ev_rejects",
-            """
-            SELECT _row, problem, CASE
-                WHEN problem = 'row|row' THEN _error
-                WHEN problem LIKE 'furnisher|%' THEN furnisher
-                WHEN problem = 'record_id|unknown_record' THEN furnisher || '/' || record_id
-                WHEN problem LIKE 'record_id|%' THEN record_id
-                WHEN problem LIKE 'event|%' THEN event
-                WHEN problem LIKE 'date|%' THEN date
-                ELSE recorded_at END AS value,
-                CAST(NULL AS VARCHAR) AS detail
-            FROM ev_checked WHERE problem IS NOT NULL
-            """,
+            "SELECT _row, problem, value, CAST(NULL AS VARCHAR) AS detail "
+            "FROM ev_checked WHERE problem IS NOT NULL",
         ),
     ]
 
@@ -304,7 +328,7 @@ def _until(d: Dialect, days: int, ends_on_fulfilment: bool) -> str:
 
 def evaluation_statements(
     d: Dialect, scheme: Scheme, *, as_of: dt.date, known_at_us: int
-) -> list[tuple[str, str]]:
+) -> list[Statement]:
     """Effects, scores, lists and measures per subject: table standings (sid order)."""
     t = date_literal(as_of)
     kinds = ", ".join(quote(k) for k in scheme.subjects)
@@ -339,7 +363,7 @@ def evaluation_statements(
         aggregates.append(f"max(l{index}) AS until{index}")
 
     statements = [
-        (
+        Statement(
             "ev_visible",
             f"""
             SELECT rec_row,
@@ -350,7 +374,7 @@ def evaluation_statements(
             GROUP BY rec_row
             """,
         ),
-        (
+        Statement(
             "contributions",
             f"""
             SELECT sid, _row, furnisher, record_id, code, occ{effects}
@@ -361,8 +385,9 @@ def evaluation_statements(
                 WHERE r.rec_us <= {int(known_at_us)} AND r.kind IN ({kinds})
             ) x
             """,
+            view=True,
         ),
-        (
+        Statement(
             "per_subject",
             f"""
             SELECT i.subject_id, i.kind, a.*
@@ -389,7 +414,9 @@ def evaluation_statements(
         grade = f"CASE {bands} END"
     else:
         score, grade = "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)"
-    statements.append(("scored", f"SELECT *, CAST({score} AS BIGINT) AS score FROM per_subject"))
+    statements.append(
+        Statement("scored", f"SELECT *, CAST({score} AS BIGINT) AS score FROM per_subject", True)
+    )
     held = dict(held_code_lists)
     for glist in scheme.grade_lists:
         in_grade = " OR ".join(f"grade = {quote(g)}" for g in glist.grades)
@@ -402,9 +429,9 @@ def evaluation_statements(
             f"coalesce(grade = {quote(g)}, FALSE)" for g in measure.grades
         ]
         measure_items.append((" OR ".join(conditions), measure.id))
-    statements.append(("graded", f"SELECT *, {grade} AS grade FROM scored"))
+    statements.append(Statement("graded", f"SELECT *, {grade} AS grade FROM scored", True))
     statements.append(
-        (
+        Statement(
             "standings",
             f"SELECT sid, subject_id, kind, score, grade, {lists} AS lists, "
             f"{d.string_array(measure_items)} AS measures, * EXCLUDE "
