@@ -38,7 +38,8 @@ SELECT subject_id,
       + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', subject_id[17])-1)*28) % 31) % 31 AS INT) + 1, 1)
         = subject_id[18]
     THEN 'organisation'
-  END AS kind
+  END AS kind,
+  CAST(row_number() OVER () AS INTEGER) AS sid
 FROM (SELECT DISTINCT subject_id FROM read_parquet($records));
 
 CREATE TEMP TABLE instants AS
@@ -51,41 +52,53 @@ FROM (SELECT DISTINCT recorded_at AS s FROM read_parquet($records)
       UNION SELECT DISTINCT recorded_at FROM read_parquet($events))
 WHERE regexp_full_match(s, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})');
 
-CREATE TEMP TABLE rec AS
-WITH parsed AS (
-  SELECT row_number() OVER () AS rn, r.furnisher, r.record_id, r.subject_id, i.kind, r.code,
-         try_cast(r.occurred_on AS DATE) AS occ,
-         CASE WHEN r.amount IS NULL OR r.amount = '' THEN 0 ELSE try_cast(r.amount AS DECIMAL(38,18)) END AS amt,
-         t.us AS rec_us
-  FROM read_parquet($records) r
-  JOIN ids i USING (subject_id)
-  JOIN instants t ON t.s = r.recorded_at
-  WHERE i.kind IS NOT NULL AND r.furnisher <> '' AND r.record_id <> ''
-    AND NOT (r.code = 'traffic.offence_minor' AND i.kind = 'organisation')
-), keyed AS (
-  SELECT *, min(rn) OVER (PARTITION BY furnisher, record_id) AS first_rn FROM parsed
-)
-SELECT * FROM keyed WHERE rn = first_rn;
+CREATE TEMP TABLE dates AS
+SELECT s, try_cast(s AS DATE) AS d
+FROM (SELECT DISTINCT occurred_on AS s FROM read_parquet($records)
+      UNION SELECT DISTINCT date FROM read_parquet($events))
+WHERE regexp_full_match(s, '[0-9]{4}-[0-9]{2}-[0-9]{2}');
+
+CREATE TEMP TABLE valid AS
+SELECT r.file_row_number AS rn, r.furnisher, r.record_id, i.sid, r.code,
+       o.d AS occ,
+       CASE WHEN r.amount IS NULL OR r.amount = '' THEN 0 ELSE try_cast(r.amount AS DECIMAL(38,18)) END AS amt,
+       t.us AS rec_us
+FROM read_parquet($records, file_row_number = true) r
+JOIN ids i USING (subject_id)
+JOIN instants t ON t.s = r.recorded_at
+JOIN dates o ON o.s = r.occurred_on
+WHERE i.kind IS NOT NULL AND r.furnisher <> '' AND r.record_id <> ''
+  AND NOT (r.code = 'traffic.offence_minor' AND i.kind = 'organisation');
+
+-- Keys sent more than once: only the first valid row of each is kept.
+CREATE TEMP TABLE later AS
+SELECT v.rn
+FROM (SELECT furnisher, record_id, min(rn) AS first_rn FROM valid
+      GROUP BY furnisher, record_id HAVING count(*) > 1) d
+JOIN valid v ON v.furnisher = d.furnisher AND v.record_id = d.record_id AND v.rn <> d.first_rn;
+
+CREATE TEMP VIEW rec AS SELECT * FROM valid WHERE rn NOT IN (SELECT rn FROM later);
 
 CREATE TEMP TABLE ev AS
 SELECT k.rn,
        bool_or(e.event = 'retracted') AS ret,
-       min(CASE WHEN e.event = 'repaired' THEN try_cast(e.date AS DATE) END) AS rep,
-       min(CASE WHEN e.event = 'fulfilled' THEN try_cast(e.date AS DATE) END) AS ful
+       min(CASE WHEN e.event = 'repaired' THEN o.d END) AS rep,
+       min(CASE WHEN e.event = 'fulfilled' THEN o.d END) AS ful
 FROM read_parquet($events) e
 JOIN instants t ON t.s = e.recorded_at
+LEFT JOIN dates o ON o.s = e.date
 JOIN rec k ON k.furnisher = e.furnisher AND k.record_id = e.record_id
 WHERE t.us <= $K
 GROUP BY k.rn;
 
 COPY (
   WITH eff AS (
-    SELECT r.subject_id, r.kind, r.code, r.occ, r.amt,
+    SELECT r.sid, r.code, r.occ, r.amt,
            coalesce(e.ret, FALSE) AS ret, e.rep, e.ful
     FROM rec r LEFT JOIN ev e ON e.rn = r.rn
     WHERE r.rec_us <= $K
   ), per AS (
-    SELECT subject_id, any_value(kind) AS kind,
+    SELECT sid,
       sum(CASE WHEN NOT ret AND code = 'court.arrears' AND occ <= $T
                AND $T < least(occ + 1826, coalesce(rep, DATE '9999-12-31'), coalesce(ful, DATE '9999-12-31'))
                THEN -50 END) AS s_arrears,
@@ -98,11 +111,11 @@ COPY (
       bool_or(NOT ret AND code = 'court.judgment_default' AND occ <= $T
                AND $T < least(occ + 730, coalesce(rep, DATE '9999-12-31'), coalesce(ful, DATE '9999-12-31')))
         AS defaulter
-    FROM eff GROUP BY subject_id
+    FROM eff GROUP BY sid
   ), scored AS (
-    SELECT *, CAST(least(greatest(1000 + coalesce(s_arrears, 0)
+    SELECT i.subject_id, i.kind, per.*, CAST(least(greatest(1000 + coalesce(s_arrears, 0)
                + greatest(coalesce(s_fees, 0), -60) + coalesce(s_honour, 0), 0), 2000) AS BIGINT) AS score
-    FROM per
+    FROM per JOIN ids i ON i.sid = per.sid
   ), graded AS (
     SELECT *, CASE WHEN score >= 960 THEN 'A' WHEN score >= 850 THEN 'B'
                    WHEN score >= 600 THEN 'C' ELSE 'D' END AS grade

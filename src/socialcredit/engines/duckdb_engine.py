@@ -95,10 +95,16 @@ class DuckDBEngine:
         count = con.execute
         return Report(
             records_read=request.records.rows,
-            records_accepted=_scalar(count("SELECT count(*) FROM rec")),
+            # Counted from the written tables: the views would re-run their filters.
+            records_accepted=_scalar(
+                count(
+                    "SELECT (SELECT count(*) FROM rec_checked WHERE problem IS NULL) "
+                    "- (SELECT count(*) FROM rec_repeats)"
+                )
+            ),
             records_noop=_scalar(count("SELECT count(*) FROM rec_repeats WHERE same")),
             events_read=request.events.rows if request.events else 0,
-            events_accepted=_scalar(count("SELECT count(*) FROM ev")),
+            events_accepted=_scalar(count("SELECT count(*) FROM ev_checked WHERE problem IS NULL")),
             subjects=_scalar(count("SELECT count(*) FROM standings")),
             record_rejections=_rejections(con, "rec_rejects"),
             event_rejections=_rejections(con, "ev_rejects"),
