@@ -190,3 +190,71 @@ def test_readme_commands_exist() -> None:
     for command in ("id check", "policy check", "policy list", "evaluate", "demo"):
         assert f"socialcredit {command}" in readme
         assert run(*command.split(), "--help").returncode == 0
+
+
+def test_typed_parquet_columns_read_as_their_text(tmp_path: Path) -> None:
+    """Dates, zone-aware timestamps and decimals in Parquet give the same standings as text;
+    a naive timestamp has no zone and is rejected as a malformed instant."""
+    import datetime as dt
+    from decimal import Decimal
+
+    typed = pa.table(
+        {
+            "furnisher": ["court", "court"],
+            "record_id": ["j1", "j2"],
+            "subject_id": ["11010519491231002X", "91350100M000100Y43"],
+            "code": ["court.judgment_default", "court.judgment_default"],
+            "occurred_on": pa.array([dt.date(2024, 3, 1), dt.date(2024, 3, 1)], pa.date32()),
+            "amount": pa.array([Decimal("12.50"), Decimal("0")], pa.decimal128(10, 2)),
+            "recorded_at": pa.array(
+                [
+                    dt.datetime(2024, 3, 2, 8, tzinfo=dt.UTC),
+                    dt.datetime(2024, 3, 2, 8, tzinfo=dt.UTC),
+                ],
+                pa.timestamp("us", tz="Asia/Shanghai"),
+            ),
+        }
+    )
+    pq.write_table(typed, tmp_path / "typed.parquet")
+    naive = typed.set_column(6, "recorded_at", pa.array([dt.datetime(2024, 3, 2)] * 2))
+    pq.write_table(naive, tmp_path / "naive.parquet")
+    text = tmp_path / "text.csv"
+    text.write_text(
+        "furnisher,record_id,subject_id,code,occurred_on,amount,recorded_at\n"
+        "court,j1,11010519491231002X,court.judgment_default,2024-03-01,12.50,2024-03-02T08:00:00Z\n"
+        "court,j2,91350100M000100Y43,court.judgment_default,2024-03-01,0.00,2024-03-02T16:00:00+08:00\n",
+        encoding="utf-8",
+    )
+    results = {}
+    for name in ("typed.parquet", "naive.parquet", "text.csv"):
+        for engine in ("reference", "duckdb"):
+            out = tmp_path / f"{name}-{engine}.jsonl"
+            rejects = tmp_path / f"{name}-{engine}-rejects.csv"
+            done = run(
+                "evaluate",
+                "--scheme",
+                "spc-defaulters",
+                "--records",
+                str(tmp_path / name),
+                "--as-of",
+                "2024-06-01",
+                "--known-at",
+                "2024-12-31T00:00:00Z",
+                "--engine",
+                engine,
+                "--out",
+                str(out),
+                "--rejects",
+                str(rejects),
+            )
+            assert done.returncode == 0, done.stderr
+            results[name, engine] = (
+                out.read_text(encoding="utf-8"),
+                rejects.read_text(encoding="utf-8"),
+            )
+    text_out = results["text.csv", "reference"][0]
+    assert text_out.count("dishonest-judgment-defaulters") == 2
+    for engine in ("reference", "duckdb"):
+        assert results["typed.parquet", engine][0] == text_out
+        assert results["naive.parquet", engine][0] == ""
+        assert results["naive.parquet", engine][1].count('recorded_at,"not an instant') == 2
