@@ -9,6 +9,7 @@ import json
 import random
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
@@ -130,17 +131,19 @@ def run_demo(
         f"{sample.event_count} events in {out_dir}/"
     )
     catalogue = resolve_catalogue(None)
-    known_at = parse_known_at(f"{as_of.isoformat()}T23:59:59Z")
+    evaluate_sample = partial(
+        evaluate_files,
+        catalogue=catalogue,
+        records=sample.records,
+        events=sample.events,
+        as_of=as_of,
+        known_at_us=parse_known_at(f"{as_of.isoformat()}T23:59:59Z"),
+    )
     for scheme_id in shipped_scheme_ids():
         scheme = resolve_scheme(scheme_id, catalogue=catalogue)
         out = out_dir / f"standings-{scheme_id}.jsonl"
-        report, _ = evaluate_files(
-            catalogue=catalogue,
+        report, _ = evaluate_sample(
             scheme=scheme,
-            records=sample.records,
-            events=sample.events,
-            as_of=as_of,
-            known_at_us=known_at,
             out=out,
             engine=DuckDBEngine(),
             rejects=out_dir / f"rejects-{scheme_id}.csv",
@@ -165,17 +168,7 @@ def run_demo(
     # A few explained standings from the reference engine, the way a subject would read them.
     scheme = resolve_scheme("rongcheng-person", catalogue=catalogue)
     explained = out_dir / "explained-rongcheng-person.jsonl"
-    evaluate_files(
-        catalogue=catalogue,
-        scheme=scheme,
-        records=sample.records,
-        events=sample.events,
-        as_of=as_of,
-        known_at_us=known_at,
-        out=explained,
-        engine=ReferenceEngine(),
-        explain=True,
-    )
+    evaluate_sample(scheme=scheme, out=explained, engine=ReferenceEngine(), explain=True)
     lines = [json.loads(line) for line in explained.read_text(encoding="utf-8").splitlines()]
     lines.sort(key=lambda line: (line["score"], line["subject_id"]))
     console.print(f"\n[bold]Three explained standings under {scheme.id}[/bold] (as of {as_of}):")

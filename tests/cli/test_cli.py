@@ -24,6 +24,24 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def evaluate(
+    records: Path, out: Path, *options: str, scheme: str = "spc-defaulters"
+) -> subprocess.CompletedProcess[str]:
+    """`socialcredit evaluate` as of 2024-06-01 unless the options say otherwise."""
+    as_of = () if "--as-of" in options else ("--as-of", "2024-06-01")
+    return run(
+        "evaluate",
+        "--scheme",
+        scheme,
+        "--records",
+        str(records),
+        "--out",
+        str(out),
+        *as_of,
+        *options,
+    )
+
+
 def test_id_check_prints_one_line_each_and_exits_1_on_invalid() -> None:
     done = run("id", "check", "11010519491231002X", "91350100M000100Y43", "11010519491231002x")
     assert done.returncode == 1
@@ -71,18 +89,11 @@ def test_evaluate_writes_standings_rejects_and_summary(tmp_path: Path) -> None:
     records = tmp_path / "records.csv"
     records.write_text(RECORDS, encoding="utf-8")
     out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.csv"
-    done = run(
-        "evaluate",
-        "--scheme",
-        "spc-defaulters",
-        "--records",
-        str(records),
-        "--as-of",
-        "2024-06-01",
+    done = evaluate(
+        records,
+        out,
         "--known-at",
         "2024-12-31T00:00:00+08:00",
-        "--out",
-        str(out),
         "--rejects",
         str(rejects),
         "--explain",
@@ -120,19 +131,7 @@ def test_formats_give_identical_standings(tmp_path: Path) -> None:
     for path in (csv_path, jsonl, parquet):
         for engine in ("reference", "duckdb"):
             out = tmp_path / f"{path.suffix}-{engine}.jsonl"
-            done = run(
-                "evaluate",
-                "--scheme",
-                "spc-defaulters",
-                "--records",
-                str(path),
-                "--as-of",
-                "2024-06-01",
-                "--engine",
-                engine,
-                "--out",
-                str(out),
-            )
+            done = evaluate(path, out, "--engine", engine)
             assert done.returncode == 0, done.stderr
             outputs.append(out.read_bytes())
     assert len(set(outputs)) == 1 and outputs[0]
@@ -141,46 +140,14 @@ def test_formats_give_identical_standings(tmp_path: Path) -> None:
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     records = tmp_path / "r.csv"
     records.write_text("furnisher,record_id\nf,1\n", encoding="utf-8")
-    done = run(
-        "evaluate",
-        "--scheme",
-        "spc-defaulters",
-        "--records",
-        str(records),
-        "--as-of",
-        "2024-06-01",
-        "--out",
-        str(tmp_path / "o.jsonl"),
-    )
+    done = evaluate(records, tmp_path / "o.jsonl")
     assert done.returncode == 2
     assert "missing required columns subject_id, code, occurred_on, recorded_at" in done.stderr
     records.write_text(RECORDS, encoding="utf-8")
-    done = run(
-        "evaluate",
-        "--scheme",
-        "spc-defaulters",
-        "--records",
-        str(records),
-        "--as-of",
-        "2024-06-01",
-        "--known-at",
-        "2024-06-01T00:00:00",
-        "--out",
-        str(tmp_path / "o.jsonl"),
-    )
+    done = evaluate(records, tmp_path / "o.jsonl", "--known-at", "2024-06-01T00:00:00")
     assert done.returncode == 2
     assert "not an instant with a zone" in done.stderr
-    done = run(
-        "evaluate",
-        "--scheme",
-        "no-such-scheme",
-        "--records",
-        str(records),
-        "--as-of",
-        "2024-06-01",
-        "--out",
-        str(tmp_path / "o.jsonl"),
-    )
+    done = evaluate(records, tmp_path / "o.jsonl", scheme="no-such-scheme")
     assert done.returncode == 2 and "shipped schemes: flensburg-driver" in done.stderr
 
 
@@ -230,20 +197,13 @@ def test_typed_parquet_columns_read_as_their_text(tmp_path: Path) -> None:
         for engine in ("reference", "duckdb"):
             out = tmp_path / f"{name}-{engine}.jsonl"
             rejects = tmp_path / f"{name}-{engine}-rejects.csv"
-            done = run(
-                "evaluate",
-                "--scheme",
-                "spc-defaulters",
-                "--records",
-                str(tmp_path / name),
-                "--as-of",
-                "2024-06-01",
+            done = evaluate(
+                tmp_path / name,
+                out,
                 "--known-at",
                 "2024-12-31T00:00:00Z",
                 "--engine",
                 engine,
-                "--out",
-                str(out),
                 "--rejects",
                 str(rejects),
             )

@@ -430,12 +430,15 @@ def evaluation_statements(
         ]
         measure_items.append((" OR ".join(conditions), measure.id))
     statements.append(Statement("graded", f"SELECT *, {grade} AS grade FROM scored", True))
+    # Rule sums and list dates stay on each line for explanations.
+    explained = "".join(f", s{i}" for i in range(len(rules))) + "".join(
+        f", since{i}, until{i}" for i in range(len(code_lists))
+    )
     statements.append(
         Statement(
             "standings",
             f"SELECT sid, subject_id, kind, score, grade, {lists} AS lists, "
-            f"{d.string_array(measure_items)} AS measures, * EXCLUDE "
-            "(sid, subject_id, kind, score, grade) FROM graded",
+            f"{d.string_array(measure_items)} AS measures{explained} FROM graded",
         )
     )
     return statements

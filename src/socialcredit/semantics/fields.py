@@ -185,6 +185,17 @@ class Event:
     recorded_us: int
 
 
+def _recorded_at(row: int, fields: Mapping[str, str | None]) -> int | Rejection:
+    """The row's ``recorded_at`` in UTC microseconds, or why it is missing or malformed."""
+    value = fields.get("recorded_at")
+    if is_missing(value):
+        return Rejection(row, "recorded_at", MISSING, value)
+    recorded = parse_instant(value)
+    if recorded is None:
+        return Rejection(row, "recorded_at", MALFORMED, value)
+    return recorded
+
+
 def read_record(
     row: int, fields: Mapping[str, str | None], codes: Mapping[str, tuple[str, ...]]
 ) -> Record | Rejection:
@@ -204,11 +215,9 @@ def read_record(
     amount = parse_amount(fields.get("amount"))
     if amount is None:
         return Rejection(row, "amount", MALFORMED, fields.get("amount"))
-    if is_missing(fields.get("recorded_at")):
-        return Rejection(row, "recorded_at", MISSING, fields.get("recorded_at"))
-    recorded = parse_instant(fields["recorded_at"])
-    if recorded is None:
-        return Rejection(row, "recorded_at", MALFORMED, fields["recorded_at"])
+    recorded = _recorded_at(row, fields)
+    if isinstance(recorded, Rejection):
+        return recorded
     subject_id = str(fields["subject_id"])
     kind = check(subject_id).kind
     if kind is None:
@@ -249,11 +258,9 @@ def read_event(row: int, fields: Mapping[str, str | None]) -> Event | Rejection:
         date = parse_date(fields["date"])
         if date is None:
             return Rejection(row, "date", MALFORMED, fields["date"])
-    if is_missing(fields.get("recorded_at")):
-        return Rejection(row, "recorded_at", MISSING, fields.get("recorded_at"))
-    recorded = parse_instant(fields["recorded_at"])
-    if recorded is None:
-        return Rejection(row, "recorded_at", MALFORMED, fields["recorded_at"])
+    recorded = _recorded_at(row, fields)
+    if isinstance(recorded, Rejection):
+        return recorded
     return Event(
         row=row,
         furnisher=str(fields["furnisher"]),
