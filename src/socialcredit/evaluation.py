@@ -7,6 +7,8 @@ and prints nothing; it returns what happened.
 from __future__ import annotations
 
 import datetime as dt
+import os
+from dataclasses import replace
 from pathlib import Path
 
 from socialcredit.engines.base import Engine, Report, Request, write_rejects
@@ -69,7 +71,14 @@ def evaluate_files(
     explain: bool = False,
     rejects: Path | None = None,
 ) -> tuple[Report, Request]:
-    """Evaluate one scheme over furnished files; writes standings (and rejects when asked)."""
+    """Evaluate one scheme over furnished files; writes standings (and rejects when asked).
+
+    Both files appear whole or not at all: each is written beside its destination under a
+    temporary name and renamed into place once complete, so a failed or killed run leaves any
+    earlier file as it was.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial_out = out.with_name(f".{out.name}.partial")
     request = Request(
         catalogue=catalogue,
         scheme=scheme,
@@ -79,10 +88,17 @@ def evaluate_files(
         events=read_input(events, fields=EVENT_COLUMNS, required=EVENT_COLUMNS) if events else None,
         as_of=as_of,
         known_at_us=known_at_us,
-        out=out,
+        out=partial_out,
         explain=explain,
     )
-    report = engine.run(request)
-    if rejects is not None:
-        write_rejects(rejects, request, report)
-    return report, request
+    try:
+        report = engine.run(request)
+        if rejects is not None:
+            partial_rejects = rejects.with_name(f".{rejects.name}.partial")
+            write_rejects(partial_rejects, request, report)
+            os.replace(partial_rejects, rejects)
+        os.replace(partial_out, out)
+    finally:
+        for leftover in out.parent.glob(f".{out.name}.partial"):
+            leftover.unlink()
+    return report, replace(request, out=out)
