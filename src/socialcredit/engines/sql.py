@@ -283,16 +283,27 @@ def event_statements(d: Dialect) -> list[Statement]:
     return [
         _lookup("ev_dates", "date", "events_in", _checked_date(d, "s")),
         _lookup("ev_instants", "recorded_at", "events_in", instant_us(d, "s")),
+        # Each event's record: the accepted row of its key is the key's first valid row.
+        Statement(
+            "ev_records",
+            """
+            SELECT e._row, min(k._row) AS rec_row
+            FROM events_in e
+            JOIN rec_checked k ON k.furnisher = e.furnisher AND k.record_id = e.record_id
+                AND k.problem IS NULL
+            GROUP BY e._row
+            """,
+        ),
         Statement(
             "ev_checked",
             f"""
             SELECT _row, rec_row, event, ev_date, ev_us, {problem} AS problem, {value} AS value
             FROM (
-                SELECT e.*, o.v AS ev_date, t.v AS ev_us, k._row AS rec_row
+                SELECT e.*, o.v AS ev_date, t.v AS ev_us, k.rec_row
                 FROM events_in e
                 LEFT JOIN ev_dates o ON o.s = e.date
                 LEFT JOIN ev_instants t ON t.s = e.recorded_at
-                LEFT JOIN rec k ON k.furnisher = e.furnisher AND k.record_id = e.record_id
+                LEFT JOIN ev_records k ON k._row = e._row
             ) x
             """,
         ),
