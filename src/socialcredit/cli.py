@@ -224,11 +224,11 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         sys.exit(130)
-    except Exception as error:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+    except typer.TyperException as error:  # usage errors: a missing option, a bad value
+        show = getattr(error, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"error: {error}", markup=False)
+        sys.exit(int(getattr(error, "exit_code", 2)))
     sys.exit(code if isinstance(code, int) else 0)

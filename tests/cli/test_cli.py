@@ -218,3 +218,12 @@ def test_typed_parquet_columns_read_as_their_text(tmp_path: Path) -> None:
         assert results["typed.parquet", engine][0] == text_out
         assert results["naive.parquet", engine][0] == ""
         assert results["naive.parquet", engine][1].count('recorded_at,"not an instant') == 2
+
+
+def test_missing_option_is_a_usage_error() -> None:
+    done = run(
+        "evaluate", "--scheme", "spc-defaulters", "--as-of", "2024-01-01", "--out", "o.jsonl"
+    )
+    assert done.returncode == 2
+    assert "Missing option '--records'" in done.stderr
+    assert "Traceback" not in done.stderr
