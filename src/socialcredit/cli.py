@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from socialcredit import identifiers
+from socialcredit.cli_common import Db, Json, err, out
 from socialcredit.errors import SocialCreditError, UsageError
 from socialcredit.evaluation import ENGINES, evaluate_files, get_engine, parse_as_of, parse_known_at
 from socialcredit.policy.loader import check_max_effect_days
@@ -32,9 +32,6 @@ policy_app = typer.Typer(help="Validate, summarise and list catalogues and schem
 app.add_typer(id_app, name="id")
 app.add_typer(policy_app, name="policy")
 
-# Long lines are not wrapped when piped: a script or a log reads one message per line.
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 MaxEffectDays = Annotated[
     int,
@@ -120,10 +117,26 @@ def policy_list() -> None:
 
 @app.command()
 def evaluate(
-    scheme: Annotated[str, typer.Option(help="A scheme YAML file or a shipped scheme id.")],
-    records: Annotated[Path, typer.Option(help="Records: .csv, .jsonl or .parquet.")],
-    as_of: Annotated[str, typer.Option("--as-of", help="The valid-time date T, YYYY-MM-DD.")],
-    out_path: Annotated[Path, typer.Option("--out", help="Where to write standings (JSON lines).")],
+    scheme: Annotated[
+        str,
+        typer.Option(
+            help="A scheme YAML file or a shipped scheme id; in registry mode a published id."
+        ),
+    ],
+    records: Annotated[
+        Path | None,
+        typer.Option(help="Records: .csv, .jsonl or .parquet. Without it: registry mode."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The valid-time date T, YYYY-MM-DD (registry mode: default today).",
+        ),
+    ] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Where to write standings (JSON lines).")
+    ] = None,
     catalogue: Annotated[
         str | None, typer.Option(help="The catalogue YAML file (default: the shipped one).")
     ] = None,
@@ -145,12 +158,27 @@ def evaluate(
     rejects: Annotated[
         Path | None, typer.Option(help="Write every rejected row (file,row,field,reason) here.")
     ] = None,
+    db: Db = None,
+    as_json: Json = False,
 ) -> None:
     """Evaluate a scheme over furnished records and events: standing on T as known at K.
 
-    Writes one JSON line per subject (sorted by identifier) and prints a summary on stderr.
-    Exits 0 when the evaluation ran (rejected rows included), 2 on a usage or policy error.
+    File mode (--records, --as-of, --out): writes one JSON line per subject (sorted by
+    identifier) and prints a summary on stderr. Exits 0 when the evaluation ran (rejected rows
+    included), 2 on a usage or policy error.
+
+    Registry mode (no --records): evaluates everyone in the store under the published scheme
+    with the DuckDB engine over a snapshot of the ledger, stores the standings snapshot (and,
+    for today as now known, the current standings) and prints the grade distribution and list
+    sizes. Options: --db, --as-of, --known-at, --json.
     """
+    if records is None:
+        registry_evaluate(scheme, as_of, known_at, db, as_json)
+        return
+    if as_of is None or out_path is None:
+        raise UsageError(
+            "file mode needs --as-of and --out (or leave out --records: registry mode)"
+        )
     check_max_effect_days(max_effect_days)
     as_of_date = parse_as_of(as_of)
     known_at_us = parse_known_at(known_at)
@@ -211,6 +239,11 @@ def demo(
         as_of=parse_as_of(as_of),
         console=out,
     )
+
+
+from socialcredit.cli_registry import register_commands, registry_evaluate  # noqa: E402
+
+register_commands(app, policy_app)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from socialcredit.engines.sql import (
     record_statements,
 )
 from socialcredit.inputs import Input
-from socialcredit.policy.model import Scheme
+from socialcredit.policy.model import Catalogue, Scheme
 from socialcredit.semantics.fields import EVENT_COLUMNS, RECORD_COLUMNS, RECORD_OPTIONAL, Rejection
 from socialcredit.semantics.reference import Standing, measure_triggers
 
@@ -56,20 +56,12 @@ class DuckDBEngine:
             con.close()
 
     def _run(self, con: duckdb.DuckDBPyConnection, request: Request) -> Report:
-        codes = request.catalogue.codes.values()
-        _register(con, "records_in", request.records, (*RECORD_COLUMNS, *RECORD_OPTIONAL))
+        register_input(con, "records_in", request.records, (*RECORD_COLUMNS, *RECORD_OPTIONAL))
         if request.events is not None:
-            _register(con, "events_in", request.events, EVENT_COLUMNS)
+            register_input(con, "events_in", request.events, EVENT_COLUMNS)
         else:
             con.register("events_in", EMPTY_EVENTS)
-        rows = ", ".join(
-            f"({quote(c.id)}, {'person' in c.subjects}, {'organisation' in c.subjects})"
-            for c in codes
-        )
-        con.execute(
-            "CREATE TEMP TABLE catalogue_codes AS SELECT * FROM (VALUES "
-            f"{rows}) AS t(code, person, organisation)"
-        )
+        register_catalogue(con, request.catalogue)
         statements = (
             record_statements(self.dialect)
             + event_statements(self.dialect)
@@ -106,12 +98,24 @@ class DuckDBEngine:
             events_read=request.events.rows if request.events else 0,
             events_accepted=_scalar(count("SELECT count(*) FROM ev_checked WHERE problem IS NULL")),
             subjects=_scalar(count("SELECT count(*) FROM standings")),
-            record_rejections=_rejections(con, "rec_rejects"),
-            event_rejections=_rejections(con, "ev_rejects"),
+            record_rejections=rejections(con, "rec_rejects"),
+            event_rejections=rejections(con, "ev_rejects"),
         )
 
 
-def _register(
+def register_catalogue(con: duckdb.DuckDBPyConnection, catalogue: Catalogue) -> None:
+    """The catalogue as table ``catalogue_codes`` (code, person, organisation)."""
+    rows = ", ".join(
+        f"({quote(c.id)}, {'person' in c.subjects}, {'organisation' in c.subjects})"
+        for c in catalogue.codes.values()
+    )
+    con.execute(
+        "CREATE TEMP TABLE catalogue_codes AS SELECT * FROM (VALUES "
+        f"{rows}) AS t(code, person, organisation)"
+    )
+
+
+def register_input(
     con: duckdb.DuckDBPyConnection, name: str, source: Input, fields: tuple[str, ...]
 ) -> None:
     """Expose an input as ``name``: a text-only Parquet file is scanned in place (rows numbered
@@ -139,7 +143,7 @@ def _scalar(result: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def _rejections(con: duckdb.DuckDBPyConnection, table: str) -> list[Rejection]:
+def rejections(con: duckdb.DuckDBPyConnection, table: str) -> list[Rejection]:
     rows = con.execute(f"SELECT _row, problem, value, detail FROM {table} ORDER BY _row").fetchall()
     rejections = []
     for row, problem, value, detail in rows:

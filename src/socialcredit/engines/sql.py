@@ -181,9 +181,24 @@ def _first_failure(checks: tuple[tuple[str, str, str], ...]) -> tuple[str, str]:
     return f"CASE {problem} END", f"CASE {value} END"
 
 
-def record_statements(d: Dialect) -> list[Statement]:
-    """Parse, validate and de-duplicate records: rec_rejects, and the view rec (accepted)."""
-    problem, value = _first_failure(RECORD_CHECKS)
+Checks = tuple[tuple[str, str, str], ...]
+
+
+def record_statements(
+    d: Dialect,
+    *,
+    checks: Checks = RECORD_CHECKS,
+    carry: tuple[tuple[str, str], ...] = (),
+    detail: str = "CASE WHEN NOT code_applies THEN kind END",
+) -> list[Statement]:
+    """Parse, validate and de-duplicate records: rec_rejects, and the view rec (accepted).
+
+    The registry's ingest adds its own checks after the evaluation's (``checks``), carries
+    more input columns through ``rec_checked`` (``carry``: expression over ``r``, alias) and
+    says what a rejection's detail is (``detail``)."""
+    problem, value = _first_failure(checks)
+    carried_inner = "".join(f", {expression} AS {alias}" for expression, alias in carry)
+    carried = "".join(f", {alias}" for _, alias in carry)
     amount = f"CASE WHEN {d.full_match('s', AMOUNT_PATTERN)} THEN CAST(s AS {DECIMAL}) END"
     return [
         Statement(
@@ -198,12 +213,11 @@ def record_statements(d: Dialect) -> list[Statement]:
         Statement(
             "rec_checked",
             f"""
-            SELECT _row, furnisher, record_id, sid, kind, code, occ, amt, rec_us,
-                   {problem} AS problem, {value} AS value,
-                   CASE WHEN NOT code_applies THEN kind END AS detail
+            SELECT _row, furnisher, record_id, sid, kind, code, occ, amt, rec_us{carried},
+                   {problem} AS problem, {value} AS value, {detail} AS detail
             FROM (
                 SELECT r._row, r.furnisher, r.record_id, r.subject_id, r.code, r.occurred_on,
-                       r.amount, r.recorded_at, r._error, i.sid, i.kind, o.v AS occ,
+                       r.amount, r.recorded_at, r._error, i.sid, i.kind, o.v AS occ{carried_inner},
                        CASE WHEN {_missing("r.amount")} THEN CAST(0 AS {DECIMAL}) ELSE a.v END
                            AS amt,
                        t.v AS rec_us,
@@ -277,9 +291,9 @@ EVENT_CHECKS = (
 )
 
 
-def event_statements(d: Dialect) -> list[Statement]:
+def event_statements(d: Dialect, *, checks: Checks = EVENT_CHECKS) -> list[Statement]:
     """Parse and validate events against the accepted records: ev_rejects and ev (accepted)."""
-    problem, value = _first_failure(EVENT_CHECKS)
+    problem, value = _first_failure(checks)
     return [
         _lookup("ev_dates", "date", "events_in", _checked_date(d, "s")),
         _lookup("ev_instants", "recorded_at", "events_in", instant_us(d, "s")),
@@ -297,7 +311,8 @@ def event_statements(d: Dialect) -> list[Statement]:
         Statement(
             "ev_checked",
             f"""
-            SELECT _row, rec_row, event, ev_date, ev_us, {problem} AS problem, {value} AS value
+            SELECT _row, furnisher, record_id, rec_row, event, ev_date, ev_us,
+                   {problem} AS problem, {value} AS value
             FROM (
                 SELECT e.*, o.v AS ev_date, t.v AS ev_us, k.rec_row
                 FROM events_in e
@@ -453,3 +468,47 @@ def evaluation_statements(
         )
     )
     return statements
+
+
+def next_change_statement(
+    d: Dialect, scheme: Scheme, *, as_of: dt.date, known_at_us: int
+) -> Statement:
+    """Per subject, the first date after T on which its standing may change with no new data
+    (semantics.reference.next_change): table ``changes`` (sid, holds_until). Reads the
+    ``contributions`` inputs: ``rec`` and ``ev_visible``."""
+    t = date_literal(as_of)
+    moments = []
+    rules = scheme.score.rules if scheme.score else ()
+    parts: list[tuple[str, int, bool]] = [
+        (f"code = {quote(rule.code)}", rule.valid_days, rule.ends_on_fulfilment) for rule in rules
+    ]
+    for lst in scheme.code_lists:
+        codes = ", ".join(quote(c) for c in lst.codes)
+        amount = (
+            f" AND amt >= {decimal_literal(lst.min_amount)}" if lst.min_amount is not None else ""
+        )
+        parts.append((f"code IN ({codes}){amount}", lst.duration_days, lst.ends_on_fulfilment))
+    for condition, days, ends_on_fulfilment in parts:
+        until = _until(d, days, ends_on_fulfilment)
+        moments.append(
+            f"CASE WHEN NOT ret AND {condition} AND occ < {until} THEN "
+            f"CASE WHEN {t} < occ THEN occ WHEN {t} < {until} THEN {until} END END"
+        )
+    if not moments:
+        moment = "CAST(NULL AS DATE)"
+    elif len(moments) == 1:
+        moment = moments[0]
+    else:
+        moment = f"least({', '.join(moments)})"
+    return Statement(
+        "changes",
+        f"""
+        SELECT sid, min({moment}) AS holds_until
+        FROM (
+            SELECT r.sid, r.code, r.occ, r.amt, coalesce(v.ret, FALSE) AS ret, v.rep, v.ful
+            FROM rec r LEFT JOIN ev_visible v ON v.rec_row = r._row
+            WHERE r.rec_us <= {int(known_at_us)}
+        ) x
+        GROUP BY sid
+        """,
+    )

@@ -51,3 +51,15 @@ def resolve_scheme(
         f"no scheme file or shipped scheme named {name_or_path!r}; "
         f"shipped schemes: {', '.join(shipped_scheme_ids())}"
     )
+
+
+def shipped_catalogue_text() -> str:
+    return (_DATA / "catalogue.yaml").read_text(encoding="utf-8")
+
+
+def shipped_scheme_texts() -> dict[str, str]:
+    """Each shipped scheme's YAML text by id."""
+    return {
+        scheme_id: (_DATA / "schemes" / f"{scheme_id}.yaml").read_text(encoding="utf-8")
+        for scheme_id in shipped_scheme_ids()
+    }

@@ -43,6 +43,10 @@ UNKNOWN_CODE = "unknown_code"
 KIND_MISMATCH = "kind_mismatch"
 CONFLICT = "conflict"
 UNKNOWN_RECORD = "unknown_record"
+# Checked by the registry's ingest only, after all of the above.
+OTHER_FURNISHER = "other_furnisher"
+UNAUTHORISED = "unauthorised"
+LEDGER_CONFLICT = "ledger_conflict"
 
 PROBLEM_LABELS = {
     ROW: "unreadable row",
@@ -53,6 +57,9 @@ PROBLEM_LABELS = {
     KIND_MISMATCH: "code does not apply to the subject's kind",
     CONFLICT: "conflicts with an earlier accepted row",
     UNKNOWN_RECORD: "event for a record not accepted",
+    OTHER_FURNISHER: "names another furnisher",
+    UNAUTHORISED: "code not authorised for the furnisher",
+    LEDGER_CONFLICT: "conflicts with a record in the ledger",
 }
 
 
@@ -138,6 +145,8 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
                 "not a non-negative decimal without exponent (at most 20 digits before the point "
                 f"and 18 after): {value!r}"
             )
+        if field == "region":
+            return f"not an administrative division code of 6 digits: {value!r}"
         if field == "event":
             return f"unknown event {value!r}; expected one of {', '.join(EVENT_NAMES)}"
         return f"malformed {field}: {value!r}"
@@ -155,6 +164,21 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
         )
     if problem == UNKNOWN_RECORD:
         return f"no accepted record {value}: an event must follow its record"
+    if problem == OTHER_FURNISHER:
+        return (
+            f"the row names furnisher {value!r} but the batch is furnished by "
+            f"{rejection.detail!r}; a furnisher sends only its own rows"
+        )
+    if problem == UNAUTHORISED:
+        return (
+            f"furnisher {rejection.detail!r} is not authorised to furnish code {value!r} "
+            "(see `socialcredit furnisher list`)"
+        )
+    if problem == LEDGER_CONFLICT:
+        return (
+            f"record {value} is already in the ledger (batch {rejection.detail}) with different "
+            "content; to change a record, retract it and send a corrected one with a new record_id"
+        )
     raise ValueError(f"unknown problem {problem!r}")
 
 

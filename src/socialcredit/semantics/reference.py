@@ -275,6 +275,42 @@ def evaluate_subject(
     )
 
 
+def next_change(
+    records: list[Record], dates: Mapping[Key, _Dates], scheme: Scheme, as_of: dt.date
+) -> dt.date | None:
+    """The first date after ``as_of`` on which the subject's standing may change with no new
+    records or events: a record's effect starts or ends there. None: it never changes."""
+    found: dt.date | None = None
+
+    def consider(record: Record, days: int, ds: _Dates, ends_on_fulfilment: bool) -> None:
+        nonlocal found
+        end = effect_end(record, days, ds, ends_on_fulfilment=ends_on_fulfilment)
+        if record.occurred_on >= end:  # repaired or fulfilled before it began: no effect
+            return
+        moment = record.occurred_on if as_of < record.occurred_on else end
+        if as_of < moment and (found is None or moment < found):
+            found = moment
+
+    for record in records:
+        ds = dates.get((record.furnisher, record.record_id), _Dates())
+        if ds.retracted:
+            continue
+        for rule in scheme.score.rules if scheme.score else ():
+            if rule.code == record.code:
+                consider(record, rule.valid_days, ds, rule.ends_on_fulfilment)
+        for lst in scheme.code_lists:
+            if record.code in lst.codes and (
+                lst.min_amount is None or record.amount >= lst.min_amount
+            ):
+                consider(record, lst.duration_days, ds, lst.ends_on_fulfilment)
+    return found
+
+
+def visible_dates(events: Iterable[Event], known_at_us: int) -> dict[Key, _Dates]:
+    """The event dates of each record as known at K."""
+    return _event_dates(e for e in events if e.recorded_us <= known_at_us)
+
+
 def evaluate(
     records: Iterable[Record],
     events: Iterable[Event],

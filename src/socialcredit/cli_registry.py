@@ -1,0 +1,475 @@
+"""The registry's commands: init, policy publish, furnisher, ingest, evaluate (registry mode),
+standing, refresh, verify, demo-data. Thin layers over :mod:`socialcredit.registry`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from socialcredit.cli_common import Db, Json, err, out
+from socialcredit.evaluation import parse_as_of, parse_known_at
+from socialcredit.registry.ingest import IngestReport, ingest_events, ingest_records
+from socialcredit.registry.ledger import verify
+from socialcredit.registry.policies import (
+    add_furnisher,
+    list_furnishers,
+    publish_file,
+    publish_shipped,
+)
+from socialcredit.registry.standings import (
+    BatchResult,
+    after_ingest,
+    evaluate_registry,
+    refresh,
+    standing_of,
+)
+from socialcredit.semantics.fields import PROBLEM_LABELS
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store, us_to_iso
+
+
+def open_store(db: str | None, *, ready: bool = True) -> tuple[Store, Settings]:
+    settings = Settings(database_url=db) if db else Settings()
+    store = Store(settings.database_url)
+    if ready:
+        store.check_ready()
+    return store, settings
+
+
+@contextmanager
+def stage(label: str) -> Iterator[Callable[[str], None]]:
+    """A spinner with the current step and the elapsed time, on stderr (a terminal only)."""
+    if not err.is_terminal:
+        yield lambda _step: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label)
+        yield lambda step: progress.update(task, description=f"{label}: {step}")
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def registry_evaluate(
+    scheme_id: str, as_of: str | None, known_at: str | None, db: str | None, as_json: bool
+) -> None:
+    store, settings = open_store(db)
+    with stage(f"evaluating {scheme_id}") as step:
+        result = evaluate_registry(
+            store,
+            settings,
+            scheme_id,
+            as_of=parse_as_of(as_of) if as_of else None,
+            known_at_us=parse_known_at(known_at) if known_at else None,
+            progress=step,
+        )
+    if as_json:
+        print_json(_batch_json(result))
+        return
+    show_batch(result)
+
+
+def _batch_json(result: BatchResult) -> dict[str, Any]:
+    return {
+        "scheme": result.scheme.id,
+        "version": result.scheme.version,
+        "as_of": result.as_of.isoformat(),
+        "known_at": us_to_iso(result.known_at_us),
+        "snapshot": result.snapshot_id,
+        "current": result.current,
+        "records": result.records,
+        "events": result.events,
+        "subjects": result.subjects,
+        "grades": result.grades,
+        "lists": result.list_sizes,
+        "measures": result.measure_sizes,
+        "seconds": {k: round(v, 3) for k, v in result.timings.items()},
+        "peak_rss_mib": round(result.peak_rss_mib, 1),
+    }
+
+
+def show_batch(result: BatchResult) -> None:
+    scheme = result.scheme
+    table = Table(
+        title=f"{scheme.id} v{scheme.version}: {scheme.title}\n"
+        f"as of {result.as_of}, known at {us_to_iso(result.known_at_us)}",
+        title_justify="left",
+    )
+    table.add_column("what")
+    table.add_column("subjects", justify="right")
+    table.add_row("evaluated", str(result.subjects))
+    if scheme.score:
+        for band in scheme.score.grades:
+            table.add_row(f"grade {band.grade}", str(result.grades.get(band.grade, 0)))
+    for lst in scheme.lists:
+        table.add_row(f"{lst.kind} list {lst.id}", str(result.list_sizes.get(lst.id, 0)))
+    for measure in scheme.measures:
+        table.add_row(f"{measure.kind} {measure.id}", str(result.measure_sizes.get(measure.id, 0)))
+    out.print(table)
+    times = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+    kept = f"snapshot {result.snapshot_id}" if result.snapshot_id else "no snapshot"
+    current = "; these are now the current standings" if result.current else ""
+    err.print(f"{result.records} records, {result.events} events; {times}; {kept}{current}")
+
+
+def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
+    furnisher_app = typer.Typer(help="Register furnishers and the codes each may furnish.")
+    ingest_app = typer.Typer(help="Ingest furnished records or events into the ledger.")
+    app.add_typer(furnisher_app, name="furnisher")
+    app.add_typer(ingest_app, name="ingest")
+
+    @app.command()
+    def init(db: Db = None, as_json: Json = False) -> None:
+        """Create or migrate the store, and publish the shipped catalogue and schemes.
+
+        Safe to run again: an up-to-date store and already published texts are left as they
+        are. Current standings of any newly published scheme are evaluated."""
+        store, settings = open_store(db, ready=False)
+        before, after = store.migrate()
+        with store.writing() as connection:
+            published = publish_shipped(connection, max_effect_days=settings.max_effect_days)
+        rebuilt = refresh(store, settings).schemes_rebuilt
+        if as_json:
+            print_json(
+                {
+                    "store": store.describe(),
+                    "schema": {"from": before, "to": after},
+                    "published": [asdict(p) for p in published],
+                }
+            )
+            return
+        state = (
+            "created"
+            if before is None
+            else ("already up to date" if before == after else f"migrated from {before}")
+        )
+        out.print(f"store {store.describe()}: schema {after}, {state}")
+        for item in published:
+            verb = "published" if item.new else "already published"
+            out.print(f"  {item.kind} {item.policy_id} version {item.version}: {verb}")
+        if rebuilt:
+            out.print(f"  current standings evaluated: {', '.join(rebuilt)}")
+
+    @policy_app.command("publish")
+    def policy_publish(
+        files: Annotated[list[Path], typer.Argument(help="Catalogue or scheme YAML files.")],
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Validate and publish catalogue or scheme versions (all or none).
+
+        A published version is never changed: the same text again is a no-op, a changed scheme
+        needs a higher `version`. A new catalogue must keep every published scheme valid."""
+        store, settings = open_store(db)
+        with store.writing() as connection:
+            published = [
+                publish_file(connection, path, max_effect_days=settings.max_effect_days)
+                for path in files
+            ]
+        rebuilt = refresh(store, settings).schemes_rebuilt if any(p.new for p in published) else []
+        if as_json:
+            print_json({"published": [asdict(p) for p in published], "evaluated": rebuilt})
+            return
+        for path, item in zip(files, published, strict=True):
+            verb = "published" if item.new else "already published, nothing changed"
+            out.print(f"{path}: {item.kind} {item.policy_id} version {item.version} {verb}")
+        if rebuilt:
+            out.print(f"current standings evaluated: {', '.join(rebuilt)}")
+
+    @furnisher_app.command("add")
+    def furnisher_add(
+        furnisher_id: Annotated[str, typer.Argument(metavar="ID", help="e.g. rongcheng-court")],
+        name: Annotated[str, typer.Option(help="The institution's name.")],
+        codes: Annotated[str, typer.Option(help="Comma-separated catalogue codes it may furnish.")],
+        update: Annotated[
+            bool, typer.Option("--update", help="Change an existing furnisher's name or codes.")
+        ] = False,
+        db: Db = None,
+    ) -> None:
+        """Register a furnisher and the codes it is authorised to furnish."""
+        store, _ = open_store(db)
+        with store.writing() as connection:
+            furnisher, what = add_furnisher(
+                connection, furnisher_id, name, codes.split(","), update=update
+            )
+        out.print(
+            f"furnisher {furnisher.id} ({furnisher.name}): {what}; codes: "
+            f"{', '.join(furnisher.codes)}"
+        )
+
+    @furnisher_app.command("list")
+    def furnisher_list(db: Db = None, as_json: Json = False) -> None:
+        """List the registered furnishers and their codes."""
+        store, _ = open_store(db)
+        with store.reading() as connection:
+            found = list_furnishers(connection)
+        if as_json:
+            print_json([asdict(f) for f in found])
+            return
+        table = Table("id", "name", "codes")
+        for f in found:
+            table.add_row(f.id, f.name, ", ".join(f.codes))
+        out.print(table)
+
+    def run_ingest(
+        kind: str, path: Path, furnisher: str, rejects: Path | None, db: str | None, as_json: bool
+    ) -> None:
+        store, settings = open_store(db)
+        ingest = ingest_records if kind == "records" else ingest_events
+        with stage(f"ingesting {path.name}") as step:
+            report = ingest(store, path, furnisher_id=furnisher, rejects=rejects, progress=step)
+            step("updating standings")
+            standings_note = after_ingest(store, settings, report.affected, report.batch_id)
+        show_ingest(report, standings_note, as_json)
+
+    @ingest_app.command("records")
+    def ingest_records_command(
+        path: Annotated[Path, typer.Argument(metavar="FILE", help=".csv, .jsonl or .parquet")],
+        furnisher: Annotated[str, typer.Option(help="The furnisher sending the file.")],
+        rejects: Annotated[
+            Path | None,
+            typer.Option(help="Where to write rejected rows (default: FILE.rejects.csv)."),
+        ] = None,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Ingest records: columns record_id, subject_id, code, occurred_on, optional amount,
+        furnisher (default: --furnisher), subject_name, region.
+
+        Every rejected row is written with its row number, field and reason; the accepted rows
+        commit atomically with their batch. The same file again adds nothing."""
+        run_ingest("records", path, furnisher, rejects, db, as_json)
+
+    @ingest_app.command("events")
+    def ingest_events_command(
+        path: Annotated[Path, typer.Argument(metavar="FILE", help=".csv, .jsonl or .parquet")],
+        furnisher: Annotated[str, typer.Option(help="The furnisher sending the file.")],
+        rejects: Annotated[
+            Path | None,
+            typer.Option(help="Where to write rejected rows (default: FILE.rejects.csv)."),
+        ] = None,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Ingest events on the furnisher's records: columns record_id, event (fulfilled,
+        repaired, retracted), date (not needed for retracted), furnisher (default:
+        --furnisher)."""
+        run_ingest("events", path, furnisher, rejects, db, as_json)
+
+    @app.command()
+    def standing(
+        subject_id: Annotated[str, typer.Argument(metavar="SUBJECT_ID")],
+        scheme: Annotated[
+            str | None, typer.Option(help="One published scheme (default: every one).")
+        ] = None,
+        as_of: Annotated[
+            str | None, typer.Option("--as-of", help="The date T (default: today).")
+        ] = None,
+        known_at: Annotated[
+            str | None,
+            typer.Option(
+                "--known-at", help="As the registry knew it at this instant (default now)."
+            ),
+        ] = None,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """One subject's standing, evaluated now from the ledger, with every point and listing
+        traced to its record and legal basis."""
+        store, settings = open_store(db)
+        view = standing_of(
+            store,
+            settings,
+            subject_id,
+            scheme_id=scheme,
+            as_of=parse_as_of(as_of) if as_of else None,
+            known_at_us=parse_known_at(known_at) if known_at else None,
+        )
+        if as_json:
+            print_json(
+                {
+                    "subject_id": view.facts.identifier,
+                    "kind": view.facts.kind,
+                    "as_of": view.as_of.isoformat(),
+                    "known_at": us_to_iso(view.known_at_us),
+                    "standings": {
+                        sid: {
+                            "version": ev.scheme.version,
+                            "holds_until": ev.holds_until.isoformat() if ev.holds_until else None,
+                            "standing": json.loads(ev.standing.to_json()) if ev.standing else None,
+                        }
+                        for sid, ev in view.results.items()
+                    },
+                }
+            )
+            return
+        show_standing(view)
+
+    @app.command("refresh")
+    def refresh_command(db: Db = None, as_json: Json = False) -> None:
+        """Re-evaluate every current standing whose day has come (run it daily), finish any
+        interrupted post-ingest update, and rebuild schemes with a new version in effect."""
+        store, settings = open_store(db)
+        with stage("refreshing") as step:
+            result = refresh(store, settings, progress=step)
+        if as_json:
+            print_json(asdict(result))
+            return
+        out.print(
+            f"{result.due} subjects due, {result.pending_batches} unfinished batches; "
+            f"schemes re-evaluated: {', '.join(result.schemes_rebuilt) or 'none'}; "
+            f"{result.written} standings written"
+        )
+
+    @app.command("verify")
+    def verify_command(db: Db = None, as_json: Json = False) -> None:
+        """Recompute the ledger's hash chain. Exits 1 naming the first entry that does not
+        match (an edited, deleted or moved entry)."""
+        store, _ = open_store(db)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        ) as progress:
+            task = progress.add_task("verifying the ledger")
+            result = verify(
+                store,
+                progress=lambda n: progress.update(
+                    task, description=f"verifying the ledger: {n:,} entries"
+                ),
+            )
+        if as_json:
+            print_json(asdict(result))
+        elif result.problem is None:
+            out.print(f"ledger intact: {result.entries} entries; head hash {result.head_hash}")
+        else:
+            err.print(f"ledger TAMPERED at entry {result.seq}: {result.problem}")
+        if result.problem is not None:
+            raise typer.Exit(1)
+
+    @app.command("demo-data")
+    def demo_data(
+        out_dir: Annotated[Path, typer.Option("--out", help="Folder for the files.")],
+        persons: Annotated[int, typer.Option(help="Persons in the city.")] = 50_000,
+        organisations: Annotated[int, typer.Option(help="Organisations in the city.")] = 5_000,
+        years: Annotated[int, typer.Option(help="Years of history.")] = 6,
+        seed: Annotated[int, typer.Option(help="Random seed (same seed, same city).")] = 7,
+        until: Annotated[
+            str | None, typer.Option(help="Last day of the history (default: today).")
+        ] = None,
+    ) -> None:
+        """Write a synthetic city: furnishers.csv, and per furnisher a records and an events
+        file, with valid identifiers, Chinese names and company names."""
+        from socialcredit.demo_city import generate_city
+
+        settings = Settings()
+        with stage("generating the city") as step:
+            city = generate_city(
+                out_dir,
+                persons=persons,
+                organisations=organisations,
+                years=years,
+                seed=seed,
+                until=parse_as_of(until) if until else settings.today(),
+                progress=step,
+            )
+        out.print(
+            f"{city.persons} persons, {city.organisations} organisations, {city.records} "
+            f"records and {city.events} events from {len(city.furnishers)} furnishers in "
+            f"{out_dir}/"
+        )
+
+
+def show_ingest(report: IngestReport, standings_note: str, as_json: bool) -> None:
+    if as_json:
+        data = asdict(report)
+        data["rejections"] = len(report.rejections)
+        data["rejects_path"] = str(report.rejects_path) if report.rejects_path else None
+        data["standings"] = standings_note
+        print_json(data)
+        return
+    for warning in report.warnings:
+        err.print(f"warning: {warning}")
+    if report.duplicate_of is not None:
+        out.print(
+            f"{report.file}: already ingested as batch {report.duplicate_of} at "
+            f"{report.recorded_at}; nothing added"
+        )
+        return
+    out.print(
+        f"{report.file}: batch {report.batch_id} from {report.furnisher}, recorded at "
+        f"{report.recorded_at}: {report.rows_read} rows read, {report.accepted} {report.kind} "
+        f"added, {report.noop} already in the ledger (no-op), {report.rejected} rejected"
+    )
+    if report.rejections:
+        counts: dict[str, int] = {}
+        for r in report.rejections:
+            label = f"{r.field}: {PROBLEM_LABELS[r.problem]}"
+            counts[label] = counts.get(label, 0) + 1
+        for label, count in sorted(counts.items()):
+            out.print(f"  rejected {count}: {label}")
+        out.print(f"  every rejected row with its reason: {report.rejects_path}")
+    out.print(f"  {standings_note}")
+
+
+def show_standing(view: Any) -> None:
+    facts = view.facts
+    out.print(
+        f"[bold]{facts.identifier}[/bold] ({facts.kind}) as of {view.as_of}, as known at "
+        f"{us_to_iso(view.known_at_us)}"
+    )
+    if not view.results:
+        out.print("no published scheme applies to this subject")
+    for sid, evaluated in view.results.items():
+        scheme, s = evaluated.scheme, evaluated.standing
+        out.print(f"\n[bold]{sid}[/bold] v{scheme.version}: {scheme.title}")
+        if s is None:
+            out.print("  not evaluated: no record visible at that time")
+            continue
+        if s.score is not None:
+            out.print(f"  score {s.score}, grade {s.grade}")
+        out.print(f"  lists: {', '.join(s.lists) or 'none'}")
+        out.print(f"  measures: {', '.join(s.measures) or 'none'}")
+        holds = evaluated.holds_until.isoformat() if evaluated.holds_until else "no end"
+        out.print(f"  holds without new data until: {holds}")
+        explanation = s.explanation or {}
+        titles = {lst.id: lst.title for lst in scheme.lists}
+        for item in explanation.get("records", []):
+            points = item["points"]
+            what = f"{points:+d} points until {item['ends']}" if points is not None else "listing"
+            out.print(
+                f"  - {item['furnisher']}/{item['record_id']} {item['code']}: {what}",
+                markup=False,
+            )
+            if item["legal_basis"]:
+                out.print(f"      basis: {item['legal_basis']}", markup=False)
+            for list_id, end in item["lists"].items():
+                out.print(
+                    f"      keeps it on {list_id} ({titles.get(list_id)}) until {end}", markup=False
+                )
+        for code, adjustment in explanation.get("cap_adjustments", {}).items():
+            out.print(f"  - cap on {code}: {adjustment:+d}")
+        for measure_id, triggers in explanation.get("measures", {}).items():
+            measure = next(m for m in scheme.measures if m.id == measure_id)
+            out.print(
+                f"  measure {measure_id} at {measure.agency} ({measure.title}), because "
+                f"{', '.join(triggers)}; basis: {measure.legal_basis}",
+                markup=False,
+            )

@@ -1,0 +1,147 @@
+"""The ledger's hash chain: how each entry is hashed, and `verify`.
+
+Each entry's hash is SHA-256 over the previous entry's hash and the entry's canonical text (its
+sequence number, batch and every fact it holds, with the subject's identifier rather than the
+store's internal key). Changing any stored fact, deleting an entry or moving one changes a hash
+that `verify` recomputes. The last entry of each batch is also kept in the batch's row, so
+cutting entries off the end of the ledger is detected too; `verify` prints the head hash, which a
+registry may publish or anchor elsewhere to detect the removal of whole batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from socialcredit.store.db import Store
+from socialcredit.store.schema import batches, ledger, subjects
+
+GENESIS = "0" * 64
+SEPARATOR = "\x1f"
+
+# The canonical fields, in order; None is written as the empty string.
+FIELDS = (
+    "seq",
+    "entry",
+    "batch_id",
+    "furnisher",
+    "record_id",
+    "subject",
+    "code",
+    "occurred_on",
+    "amount",
+    "event",
+    "event_date",
+    "record_seq",
+    "recorded_us",
+)
+
+
+def entry_text(values: Iterable[object]) -> str:
+    return SEPARATOR.join("" if v is None else str(v) for v in values)
+
+
+def chain(previous: str, rows: Iterable[tuple[object, ...]]) -> Iterator[str]:
+    """The hash of each row (canonical field order) chained from ``previous``."""
+    sha = hashlib.sha256
+    for row in rows:
+        previous = sha(f"{previous}{SEPARATOR}{entry_text(row)}".encode()).hexdigest()
+        yield previous
+
+
+def head(connection: sa.Connection) -> tuple[int, str, int]:
+    """(last seq, its hash, its recorded_us) — (0, GENESIS, 0) for an empty ledger."""
+    row = connection.execute(
+        sa.select(ledger.c.seq, ledger.c.hash, ledger.c.recorded_us)
+        .order_by(ledger.c.seq.desc())
+        .limit(1)
+    ).first()
+    return (0, GENESIS, 0) if row is None else (int(row.seq), str(row.hash), int(row.recorded_us))
+
+
+@dataclass(frozen=True)
+class Verification:
+    entries: int
+    head_hash: str
+    problem: str | None  # None: the chain holds
+    seq: int | None = None  # the first entry that does not match
+
+
+def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Verification:
+    """Recompute the whole chain; stop at the first entry that does not match."""
+    columns = (
+        ledger.c.seq,
+        ledger.c.entry,
+        ledger.c.batch_id,
+        ledger.c.furnisher,
+        ledger.c.record_id,
+        subjects.c.identifier,
+        ledger.c.code,
+        ledger.c.occurred_on,
+        ledger.c.amount,
+        ledger.c.event,
+        ledger.c.event_date,
+        ledger.c.record_seq,
+        ledger.c.recorded_us,
+    )
+    previous, expected, count = GENESIS, 1, 0
+    with store.reading() as connection:
+        result = connection.execution_options(yield_per=50_000).execute(
+            sa.select(*columns, ledger.c.hash)
+            .select_from(ledger.outerjoin(subjects, subjects.c.id == ledger.c.subject_id))
+            .order_by(ledger.c.seq)
+        )
+        sha = hashlib.sha256
+        for row in result:
+            seq = int(row[0])
+            if seq != expected:
+                return Verification(
+                    count,
+                    previous,
+                    f"entry {expected} is missing: the ledger jumps from entry {expected - 1} "
+                    f"to entry {seq} (deleted entries)",
+                    expected,
+                )
+            digest = sha(f"{previous}{SEPARATOR}{entry_text(row[:-1])}".encode()).hexdigest()
+            if digest != row[-1]:
+                return Verification(
+                    count,
+                    previous,
+                    f"entry {seq} does not match its hash: its content was changed, or entries "
+                    "were moved",
+                    seq,
+                )
+            previous, expected, count = digest, expected + 1, count + 1
+            if progress is not None and count % 50_000 == 0:
+                progress(count)
+        last_seq = expected - 1
+        for batch in connection.execute(
+            sa.select(batches.c.id, batches.c.last_seq, batches.c.last_hash)
+            .where(batches.c.last_seq.is_not(None))
+            .order_by(batches.c.id)
+        ):
+            if batch.last_seq > last_seq:
+                return Verification(
+                    count,
+                    previous,
+                    f"batch {batch.id} ended at entry {batch.last_seq} but the ledger ends at "
+                    f"entry {last_seq} (entries cut off the end)",
+                    last_seq + 1,
+                )
+            stored = connection.scalar(
+                sa.select(ledger.c.hash).where(ledger.c.seq == batch.last_seq)
+            )
+            if stored != batch.last_hash:
+                return Verification(
+                    count,
+                    previous,
+                    f"entry {batch.last_seq} (the last of batch {batch.id}) does not carry the "
+                    "hash recorded when the batch was committed",
+                    int(batch.last_seq),
+                )
+    if progress is not None:
+        progress(count)
+    return Verification(count, previous, None)

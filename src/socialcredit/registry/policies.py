@@ -1,0 +1,353 @@
+"""Published policy versions and furnishers.
+
+A published version is never overwritten: publishing the same text again is a no-op, and a
+changed scheme must carry a higher ``version``. The catalogue has no version of its own in its
+file; the registry numbers its published catalogues 1, 2, 3…
+
+Which scheme version applies to an evaluation at T known at K: the latest version published by
+K whose ``effective_from`` is on or before T (a version without ``effective_from`` is in effect
+from the start). Schemes are parsed against the latest catalogue published by K.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import yaml
+
+from socialcredit.errors import SocialCreditError, UsageError
+from socialcredit.policy.loader import parse_catalogue, parse_scheme
+from socialcredit.policy.model import Catalogue, Scheme
+from socialcredit.policy.shipped import shipped_catalogue_text, shipped_scheme_texts
+from socialcredit.store.db import now_us
+from socialcredit.store.schema import furnishers, policy_versions
+
+CATALOGUE_ID = "catalogue"
+FURNISHER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+
+
+class RegistryError(SocialCreditError):
+    """A registry operation was refused: the message says why and what to do instead."""
+
+
+@dataclass(frozen=True)
+class Published:
+    kind: str  # catalogue | scheme
+    policy_id: str
+    version: int
+    new: bool  # False: this exact text was already published
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _parse_catalogue_cached(text: str, source: str) -> Catalogue:
+    return parse_catalogue(text, source=source)
+
+
+@lru_cache(maxsize=256)
+def _parse_scheme_cached(
+    text: str, source: str, catalogue_text: str, max_effect_days: int
+) -> Scheme:
+    catalogue = _parse_catalogue_cached(catalogue_text, "published catalogue")
+    return parse_scheme(text, catalogue=catalogue, source=source, max_effect_days=max_effect_days)
+
+
+def _latest(
+    connection: sa.Connection, kind: str, policy_id: str, known_us: int | None = None
+) -> Any:
+    query = (
+        sa.select(policy_versions.c.version, policy_versions.c.digest, policy_versions.c.source)
+        .where(policy_versions.c.kind == kind, policy_versions.c.policy_id == policy_id)
+        .order_by(policy_versions.c.version.desc())
+        .limit(1)
+    )
+    if known_us is not None:
+        query = query.where(policy_versions.c.published_us <= known_us)
+    return connection.execute(query).first()
+
+
+def catalogue_text(connection: sa.Connection, known_us: int | None = None) -> str:
+    """The text of the latest catalogue published by ``known_us`` (default: ever)."""
+    row = _latest(connection, "catalogue", CATALOGUE_ID, known_us)
+    if row is None:
+        raise RegistryError("no catalogue is published yet: run `socialcredit init`")
+    return str(row.source)
+
+
+def catalogue_at(connection: sa.Connection, known_us: int | None = None) -> Catalogue:
+    return _parse_catalogue_cached(catalogue_text(connection, known_us), "published catalogue")
+
+
+def publish_catalogue(
+    connection: sa.Connection, text: str, *, source: str, max_effect_days: int
+) -> Published:
+    catalogue = parse_catalogue(text, source=source)  # validates: guardrails, grounds
+    latest = _latest(connection, "catalogue", CATALOGUE_ID)
+    if latest is not None and latest.digest == _digest(text):
+        return Published("catalogue", CATALOGUE_ID, latest.version, new=False)
+    # Every published scheme must still hold under the new catalogue.
+    for scheme_id in scheme_ids(connection):
+        row = _latest(connection, "scheme", scheme_id)
+        assert row is not None
+        try:
+            parse_scheme(
+                row.source,
+                catalogue=catalogue,
+                source=f"published scheme {scheme_id}",
+                max_effect_days=max_effect_days,
+            )
+        except SocialCreditError as error:
+            raise RegistryError(
+                f"{source}: published scheme {scheme_id} version {row.version} would no longer "
+                f"be valid under this catalogue:\n{error}"
+            ) from None
+    version = 1 if latest is None else latest.version + 1
+    _insert(connection, "catalogue", CATALOGUE_ID, version, None, text)
+    return Published("catalogue", CATALOGUE_ID, version, new=True)
+
+
+def publish_scheme(
+    connection: sa.Connection, text: str, *, source: str, max_effect_days: int
+) -> Published:
+    catalogue = catalogue_at(connection)
+    scheme = parse_scheme(text, catalogue=catalogue, source=source, max_effect_days=max_effect_days)
+    existing = connection.execute(
+        sa.select(policy_versions.c.digest).where(
+            policy_versions.c.kind == "scheme",
+            policy_versions.c.policy_id == scheme.id,
+            policy_versions.c.version == scheme.version,
+        )
+    ).first()
+    if existing is not None:
+        if existing.digest == _digest(text):
+            return Published("scheme", scheme.id, scheme.version, new=False)
+        latest = _latest(connection, "scheme", scheme.id)
+        assert latest is not None
+        raise RegistryError(
+            f"{source}: scheme {scheme.id} version {scheme.version} is already published with "
+            f"different content; a published version is never changed: publish this text as "
+            f"version {latest.version + 1}"
+        )
+    latest = _latest(connection, "scheme", scheme.id)
+    if latest is not None and scheme.version < latest.version:
+        raise RegistryError(
+            f"{source}: scheme {scheme.id} is already at version {latest.version}; a new "
+            f"version must be higher (use {latest.version + 1})"
+        )
+    _insert(connection, "scheme", scheme.id, scheme.version, scheme.effective_from, text)
+    return Published("scheme", scheme.id, scheme.version, new=True)
+
+
+def _insert(
+    connection: sa.Connection,
+    kind: str,
+    policy_id: str,
+    version: int,
+    effective_from: dt.date | None,
+    text: str,
+) -> None:
+    connection.execute(
+        policy_versions.insert().values(
+            kind=kind,
+            policy_id=policy_id,
+            version=version,
+            effective_from=effective_from,
+            published_us=now_us(),
+            digest=_digest(text),
+            source=text,
+        )
+    )
+
+
+def policy_kind(text: str, source: str) -> str:
+    """'catalogue' or 'scheme', from the document's top-level keys."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise UsageError(f"{source}: not YAML: {error}") from None
+    if isinstance(doc, dict) and "codes" in doc:
+        return "catalogue"
+    if isinstance(doc, dict) and "id" in doc:
+        return "scheme"
+    raise UsageError(
+        f"{source}: neither a catalogue (top-level 'codes') nor a scheme (top-level 'id')"
+    )
+
+
+def publish_file(connection: sa.Connection, path: Path, *, max_effect_days: int) -> Published:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    source = str(path)
+    if policy_kind(text, source) == "catalogue":
+        return publish_catalogue(connection, text, source=source, max_effect_days=max_effect_days)
+    return publish_scheme(connection, text, source=source, max_effect_days=max_effect_days)
+
+
+def publish_shipped(connection: sa.Connection, *, max_effect_days: int) -> list[Published]:
+    """The shipped catalogue and schemes, for `init`; already published texts are no-ops."""
+    results = [
+        publish_catalogue(
+            connection,
+            shipped_catalogue_text(),
+            source="shipped:catalogue.yaml",
+            max_effect_days=max_effect_days,
+        )
+    ]
+    for scheme_id, text in shipped_scheme_texts().items():
+        results.append(
+            publish_scheme(
+                connection,
+                text,
+                source=f"shipped:{scheme_id}.yaml",
+                max_effect_days=max_effect_days,
+            )
+        )
+    return results
+
+
+def scheme_ids(connection: sa.Connection, known_us: int | None = None) -> list[str]:
+    query = (
+        sa.select(policy_versions.c.policy_id).distinct().where(policy_versions.c.kind == "scheme")
+    )
+    if known_us is not None:
+        query = query.where(policy_versions.c.published_us <= known_us)
+    return sorted(connection.scalars(query))
+
+
+@dataclass(frozen=True)
+class Applicable:
+    """The scheme version in force at T known at K, and when a later version takes over."""
+
+    scheme: Scheme
+    next_effective: dt.date | None
+
+
+def scheme_at(
+    connection: sa.Connection,
+    scheme_id: str,
+    *,
+    as_of: dt.date,
+    known_us: int,
+    max_effect_days: int,
+) -> Applicable:
+    rows = connection.execute(
+        sa.select(
+            policy_versions.c.version, policy_versions.c.effective_from, policy_versions.c.source
+        )
+        .where(
+            policy_versions.c.kind == "scheme",
+            policy_versions.c.policy_id == scheme_id,
+            policy_versions.c.published_us <= known_us,
+        )
+        .order_by(policy_versions.c.version.desc())
+    ).all()
+    if not rows:
+        known = ", ".join(scheme_ids(connection)) or "none"
+        raise RegistryError(
+            f"no scheme {scheme_id!r} was published by then; published schemes: {known}"
+        )
+    in_force = [r for r in rows if r.effective_from is None or r.effective_from <= as_of]
+    if not in_force:
+        raise RegistryError(
+            f"scheme {scheme_id!r} has no version in effect on {as_of.isoformat()}; the earliest "
+            f"takes effect on {min(r.effective_from for r in rows).isoformat()}"
+        )
+    chosen = in_force[0]
+    later = [
+        r.effective_from
+        for r in rows
+        if r.version > chosen.version and r.effective_from is not None
+    ]
+    scheme = _parse_scheme_cached(
+        chosen.source,
+        f"published scheme {scheme_id} version {chosen.version}",
+        catalogue_text(connection, known_us),
+        max_effect_days,
+    )
+    return Applicable(scheme, min(later) if later else None)
+
+
+# -- furnishers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Furnisher:
+    id: str
+    name: str
+    codes: tuple[str, ...]
+
+
+def add_furnisher(
+    connection: sa.Connection, furnisher_id: str, name: str, codes: list[str], *, update: bool
+) -> tuple[Furnisher, str]:
+    """Register a furnisher with the codes it may furnish; (furnisher, 'added'|'unchanged'|
+    'updated')."""
+    if not FURNISHER_ID.match(furnisher_id):
+        raise UsageError(
+            f"furnisher id {furnisher_id!r}: use lower-case letters, digits, '.', '_' or '-' "
+            "(at most 100), starting with a letter or digit"
+        )
+    if not name.strip():
+        raise UsageError("--name must not be empty")
+    catalogue = catalogue_at(connection)
+    wanted = sorted({c.strip() for c in codes if c.strip()})
+    if not wanted:
+        raise UsageError("--codes must name at least one catalogue code")
+    unknown = [c for c in wanted if c not in catalogue.codes]
+    if unknown:
+        raise UsageError(
+            f"not in the published catalogue: {', '.join(unknown)} "
+            "(see `socialcredit policy list` for the codes)"
+        )
+    furnisher = Furnisher(furnisher_id, name.strip(), tuple(wanted))
+    existing = get_furnisher(connection, furnisher_id)
+    values = {"name": furnisher.name, "codes": json.dumps(wanted)}
+    if existing is None:
+        connection.execute(furnishers.insert().values(id=furnisher_id, added_us=now_us(), **values))
+        return furnisher, "added"
+    if existing == furnisher:
+        return furnisher, "unchanged"
+    if not update:
+        raise RegistryError(
+            f"furnisher {furnisher_id} is registered as {existing.name!r} with codes "
+            f"{', '.join(existing.codes)}; pass --update to change it"
+        )
+    connection.execute(furnishers.update().where(furnishers.c.id == furnisher_id).values(**values))
+    return furnisher, "updated"
+
+
+def get_furnisher(connection: sa.Connection, furnisher_id: str) -> Furnisher | None:
+    row = connection.execute(
+        sa.select(furnishers.c.name, furnishers.c.codes).where(furnishers.c.id == furnisher_id)
+    ).first()
+    if row is None:
+        return None
+    return Furnisher(furnisher_id, row.name, tuple(json.loads(row.codes)))
+
+
+def require_furnisher(connection: sa.Connection, furnisher_id: str) -> Furnisher:
+    furnisher = get_furnisher(connection, furnisher_id)
+    if furnisher is None:
+        raise RegistryError(
+            f"furnisher {furnisher_id!r} is not registered: add it with "
+            f"`socialcredit furnisher add {furnisher_id} --name NAME --codes CODE,...`"
+        )
+    return furnisher
+
+
+def list_furnishers(connection: sa.Connection) -> list[Furnisher]:
+    rows = connection.execute(sa.select(furnishers).order_by(furnishers.c.id)).all()
+    return [Furnisher(r.id, r.name, tuple(json.loads(r.codes))) for r in rows]

@@ -1,0 +1,629 @@
+"""Standings from the store: one subject online (reference engine), everyone in batch (DuckDB
+over an Arrow snapshot of the ledger), and the current standings kept current.
+
+Current standings (table ``standings``) hold each subject's standing under each published
+scheme as of a day, with ``holds_until``: the first day on which it may change without new data
+(a record's effect starts or ends, or a newer scheme version takes effect). They are updated
+after every ingest, re-evaluated on read once that day has come (:func:`current_standing`), and
+by `socialcredit refresh` for everyone whose day has come.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import resource
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import sqlalchemy as sa
+
+from socialcredit.engines.sql import (
+    Dialect,
+    evaluation_statements,
+    next_change_statement,
+)
+from socialcredit.errors import UsageError
+from socialcredit.identifiers import check
+from socialcredit.policy.model import Scheme
+from socialcredit.registry.policies import Applicable, scheme_at, scheme_ids
+from socialcredit.semantics.fields import Event, Record
+from socialcredit.semantics.reference import (
+    Standing,
+    evaluate,
+    next_change,
+    visible_dates,
+)
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store, now_us
+from socialcredit.store.schema import (
+    batches,
+    ledger,
+    snapshot_standings,
+    snapshots,
+    standings,
+    subjects,
+)
+
+STANDING_COLUMNS = (
+    "scheme_id",
+    "subject_id",
+    "scheme_version",
+    "as_of",
+    "known_us",
+    "score",
+    "grade",
+    "lists",
+    "measures",
+    "holds_until",
+)
+
+
+def ids_json(values: Iterable[str]) -> str:
+    return json.dumps(list(values), separators=(",", ":"))
+
+
+def _earliest(*dates: dt.date | None) -> dt.date | None:
+    present = [d for d in dates if d is not None]
+    return min(present) if present else None
+
+
+# -- one subject -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubjectFacts:
+    key: int
+    identifier: str
+    kind: str
+    name: str | None
+    region: str | None
+    records: list[Record]
+    events: list[Event]
+
+
+def subject_key(connection: sa.Connection, identifier: str) -> int | None:
+    return connection.scalar(sa.select(subjects.c.id).where(subjects.c.identifier == identifier))
+
+
+def load_subject(connection: sa.Connection, key: int) -> SubjectFacts:
+    """Everything the ledger holds about one subject (all of it; visibility is for evaluation)."""
+    who = connection.execute(sa.select(subjects).where(subjects.c.id == key)).one()
+    records, events = [], []
+    for row in connection.execute(
+        sa.select(ledger).where(ledger.c.subject_id == key).order_by(ledger.c.seq)
+    ):
+        if row.entry == "record":
+            records.append(
+                Record(
+                    row=int(row.seq),
+                    furnisher=row.furnisher,
+                    record_id=row.record_id,
+                    subject_id=who.identifier,
+                    kind=who.kind,
+                    code=row.code,
+                    occurred_on=row.occurred_on,
+                    amount=Decimal(row.amount) if row.amount else Decimal(0),
+                    recorded_us=int(row.recorded_us),
+                )
+            )
+        else:
+            events.append(
+                Event(
+                    row=int(row.seq),
+                    furnisher=row.furnisher,
+                    record_id=row.record_id,
+                    event=row.event,
+                    date=row.event_date,
+                    recorded_us=int(row.recorded_us),
+                )
+            )
+    return SubjectFacts(key, who.identifier, who.kind, who.name, who.region, records, events)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A subject's standing under one scheme version, and until when it holds."""
+
+    scheme: Scheme
+    standing: Standing | None  # None: not evaluated (another kind, or no record visible at K)
+    holds_until: dt.date | None
+
+
+def evaluate_facts(
+    facts: SubjectFacts,
+    applicable: Applicable,
+    *,
+    as_of: dt.date,
+    known_at_us: int,
+    explain: bool = False,
+) -> Evaluated:
+    scheme = applicable.scheme
+    found = evaluate(
+        facts.records, facts.events, scheme, as_of=as_of, known_at_us=known_at_us, explain=explain
+    )
+    if not found:
+        return Evaluated(scheme, None, applicable.next_effective)
+    visible = [r for r in facts.records if r.recorded_us <= known_at_us]
+    change = next_change(visible, visible_dates(facts.events, known_at_us), scheme, as_of)
+    return Evaluated(scheme, found[0], _earliest(change, applicable.next_effective))
+
+
+@dataclass(frozen=True)
+class SubjectView:
+    facts: SubjectFacts
+    as_of: dt.date
+    known_at_us: int
+    results: dict[str, Evaluated]
+
+
+def standing_of(
+    store: Store,
+    settings: Settings,
+    identifier: str,
+    *,
+    scheme_id: str | None = None,
+    as_of: dt.date | None = None,
+    known_at_us: int | None = None,
+) -> SubjectView:
+    """One subject evaluated online from the ledger, with explanations, under one or every
+    published scheme that applies to its kind."""
+    result = check(identifier)
+    if result.kind is None:
+        raise UsageError(f"{identifier!r} is not a valid identifier: {result.reason}")
+    known = now_us() if known_at_us is None else known_at_us
+    day = settings.today() if as_of is None else as_of
+    with store.reading() as connection:
+        key = subject_key(connection, identifier)
+        if key is None:
+            raise UsageError(f"the registry holds no records about {identifier}")
+        facts = load_subject(connection, key)
+        wanted = [scheme_id] if scheme_id else scheme_ids(connection, known)
+        results = {}
+        for sid in wanted:
+            applicable = scheme_at(
+                connection, sid, as_of=day, known_us=known, max_effect_days=settings.max_effect_days
+            )
+            if facts.kind not in applicable.scheme.subjects:
+                if scheme_id:
+                    raise UsageError(
+                        f"scheme {sid} applies to {', '.join(applicable.scheme.subjects)}s, "
+                        f"not to {facts.kind}s"
+                    )
+                continue
+            results[sid] = evaluate_facts(
+                facts, applicable, as_of=day, known_at_us=known, explain=True
+            )
+    return SubjectView(facts, day, known, results)
+
+
+# -- current standings -------------------------------------------------------------------------
+
+
+def _current_rows(
+    connection: sa.Connection, settings: Settings, keys: list[int], today: dt.date, known: int
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """The current-standing rows of these subjects under every published scheme."""
+    applicable = {
+        sid: scheme_at(
+            connection, sid, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
+        )
+        for sid in scheme_ids(connection, known)
+    }
+    rows = []
+    for key in keys:
+        facts = load_subject(connection, key)
+        for sid, app in applicable.items():
+            result = evaluate_facts(facts, app, as_of=today, known_at_us=known)
+            if result.standing is None:
+                continue
+            s = result.standing
+            rows.append(
+                (
+                    sid,
+                    key,
+                    app.scheme.version,
+                    today,
+                    known,
+                    s.score,
+                    s.grade,
+                    ids_json(s.lists),
+                    ids_json(s.measures),
+                    result.holds_until,
+                )
+            )
+    return rows, list(applicable)
+
+
+def update_current(
+    store: Store, settings: Settings, keys: Iterable[int], *, batch_ids: Iterable[int] = ()
+) -> int:
+    """Re-evaluate these subjects online under every published scheme and store the results
+    as their current standings; mark the batches that caused it as done. Returns how many
+    standings were written."""
+    keys = sorted(set(keys))
+    today, known = settings.today(), now_us()
+    written = 0
+    with store.writing() as connection:
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows, _ = _current_rows(connection, settings, chunk, today, known)
+            connection.execute(standings.delete().where(standings.c.subject_id.in_(chunk)))
+            store.bulk_insert(connection, standings, STANDING_COLUMNS, rows)
+            written += len(rows)
+        ids = list(batch_ids)
+        if ids:
+            connection.execute(
+                batches.update().where(batches.c.id.in_(ids)).values(standings_done=True)
+            )
+    return written
+
+
+def current_standing(
+    store: Store, settings: Settings, key: int, scheme_id: str
+) -> dict[str, Any] | None:
+    """The subject's current standing under a scheme, re-evaluated first when its
+    ``holds_until`` day has come (so a check never sees a stale listing)."""
+    today = settings.today()
+    with store.reading() as connection:
+        row = connection.execute(
+            sa.select(standings).where(
+                standings.c.scheme_id == scheme_id, standings.c.subject_id == key
+            )
+        ).first()
+    if (
+        row is not None
+        and row.as_of <= today
+        and (row.holds_until is None or today < row.holds_until)
+    ):
+        return dict(row._mapping)
+    update_current(store, settings, [key])
+    with store.reading() as connection:
+        row = connection.execute(
+            sa.select(standings).where(
+                standings.c.scheme_id == scheme_id, standings.c.subject_id == key
+            )
+        ).first()
+    return None if row is None else dict(row._mapping)
+
+
+# -- everyone: the batch engine over a snapshot ------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    scheme: Scheme
+    as_of: dt.date
+    known_at_us: int
+    snapshot_id: int | None
+    subjects: int
+    records: int
+    events: int
+    grades: dict[str, int]
+    list_sizes: dict[str, int]
+    measure_sizes: dict[str, int]
+    current: bool
+    timings: dict[str, float] = field(default_factory=dict)
+    peak_rss_mib: float = 0.0
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ledger_snapshot(store: Store, known_at_us: int) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """(records, events, subjects) visible at K, as Arrow tables, from one consistent read."""
+    connection = store.adbc_connect()
+    try:
+        cursor = connection.cursor()
+        if store.dialect == "postgresql":
+            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        k = int(known_at_us)
+        cursor.execute(
+            "SELECT seq, subject_id, code, occurred_on, amount, recorded_us FROM ledger "
+            f"WHERE entry = 'record' AND recorded_us <= {k}"
+        )
+        records = cursor.fetch_arrow_table()
+        cursor.execute(
+            "SELECT record_seq, event, event_date, recorded_us FROM ledger "
+            f"WHERE entry = 'event' AND recorded_us <= {k}"
+        )
+        events = cursor.fetch_arrow_table()
+        cursor.execute("SELECT id, identifier, kind FROM subjects")
+        people = cursor.fetch_arrow_table()
+        if store.dialect == "postgresql":
+            cursor.execute("COMMIT")
+        cursor.close()
+    finally:
+        connection.close()
+    return records, events, people
+
+
+def _batch_standings(
+    con: duckdb.DuckDBPyConnection, scheme: Scheme, as_of: dt.date, known_at_us: int
+) -> None:
+    """Run the evaluation over registered ``snap_records``, ``snap_events``, ``snap_subjects``:
+    leaves table ``result`` (sid, subject_id, score, grade, lists, measures, holds_until)."""
+    con.execute(
+        "CREATE TEMP TABLE rec_ids AS SELECT CAST(id AS BIGINT) AS sid, identifier AS subject_id, "
+        "kind FROM snap_subjects"
+    )
+    con.execute(
+        """
+        CREATE TEMP VIEW rec AS
+        SELECT CAST(r.seq AS BIGINT) AS _row, CAST(NULL AS VARCHAR) AS furnisher,
+               CAST(NULL AS VARCHAR) AS record_id, CAST(r.subject_id AS BIGINT) AS sid, i.kind,
+               r.code, CAST(r.occurred_on AS DATE) AS occ,
+               CAST(coalesce(r.amount, '0') AS DECIMAL(38,18)) AS amt,
+               CAST(r.recorded_us AS BIGINT) AS rec_us
+        FROM snap_records r JOIN rec_ids i ON i.sid = r.subject_id
+        """
+    )
+    con.execute(
+        """
+        CREATE TEMP VIEW ev AS
+        SELECT CAST(record_seq AS BIGINT) AS rec_row, event, CAST(event_date AS DATE) AS ev_date,
+               CAST(recorded_us AS BIGINT) AS ev_us
+        FROM snap_events
+        """
+    )
+    d = Dialect("duckdb")
+    statements = [
+        *evaluation_statements(d, scheme, as_of=as_of, known_at_us=known_at_us),
+        next_change_statement(d, scheme, as_of=as_of, known_at_us=known_at_us),
+    ]
+    for step in statements:
+        kind = "VIEW" if step.view else "TABLE"
+        con.execute(f"CREATE TEMP {kind} {step.name} AS {step.query}")
+    con.execute(
+        """
+        CREATE TEMP TABLE result AS
+        SELECT s.sid, s.subject_id, s.score, s.grade, to_json(s.lists) AS lists,
+               to_json(s.measures) AS measures, c.holds_until
+        FROM standings s JOIN changes c ON c.sid = s.sid
+        """
+    )
+
+
+def evaluate_registry(
+    store: Store,
+    settings: Settings,
+    scheme_id: str,
+    *,
+    as_of: dt.date | None = None,
+    known_at_us: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    keep_snapshot: bool = True,
+    snapshot: tuple[pa.Table, pa.Table, pa.Table] | None = None,
+) -> BatchResult:
+    """Evaluate everyone under a scheme with the DuckDB engine over a snapshot of the ledger;
+    store the snapshot of standings and, when it is today's as currently known, make it the
+    current standings of that scheme."""
+    step = progress or (lambda _message: None)
+    current = as_of is None and known_at_us is None
+    known = now_us() if known_at_us is None else known_at_us
+    day = settings.today() if as_of is None else as_of
+    timings: dict[str, float] = {}
+    with store.reading() as connection:
+        applicable = scheme_at(
+            connection,
+            scheme_id,
+            as_of=day,
+            known_us=known,
+            max_effect_days=settings.max_effect_days,
+        )
+    scheme = applicable.scheme
+
+    step("snapshot")
+    started = time.perf_counter()
+    records, events, people = snapshot or ledger_snapshot(store, known)
+    timings["snapshot"] = time.perf_counter() - started
+
+    step("evaluate")
+    started = time.perf_counter()
+    con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
+    try:
+        con.register("snap_records", records)
+        con.register("snap_events", events)
+        con.register("snap_subjects", people)
+        _batch_standings(con, scheme, day, known)
+        result = con.sql(
+            "SELECT sid, score, grade, lists, measures, holds_until FROM result ORDER BY sid"
+        ).to_arrow_table()
+        grades = dict(con.execute("SELECT grade, count(*) FROM result GROUP BY grade").fetchall())
+        list_sizes = dict(
+            con.execute(
+                "SELECT l, count(*) FROM (SELECT unnest(lists) AS l FROM standings) GROUP BY l"
+            ).fetchall()
+        )
+        measure_sizes = dict(
+            con.execute(
+                "SELECT m, count(*) FROM (SELECT unnest(measures) AS m FROM standings) GROUP BY m"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    timings["evaluate"] = time.perf_counter() - started
+
+    step("store")
+    started = time.perf_counter()
+    next_effective = applicable.next_effective
+    summary = {
+        "grades": {g: int(n) for g, n in sorted(grades.items(), key=lambda i: str(i[0])) if g},
+        "lists": {k: int(v) for k, v in sorted(list_sizes.items())},
+        "measures": {k: int(v) for k, v in sorted(measure_sizes.items())},
+    }
+    snapshot_id = None
+    with store.writing() as connection:
+        if keep_snapshot:
+            snapshot_id = int(
+                connection.execute(
+                    snapshots.insert().values(
+                        scheme_id=scheme.id,
+                        scheme_version=scheme.version,
+                        as_of=day,
+                        known_us=known,
+                        created_us=now_us(),
+                        subjects=result.num_rows,
+                        summary=json.dumps(summary, separators=(",", ":")),
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            )
+            store.bulk_insert(
+                connection,
+                snapshot_standings,
+                ("snapshot_id", "subject_id", "score", "grade", "lists", "measures"),
+                _rows(result, lambda r: (snapshot_id, *r[:5])),
+            )
+        if current:
+            connection.execute(standings.delete().where(standings.c.scheme_id == scheme.id))
+            store.bulk_insert(
+                connection,
+                standings,
+                STANDING_COLUMNS,
+                _rows(
+                    result,
+                    lambda r: (
+                        scheme.id,
+                        r[0],
+                        scheme.version,
+                        day,
+                        known,
+                        r[1],
+                        r[2],
+                        r[3],
+                        r[4],
+                        _earliest(r[5], next_effective),
+                    ),
+                ),
+            )
+    timings["store"] = time.perf_counter() - started
+    return BatchResult(
+        scheme=scheme,
+        as_of=day,
+        known_at_us=known,
+        snapshot_id=snapshot_id,
+        subjects=result.num_rows,
+        records=records.num_rows,
+        events=events.num_rows,
+        grades=summary["grades"],
+        list_sizes=summary["lists"],
+        measure_sizes=summary["measures"],
+        current=current,
+        timings=timings,
+        peak_rss_mib=_peak_rss_mib(),
+    )
+
+
+def _rows(
+    table: pa.Table, shape: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+) -> Iterable[tuple[Any, ...]]:
+    columns = table.column_names
+    for batch in table.to_batches(max_chunksize=100_000):
+        values = [batch.column(c).to_pylist() for c in columns]
+        for row in zip(*values, strict=True):
+            yield shape(row)
+
+
+# -- refresh -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RefreshResult:
+    due: int = 0  # subjects whose holds_until had come
+    pending_batches: int = 0
+    schemes_rebuilt: list[str] = field(default_factory=list)
+    written: int = 0
+
+
+def refresh(
+    store: Store, settings: Settings, *, progress: Callable[[str], None] | None = None
+) -> RefreshResult:
+    """Bring every current standing up to date: schemes whose current standings are missing or
+    from another version are re-evaluated in batch; subjects of batches whose update did not
+    finish, and subjects whose ``holds_until`` day has come, are re-evaluated online (in batch
+    when there are many)."""
+    step = progress or (lambda _message: None)
+    today, known = settings.today(), now_us()
+    outcome = RefreshResult()
+    with store.reading() as connection:
+        stale = []
+        for sid in scheme_ids(connection, known):
+            applicable = scheme_at(
+                connection,
+                sid,
+                as_of=today,
+                known_us=known,
+                max_effect_days=settings.max_effect_days,
+            )
+            versions = set(
+                connection.scalars(
+                    sa.select(standings.c.scheme_version)
+                    .where(standings.c.scheme_id == sid)
+                    .distinct()
+                )
+            )
+            if versions != {applicable.scheme.version}:
+                stale.append(sid)
+        pending = list(
+            connection.scalars(sa.select(batches.c.id).where(batches.c.standings_done.is_(False)))
+        )
+        keys: set[int] = set()
+        if pending:
+            keys.update(
+                connection.scalars(
+                    sa.select(ledger.c.subject_id).where(ledger.c.batch_id.in_(pending)).distinct()
+                )
+            )
+        due = set(
+            connection.scalars(
+                sa.select(standings.c.subject_id).where(standings.c.holds_until <= today).distinct()
+            )
+        )
+    outcome.pending_batches, outcome.due = len(pending), len(due)
+    keys |= due
+    if len(keys) > settings.online_update_limit:
+        stale = sorted(set(stale) | set(scheme_ids_now(store)))
+    for sid in stale:
+        step(f"evaluating {sid}")
+        outcome.written += evaluate_registry(
+            store, settings, sid, progress=None, keep_snapshot=False
+        ).subjects
+        outcome.schemes_rebuilt.append(sid)
+    if len(keys) <= settings.online_update_limit or not stale:
+        step(f"re-evaluating {len(keys)} subjects")
+        outcome.written += update_current(store, settings, keys, batch_ids=pending)
+    elif pending:
+        with store.writing() as connection:
+            connection.execute(
+                batches.update().where(batches.c.id.in_(pending)).values(standings_done=True)
+            )
+    return outcome
+
+
+def scheme_ids_now(store: Store) -> list[str]:
+    with store.reading() as connection:
+        return scheme_ids(connection)
+
+
+def after_ingest(store: Store, settings: Settings, keys: list[int], batch_id: int | None) -> str:
+    """Keep current standings current after an ingest committed: online for a few subjects,
+    the batch engine for many. Returns how it was done, for the summary."""
+    if batch_id is None or not keys:
+        return "no standings changed"
+    if len(keys) <= settings.online_update_limit:
+        written = update_current(store, settings, keys, batch_ids=[batch_id])
+        return f"{written} current standings of {len(keys)} subjects updated online"
+    total = 0
+    for sid in scheme_ids_now(store):
+        total += evaluate_registry(store, settings, sid, keep_snapshot=False).subjects
+    with store.writing() as connection:
+        connection.execute(
+            batches.update().where(batches.c.id == batch_id).values(standings_done=True)
+        )
+    return f"{len(keys)} subjects affected: every scheme re-evaluated in batch ({total} standings)"

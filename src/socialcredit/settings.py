@@ -1,0 +1,55 @@
+"""The registry's settings: one place, read from options, the environment or a ``.env`` file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from socialcredit.policy.model import ABSOLUTE_MAX_EFFECT_DAYS, DEFAULT_MAX_EFFECT_DAYS
+
+
+class Settings(BaseSettings):
+    """Every setting has a ``SOCIALCREDIT_`` environment variable, e.g.
+    ``SOCIALCREDIT_DATABASE_URL``."""
+
+    model_config = SettingsConfigDict(env_prefix="SOCIALCREDIT_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///socialcredit.db",
+        description="SQLAlchemy URL of the store: sqlite:///FILE or postgresql://USER@HOST/DB.",
+    )
+    timezone: str = Field(
+        default="UTC", description="The registry's time zone: what 'today' means for --as-of."
+    )
+    max_effect_days: int = Field(
+        default=DEFAULT_MAX_EFFECT_DAYS,
+        ge=1,
+        le=ABSOLUTE_MAX_EFFECT_DAYS,
+        description="The limit on any rule's valid_days or list's duration_days.",
+    )
+    online_update_limit: int = Field(
+        default=2_000,
+        ge=0,
+        description=(
+            "After an ingest, up to this many affected subjects are re-evaluated one by one with "
+            "the reference engine; more, and every scheme is re-evaluated in batch."
+        ),
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai"
+            ) from None
+        return value
+
+    def today(self, now: dt.datetime | None = None) -> dt.date:
+        """Today's date in the registry's time zone."""
+        return (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(self.timezone)).date()

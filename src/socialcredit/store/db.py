@@ -1,0 +1,185 @@
+"""Connecting to the store, migrating it, and the transactions ingest and reads need.
+
+One codebase serves SQLite (the embedded default) and PostgreSQL (production). The differences
+that matter live here: how a writer takes the ledger's lock, and how bulk rows get in fast
+(``executemany`` on SQLite, ``COPY`` on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from socialcredit.errors import SocialCreditError, UsageError
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def now_us() -> int:
+    """Now, as microseconds since the epoch (UTC)."""
+    return (dt.datetime.now(dt.UTC) - EPOCH) // dt.timedelta(microseconds=1)
+
+
+def us_to_iso(value: int) -> str:
+    """An instant in microseconds as ISO 8601 UTC, e.g. 2026-11-23T08:00:00.123456Z."""
+    moment = EPOCH + dt.timedelta(microseconds=value)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class StoreError(SocialCreditError):
+    """The store cannot be used: not reachable, not initialised, or at another schema version."""
+
+
+def engine_url(url: str) -> str:
+    """Accept the URLs people write: ``postgresql://`` means psycopg 3 here."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith(("sqlite:", "postgresql+psycopg:")):
+        return url
+    raise UsageError(
+        f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql://USER@HOST/DB"
+    )
+
+
+def _alembic_config(connection: sa.Connection) -> Config:
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("socialcredit.store") / "migrations")
+    )
+    config.attributes["connection"] = connection
+    return config
+
+
+class Store:
+    """A handle on one store. Cheap to make; connections are pooled by SQLAlchemy."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = sa.create_engine(
+            engine_url(url),
+            connect_args={"timeout": 120} if url.startswith("sqlite") else {},
+        )
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_connect)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
+
+    def describe(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def migrate(self) -> tuple[str | None, str]:
+        """Create or upgrade the schema to the newest migration; (from, to) revisions."""
+        with self._connect() as connection, connection.begin():
+            before = MigrationContext.configure(connection).get_current_revision()
+            config = _alembic_config(connection)
+            command.upgrade(config, "head")
+            head = ScriptDirectory.from_config(config).get_current_head()
+        return before, str(head)
+
+    def check_ready(self) -> None:
+        """Refuse to work on a store that `socialcredit init` has not brought up to date."""
+        with self._connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+        if current is None:
+            raise StoreError(f"the store {self.describe()} is empty: run `socialcredit init` first")
+        if current != head:
+            raise StoreError(
+                f"the store {self.describe()} is at schema revision {current}, this socialcredit "
+                f"needs {head}: run `socialcredit init` to migrate it"
+            )
+
+    # -- transactions ------------------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        try:
+            connection = self.engine.connect()
+        except sa.exc.OperationalError as error:
+            raise StoreError(f"cannot open the store {self.describe()}: {error.orig}") from None
+        with connection:
+            yield connection
+
+    @contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        """A read transaction that sees one consistent state of the store."""
+        with self._connect() as connection:
+            if self.dialect == "postgresql":
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
+
+    @contextmanager
+    def writing(self) -> Iterator[sa.Connection]:
+        """A write transaction holding the ledger's writer lock: one writer at a time, readers
+        never blocked. Everything in it commits together or not at all."""
+        with self._connect() as connection:
+            connection = connection.execution_options(sqlite_immediate=True)
+            with connection.begin():
+                if self.dialect == "postgresql":
+                    connection.exec_driver_sql("LOCK TABLE ledger IN SHARE ROW EXCLUSIVE MODE")
+                yield connection
+
+    # -- bulk paths --------------------------------------------------------------------------
+
+    def bulk_insert(
+        self,
+        connection: sa.Connection,
+        table: sa.Table | str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+    ) -> None:
+        """Insert many rows fast inside ``connection``'s transaction: COPY on PostgreSQL,
+        executemany on SQLite. Values are Python values (dates as ISO text are fine)."""
+        names = ", ".join(columns)
+        name = table if isinstance(table, str) else table.name
+        raw: Any = connection.connection.driver_connection
+        if self.dialect == "postgresql":
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY {name} ({names}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            raw.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})", rows)
+
+    def adbc_connect(self) -> Any:
+        """An ADBC connection for reading whole tables as Arrow (snapshots)."""
+        url = self.engine.url
+        if self.dialect == "postgresql":
+            import adbc_driver_postgresql.dbapi as adbc_pg
+
+            plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
+            return adbc_pg.connect(plain)
+        import adbc_driver_sqlite.dbapi as adbc_sqlite
+
+        return adbc_sqlite.connect(url.database or ":memory:")
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own handling defers it).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,153 @@
+"""The store's tables (SQLAlchemy Core), one definition for SQLite and PostgreSQL.
+
+Instants are integers: microseconds since 1970-01-01T00:00:00Z (``*_us``), exact and the same on
+both backends. Dates are SQL dates. Lists of ids are JSON text.
+
+The ledger is append-only: ingest only inserts, and :mod:`socialcredit.registry.ledger` chains
+every entry's hash to the previous one so that an edit, a deletion or a reordering is detected.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+# A 64-bit key that is SQLite's rowid alias there (only INTEGER PRIMARY KEY is).
+BigKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+policy_versions = sa.Table(
+    "policy_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # catalogue | scheme
+    sa.Column("policy_id", sa.String(100), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("effective_from", sa.Date),
+    sa.Column("published_us", sa.BigInteger, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.UniqueConstraint("kind", "policy_id", "version"),
+)
+
+furnishers = sa.Table(
+    "furnishers",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("codes", sa.Text, nullable=False),  # JSON array, sorted
+    sa.Column("added_us", sa.BigInteger, nullable=False),
+)
+
+subjects = sa.Table(
+    "subjects",
+    metadata,
+    sa.Column("id", BigKey, primary_key=True, autoincrement=False),
+    sa.Column("identifier", sa.String(18), nullable=False, unique=True),
+    sa.Column("kind", sa.String(12), nullable=False),
+    # Organisations' names are public data; persons' names are not (never on a public page).
+    sa.Column("name", sa.Text),
+    sa.Column("region", sa.String(6)),
+    sa.Column("first_recorded_us", sa.BigInteger, nullable=False),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("furnisher", sa.String(100), sa.ForeignKey("furnishers.id"), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # records | events
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("received_us", sa.BigInteger, nullable=False),
+    sa.Column("rows_read", sa.Integer, nullable=False),
+    sa.Column("accepted", sa.Integer, nullable=False),
+    sa.Column("noop", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("first_seq", sa.BigInteger),
+    sa.Column("last_seq", sa.BigInteger),
+    sa.Column("last_hash", sa.String(64)),
+    sa.Column("standings_done", sa.Boolean, nullable=False, default=False),
+    sa.UniqueConstraint("furnisher", "kind", "digest"),
+)
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("seq", BigKey, primary_key=True, autoincrement=False),
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey("batches.id"), nullable=False),
+    sa.Column("entry", sa.String(6), nullable=False),  # record | event
+    sa.Column("furnisher", sa.String(100), nullable=False),
+    sa.Column("record_id", sa.Text, nullable=False),
+    sa.Column("subject_id", sa.BigInteger, nullable=False),
+    # records
+    sa.Column("code", sa.String(100)),
+    sa.Column("occurred_on", sa.Date),
+    sa.Column("amount", sa.Text),  # exactly as furnished (a checked decimal); null when absent
+    # events
+    sa.Column("event", sa.String(16)),
+    sa.Column("event_date", sa.Date),
+    sa.Column("record_seq", sa.BigInteger),
+    sa.Column("recorded_us", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index(
+        "uq_ledger_record_key",
+        "furnisher",
+        "record_id",
+        unique=True,
+        sqlite_where=sa.text("entry = 'record'"),
+        postgresql_where=sa.text("entry = 'record'"),
+    ),
+    sa.Index("ix_ledger_subject_id", "subject_id"),
+    sa.Index("ix_ledger_record_seq", "record_seq"),
+)
+
+# The current standing of every evaluated subject under every published scheme.
+standings = sa.Table(
+    "standings",
+    metadata,
+    sa.Column("scheme_id", sa.String(100), primary_key=True),
+    sa.Column("subject_id", sa.BigInteger, primary_key=True),
+    sa.Column("scheme_version", sa.Integer, nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("known_us", sa.BigInteger, nullable=False),
+    sa.Column("score", sa.Integer),
+    sa.Column("grade", sa.String(16)),
+    sa.Column("lists", sa.Text, nullable=False),
+    sa.Column("measures", sa.Text, nullable=False),
+    # The first date on which the standing may change without new data; null: never.
+    sa.Column("holds_until", sa.Date),
+    sa.Index("ix_standings_holds_until", "holds_until"),
+)
+
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("scheme_id", sa.String(100), nullable=False),
+    sa.Column("scheme_version", sa.Integer, nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("known_us", sa.BigInteger, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("subjects", sa.Integer, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),  # JSON: grade distribution and list sizes
+)
+
+snapshot_standings = sa.Table(
+    "snapshot_standings",
+    metadata,
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshots.id"), primary_key=True),
+    sa.Column("subject_id", sa.BigInteger, primary_key=True),
+    sa.Column("score", sa.Integer),
+    sa.Column("grade", sa.String(16)),
+    sa.Column("lists", sa.Text, nullable=False),
+    sa.Column("measures", sa.Text, nullable=False),
+)
