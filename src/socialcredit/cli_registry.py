@@ -16,13 +16,13 @@ from rich.table import Table
 
 from socialcredit.cli_common import Db, Json, err, out
 from socialcredit.evaluation import parse_as_of, parse_known_at
+from socialcredit.registry.admin import init_store
 from socialcredit.registry.ingest import IngestReport, ingest_events, ingest_records
 from socialcredit.registry.ledger import verify
 from socialcredit.registry.policies import (
     add_furnisher,
     list_furnishers,
     publish_file,
-    publish_shipped,
 )
 from socialcredit.registry.standings import (
     BatchResult,
@@ -140,10 +140,13 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         Safe to run again: an up-to-date store and already published texts are left as they
         are. Current standings of any newly published scheme are evaluated."""
         store, settings = open_store(db, ready=False)
-        before, after = store.migrate()
-        with store.writing() as connection:
-            published = publish_shipped(connection, max_effect_days=settings.max_effect_days)
-        rebuilt = refresh(store, settings).schemes_rebuilt
+        done = init_store(store, settings)
+        before, after, published, rebuilt = (
+            done.schema_from,
+            done.schema_to,
+            done.published,
+            done.evaluated,
+        )
         if as_json:
             print_json(
                 {

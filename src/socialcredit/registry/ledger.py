@@ -89,40 +89,49 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
     )
     previous, expected, count = GENESIS, 1, 0
     with store.reading() as connection:
-        result = connection.execution_options(yield_per=50_000).execute(
+        result = connection.execute(
             sa.select(*columns, ledger.c.hash)
             .select_from(ledger.outerjoin(subjects, subjects.c.id == ledger.c.subject_id))
             .order_by(ledger.c.seq)
+            .execution_options(yield_per=50_000)
         )
         sha = hashlib.sha256
-        for row in result:
-            seq = int(row[0])
-            if seq != expected:
-                return Verification(
-                    count,
-                    previous,
-                    f"entry {expected} is missing: the ledger jumps from entry {expected - 1} "
-                    f"to entry {seq} (deleted entries)",
-                    expected,
-                )
-            digest = sha(f"{previous}{SEPARATOR}{entry_text(row[:-1])}".encode()).hexdigest()
-            if digest != row[-1]:
-                return Verification(
-                    count,
-                    previous,
-                    f"entry {seq} does not match its hash: its content was changed, or entries "
-                    "were moved",
-                    seq,
-                )
-            previous, expected, count = digest, expected + 1, count + 1
-            if progress is not None and count % 50_000 == 0:
-                progress(count)
+        broken: Verification | None = None
+        with result:
+            for row in result:
+                seq = int(row[0])
+                if seq != expected:
+                    broken = Verification(
+                        count,
+                        previous,
+                        f"entry {expected} is missing: the ledger jumps from entry "
+                        f"{expected - 1} to entry {seq} (deleted entries)",
+                        expected,
+                    )
+                    break
+                text = f"{previous}{SEPARATOR}{entry_text(row[:-1])}"
+                digest = sha(text.encode()).hexdigest()
+                if digest != row[-1]:
+                    broken = Verification(
+                        count,
+                        previous,
+                        f"entry {seq} does not match its hash: its content was changed, or "
+                        "entries were moved",
+                        seq,
+                    )
+                    break
+                previous, expected, count = digest, expected + 1, count + 1
+                if progress is not None and count % 50_000 == 0:
+                    progress(count)
+        if broken is not None:
+            return broken
         last_seq = expected - 1
-        for batch in connection.execute(
+        ends = connection.execute(
             sa.select(batches.c.id, batches.c.last_seq, batches.c.last_hash)
             .where(batches.c.last_seq.is_not(None))
             .order_by(batches.c.id)
-        ):
+        ).all()
+        for batch in ends:
             if batch.last_seq > last_seq:
                 return Verification(
                     count,

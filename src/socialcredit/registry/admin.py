@@ -1,0 +1,28 @@
+"""Bringing a store up: migrations, the shipped policies, current standings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from socialcredit.registry.policies import Published, publish_shipped
+from socialcredit.registry.standings import refresh
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store
+
+
+@dataclass(frozen=True)
+class Initialised:
+    schema_from: str | None
+    schema_to: str
+    published: list[Published]
+    evaluated: list[str]
+
+
+def init_store(store: Store, settings: Settings) -> Initialised:
+    """Create or migrate the schema, publish the shipped catalogue and schemes (texts already
+    published are no-ops), and evaluate the current standings of any scheme that needs it."""
+    before, after = store.migrate()
+    with store.writing() as connection:
+        published = publish_shipped(connection, max_effect_days=settings.max_effect_days)
+    evaluated = refresh(store, settings).schemes_rebuilt
+    return Initialised(before, after, published, evaluated)
