@@ -76,7 +76,10 @@ def store(settings: Settings) -> Iterator[Store]:
             update=False,
         )
         add_furnisher(
-            connection, "traffic", "Traffic police", ["traffic.ticket", "traffic.red_light"],
+            connection,
+            "traffic",
+            "Traffic police",
+            ["traffic.ticket", "traffic.red_light"],
             update=False,
         )
     yield store

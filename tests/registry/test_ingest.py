@@ -25,7 +25,15 @@ def test_accepted_rows_enter_the_ledger_with_registry_time(store: Store, tmp_pat
         tmp_path / "court.csv",
         (*RECORD_HEADER, "subject_name", "recorded_at"),
         [
-            ("j1", ALICE, "court.judgment_default", "2024-03-01", "120000.50", "张三", "2001-01-01T00:00:00Z"),
+            (
+                "j1",
+                ALICE,
+                "court.judgment_default",
+                "2024-03-01",
+                "120000.50",
+                "张三",
+                "2001-01-01T00:00:00Z",
+            ),
             ("j2", ACME, "court.arrears", "2024-04-01", "", "某某有限公司", ""),
         ],
     )
@@ -71,7 +79,9 @@ def test_conflicting_duplicate_is_rejected_and_valid_rows_kept(
 ) -> None:
     ingest_records(
         store,
-        write_csv(tmp_path / "a.csv", RECORD_HEADER, [("j1", ALICE, "court.arrears", "2024-03-01", "10")]),
+        write_csv(
+            tmp_path / "a.csv", RECORD_HEADER, [("j1", ALICE, "court.arrears", "2024-03-01", "10")]
+        ),
         furnisher_id="court",
     )
     path = write_csv(
@@ -120,12 +130,16 @@ def test_every_rejected_row_says_row_field_and_why(store: Store, tmp_path: Path)
     assert "names furnisher 'traffic'" in found[("4", "furnisher")]
     assert "6 digits" in found[("5", "region")]
     with store.reading() as connection:
-        region = connection.scalar(sa.text(f"SELECT region FROM subjects WHERE identifier = '{BOB}'"))
+        region = connection.scalar(
+            sa.text(f"SELECT region FROM subjects WHERE identifier = '{BOB}'")
+        )
     assert region == "371082"
 
 
 def test_unknown_furnisher_is_refused(store: Store, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "x.csv", RECORD_HEADER, [("j1", ALICE, "court.arrears", "2024-03-01", "")])
+    path = write_csv(
+        tmp_path / "x.csv", RECORD_HEADER, [("j1", ALICE, "court.arrears", "2024-03-01", "")]
+    )
     with pytest.raises(RegistryError, match="not registered"):
         ingest_records(store, path, furnisher_id="nobody")
     assert count(store, "batches") == 0
@@ -134,7 +148,11 @@ def test_unknown_furnisher_is_refused(store: Store, tmp_path: Path) -> None:
 def test_events_follow_their_records(store: Store, tmp_path: Path) -> None:
     ingest_records(
         store,
-        write_csv(tmp_path / "r.csv", RECORD_HEADER, [("j1", ALICE, "court.judgment_default", "2024-03-01", "")]),
+        write_csv(
+            tmp_path / "r.csv",
+            RECORD_HEADER,
+            [("j1", ALICE, "court.judgment_default", "2024-03-01", "")],
+        ),
         furnisher_id="court",
     )
     path = write_csv(
@@ -162,6 +180,8 @@ def test_events_follow_their_records(store: Store, tmp_path: Path) -> None:
 
 
 def test_an_empty_valid_file_is_a_batch_with_nothing(store: Store, tmp_path: Path) -> None:
-    report = ingest_records(store, write_csv(tmp_path / "empty.csv", RECORD_HEADER, []), furnisher_id="court")
+    report = ingest_records(
+        store, write_csv(tmp_path / "empty.csv", RECORD_HEADER, []), furnisher_id="court"
+    )
     assert report.batch_id is not None and report.accepted == 0
     assert count(store, "ledger") == 0

@@ -43,6 +43,7 @@ from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 from socialcredit.store.schema import (
     batches,
+    current_builds,
     ledger,
     snapshot_standings,
     snapshots,
@@ -316,31 +317,67 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+SNAPSHOT_QUERIES = {
+    "records": (
+        "SELECT seq, subject_id, code, occurred_on, amount, recorded_us FROM ledger "
+        "WHERE entry = 'record' AND recorded_us <= {k}",
+        (pa.int64(), pa.int64(), pa.string(), pa.string(), pa.string(), pa.int64()),
+    ),
+    "events": (
+        "SELECT record_seq, event, event_date, recorded_us FROM ledger "
+        "WHERE entry = 'event' AND recorded_us <= {k}",
+        (pa.int64(), pa.string(), pa.string(), pa.int64()),
+    ),
+    "subjects": (
+        "SELECT id, identifier, kind FROM subjects",
+        (pa.int64(), pa.string(), pa.string()),
+    ),
+}
+
+
 def ledger_snapshot(store: Store, known_at_us: int) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """(records, events, subjects) visible at K, as Arrow tables, from one consistent read."""
-    connection = store.adbc_connect()
-    try:
-        cursor = connection.cursor()
-        if store.dialect == "postgresql":
-            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        k = int(known_at_us)
-        cursor.execute(
-            "SELECT seq, subject_id, code, occurred_on, amount, recorded_us FROM ledger "
-            f"WHERE entry = 'record' AND recorded_us <= {k}"
-        )
-        records = cursor.fetch_arrow_table()
-        cursor.execute(
-            "SELECT record_seq, event, event_date, recorded_us FROM ledger "
-            f"WHERE entry = 'event' AND recorded_us <= {k}"
-        )
-        events = cursor.fetch_arrow_table()
-        cursor.execute("SELECT id, identifier, kind FROM subjects")
-        people = cursor.fetch_arrow_table()
-        if store.dialect == "postgresql":
+    """(records, events, subjects) visible at K, as Arrow tables, from one consistent read.
+
+    PostgreSQL is read through ADBC (libpq's binary COPY). SQLite is read through the same
+    sqlite3 library the store uses: a second SQLite library in one process (ADBC bundles its
+    own) would break SQLite's POSIX file locks."""
+    k = int(known_at_us)
+    if store.dialect == "postgresql":
+        connection = store.adbc_connect()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            tables = []
+            for query, _ in SNAPSHOT_QUERIES.values():
+                cursor.execute(query.format(k=k))
+                tables.append(cursor.fetch_arrow_table())
             cursor.execute("COMMIT")
+            cursor.close()
+        finally:
+            connection.close()
+        records, events, people = tables
+        return records, events, people
+    with store.reading() as sa_connection:
+        raw: Any = sa_connection.connection.driver_connection
+        cursor = raw.cursor()
+        tables = []
+        for name, (query, types) in SNAPSHOT_QUERIES.items():
+            cursor.execute(query.format(k=k))
+            names = [d[0] for d in cursor.description]
+            batches_: list[pa.RecordBatch] = []
+            while rows := cursor.fetchmany(250_000):
+                columns = list(zip(*rows, strict=True))
+                batches_.append(
+                    pa.record_batch(
+                        [pa.array(c, t) for c, t in zip(columns, types, strict=True)],
+                        names=names,
+                    )
+                )
+            schema = pa.schema(list(zip(names, types, strict=True)))
+            tables.append(pa.Table.from_batches(batches_, schema=schema))
+            del name
         cursor.close()
-    finally:
-        connection.close()
+    records, events, people = tables
     return records, events, people
 
 
@@ -481,6 +518,14 @@ def evaluate_registry(
                 _rows(result, lambda r: (snapshot_id, *r[:5])),
             )
         if current:
+            connection.execute(
+                current_builds.delete().where(current_builds.c.scheme_id == scheme.id)
+            )
+            connection.execute(
+                current_builds.insert().values(
+                    scheme_id=scheme.id, scheme_version=scheme.version, built_us=now_us()
+                )
+            )
             connection.execute(standings.delete().where(standings.c.scheme_id == scheme.id))
             store.bulk_insert(
                 connection,
@@ -561,14 +606,10 @@ def refresh(
                 known_us=known,
                 max_effect_days=settings.max_effect_days,
             )
-            versions = set(
-                connection.scalars(
-                    sa.select(standings.c.scheme_version)
-                    .where(standings.c.scheme_id == sid)
-                    .distinct()
-                )
+            built = connection.scalar(
+                sa.select(current_builds.c.scheme_version).where(current_builds.c.scheme_id == sid)
             )
-            if versions != {applicable.scheme.version}:
+            if built != applicable.scheme.version:
                 stale.append(sid)
         pending = list(
             connection.scalars(sa.select(batches.c.id).where(batches.c.standings_done.is_(False)))

@@ -158,16 +158,16 @@ class Store:
             raw.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})", rows)
 
     def adbc_connect(self) -> Any:
-        """An ADBC connection for reading whole tables as Arrow (snapshots)."""
-        url = self.engine.url
-        if self.dialect == "postgresql":
-            import adbc_driver_postgresql.dbapi as adbc_pg
+        """An ADBC connection to PostgreSQL, for reading whole tables as Arrow (snapshots).
 
-            plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
-            return adbc_pg.connect(plain)
-        import adbc_driver_sqlite.dbapi as adbc_sqlite
+        Not for SQLite: ADBC bundles its own SQLite library, and two SQLite libraries in one
+        process break each other's POSIX file locks."""
+        if self.dialect != "postgresql":
+            raise StoreError("ADBC snapshots are for PostgreSQL only")
+        import adbc_driver_postgresql.dbapi as adbc_pg
 
-        return adbc_sqlite.connect(url.database or ":memory:")
+        url = self.engine.url.set(drivername="postgresql")
+        return adbc_pg.connect(url.render_as_string(hide_password=False))
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

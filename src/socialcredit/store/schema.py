@@ -128,6 +128,15 @@ standings = sa.Table(
     sa.Index("ix_standings_holds_until", "holds_until"),
 )
 
+# Which scheme version the current standings of each scheme were last built for, in batch.
+current_builds = sa.Table(
+    "current_builds",
+    metadata,
+    sa.Column("scheme_id", sa.String(100), primary_key=True),
+    sa.Column("scheme_version", sa.Integer, nullable=False),
+    sa.Column("built_us", sa.BigInteger, nullable=False),
+)
+
 snapshots = sa.Table(
     "snapshots",
     metadata,
