@@ -1,0 +1,98 @@
+"""The registry's commands end to end, as a user runs them, on both stores."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ALICE, BOB, EVENT_HEADER, RECORD_HEADER, write_csv
+
+
+def sc(*args: str, db: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "socialcredit", *args, "--db", db],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> None:
+    empty = sc("verify", db=store_url)
+    assert empty.returncode == 1 and "socialcredit init" in empty.stderr
+
+    first = sc("init", db=store_url)
+    assert first.returncode == 0, first.stderr
+    assert "scheme spc-defaulters version 1: published" in first.stdout
+    again = sc("init", "--json", db=store_url)
+    assert again.returncode == 0
+    assert all(not p["new"] for p in json.loads(again.stdout)["published"])
+
+    added = sc(
+        "furnisher", "add", "court", "--name", "荣成市人民法院", "--codes",
+        "court.judgment_default,court.arrears", db=store_url,
+    )
+    assert added.returncode == 0 and "added" in added.stdout
+    unknown = sc("furnisher", "add", "x", "--name", "X", "--codes", "no.such", db=store_url)
+    assert unknown.returncode == 2 and "no.such" in unknown.stderr
+
+    records = write_csv(
+        tmp_path / "court.csv",
+        (*RECORD_HEADER, "subject_name"),
+        [
+            ("j1", ALICE, "court.judgment_default", "2026-02-01", "90000", "张三"),
+            ("j2", BOB, "court.judgment_default", "2026-03-01", "", "李四"),
+            ("j3", "123", "court.judgment_default", "2026-03-01", "", ""),
+        ],
+    )
+    ingested = sc("ingest", "records", str(records), "--furnisher", "court", db=store_url)
+    assert ingested.returncode == 0, ingested.stderr
+    assert "2 records added" in ingested.stdout and "1 rejected" in ingested.stdout
+    assert f"{records}.rejects.csv" in ingested.stdout
+    assert "current standings of 2 subjects updated online" in ingested.stdout
+    assert "subject_id" in (tmp_path / "court.csv.rejects.csv").read_text(encoding="utf-8")
+    repeat = sc("ingest", "records", str(records), "--furnisher", "court", db=store_url)
+    assert "already ingested as batch 1" in repeat.stdout
+
+    events = write_csv(tmp_path / "ev.csv", EVENT_HEADER, [("j2", "fulfilled", "2026-04-01")])
+    done = sc("ingest", "events", str(events), "--furnisher", "court", "--json", db=store_url)
+    assert done.returncode == 0 and json.loads(done.stdout)["accepted"] == 1
+
+    evaluated = sc("evaluate", "--scheme", "spc-defaulters", "--json", db=store_url)
+    assert evaluated.returncode == 0, evaluated.stderr
+    summary = json.loads(evaluated.stdout)
+    assert summary["subjects"] == 2 and summary["lists"] == {"dishonest-judgment-defaulters": 1}
+
+    shown = sc("standing", ALICE, "--scheme", "spc-defaulters", "--json", db=store_url)
+    assert shown.returncode == 0, shown.stderr
+    standing = json.loads(shown.stdout)["standings"]["spc-defaulters"]["standing"]
+    assert standing["lists"] == ["dishonest-judgment-defaulters"]
+    [item] = standing["explanation"]["records"]
+    assert (item["furnisher"], item["record_id"]) == ("court", "j1")
+    readable = sc("standing", ALICE, db=store_url)
+    assert "court/j1" in readable.stdout and "no-air-travel" in readable.stdout
+
+    verified = sc("verify", db=store_url)
+    assert verified.returncode == 0 and "ledger intact: 3 entries" in verified.stdout
+    refreshed = sc("refresh", "--json", db=store_url)
+    assert refreshed.returncode == 0 and json.loads(refreshed.stdout)["pending_batches"] == 0
+
+
+def test_every_registry_command_explains_itself() -> None:
+    commands = [
+        ("init",), ("policy", "publish"), ("furnisher", "add"), ("furnisher", "list"),
+        ("ingest", "records"), ("ingest", "events"), ("evaluate",), ("standing",),
+        ("refresh",), ("verify",), ("demo-data",),
+    ]
+    for command in commands:
+        shown = subprocess.run(
+            [sys.executable, "-m", "socialcredit", *command, "--help"],
+            capture_output=True, text=True, check=False,
+        )
+        assert shown.returncode == 0, command
+        assert "Usage" in shown.stdout and len(shown.stdout) > 300, command
