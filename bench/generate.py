@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from socialcredit.demo import organisation_id, person_id
+from socialcredit.demo_city import organisation_id, person_id
 
 
 def main() -> None:

@@ -6,17 +6,28 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
 from rich.table import Table
 
 from socialcredit import identifiers
 from socialcredit.cli_common import Db, Json, err, out
+from socialcredit.cli_registry import (
+    register_commands,
+    registry_evaluate,
+    show_batch,
+    show_standing,
+)
+from socialcredit.demo import build_demo
 from socialcredit.errors import SocialCreditError, UsageError
 from socialcredit.evaluation import ENGINES, evaluate_files, get_engine, parse_as_of, parse_known_at
 from socialcredit.policy.loader import check_max_effect_days
 from socialcredit.policy.model import DEFAULT_MAX_EFFECT_DAYS
 from socialcredit.policy.shipped import resolve_catalogue, resolve_scheme, shipped_scheme_ids
 from socialcredit.policy.summary import describe_scheme
+from socialcredit.registry.standings import standing_of
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store
 
 app = typer.Typer(
     help=(
@@ -220,28 +231,55 @@ def evaluate(
 
 @app.command()
 def demo(
-    persons: Annotated[int, typer.Option(help="Persons in the generated city.")] = 2000,
-    organisations: Annotated[int, typer.Option(help="Organisations in the generated city.")] = 300,
+    persons: Annotated[int, typer.Option(help="Persons in the generated city.")] = 50_000,
+    organisations: Annotated[
+        int, typer.Option(help="Organisations in the generated city.")
+    ] = 5_000,
+    years: Annotated[int, typer.Option(help="Years of history.")] = 6,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same city).")] = 7,
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Folder for the sample and results.")
+        Path, typer.Option("--out", help="Folder for the city and its store.")
     ] = Path("demo-out"),
-    as_of: Annotated[str, typer.Option("--as-of", help="The date to evaluate on.")] = "2026-11-01",
 ) -> None:
-    """Generate a synthetic city's records, evaluate every shipped scheme, and summarise."""
-    from socialcredit.demo import run_demo
-
-    run_demo(
+    """Build a synthetic city into a fresh embedded registry (OUT/socialcredit.db): generate
+    it, register its furnishers, ingest every file, evaluate every shipped scheme, and show
+    the results and one listed person's standing, explained."""
+    settings = Settings()
+    result = build_demo(
+        out_dir=out_dir,
         persons=persons,
         organisations=organisations,
+        years=years,
         seed=seed,
-        out_dir=out_dir,
-        as_of=parse_as_of(as_of),
-        console=out,
+        today=settings.today(),
+        console=err,
+    )
+    for batch in result.results:
+        show_batch(batch)
+    store = Store(result.db_url)
+    example = _a_listed_person(store)
+    if example is not None:
+        out.print("\n[bold]One listed person, explained[/bold]")
+        show_standing(standing_of(store, Settings(database_url=result.db_url), example))
+    out.print(
+        f"\nBuilt in {result.seconds:.0f} s. The registry is {result.db_url}; try:\n"
+        f"  socialcredit standing {example or 'SUBJECT_ID'} --db {result.db_url}\n"
+        f"  socialcredit evaluate --scheme rongcheng-person --db {result.db_url}\n"
+        f"  socialcredit verify --db {result.db_url}"
     )
 
 
-from socialcredit.cli_registry import register_commands, registry_evaluate  # noqa: E402
+def _a_listed_person(store: Store) -> str | None:
+    with store.reading() as connection:
+        found = connection.scalar(
+            sa.text(
+                "SELECT s.identifier FROM standings t JOIN subjects s ON s.id = t.subject_id "
+                "WHERE t.scheme_id = 'spc-defaulters' AND t.lists <> '[]' AND s.kind = 'person' "
+                "ORDER BY s.identifier LIMIT 1"
+            )
+        )
+    return None if found is None else str(found)
+
 
 register_commands(app, policy_app)
 

@@ -34,8 +34,14 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     assert all(not p["new"] for p in json.loads(again.stdout)["published"])
 
     added = sc(
-        "furnisher", "add", "court", "--name", "荣成市人民法院", "--codes",
-        "court.judgment_default,court.arrears", db=store_url,
+        "furnisher",
+        "add",
+        "court",
+        "--name",
+        "荣成市人民法院",
+        "--codes",
+        "court.judgment_default,court.arrears",
+        db=store_url,
     )
     assert added.returncode == 0 and "added" in added.stdout
     unknown = sc("furnisher", "add", "x", "--name", "X", "--codes", "no.such", db=store_url)
@@ -85,14 +91,24 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
 
 def test_every_registry_command_explains_itself() -> None:
     commands = [
-        ("init",), ("policy", "publish"), ("furnisher", "add"), ("furnisher", "list"),
-        ("ingest", "records"), ("ingest", "events"), ("evaluate",), ("standing",),
-        ("refresh",), ("verify",), ("demo-data",),
+        ("init",),
+        ("policy", "publish"),
+        ("furnisher", "add"),
+        ("furnisher", "list"),
+        ("ingest", "records"),
+        ("ingest", "events"),
+        ("evaluate",),
+        ("standing",),
+        ("refresh",),
+        ("verify",),
+        ("demo-data",),
     ]
     for command in commands:
         shown = subprocess.run(
             [sys.executable, "-m", "socialcredit", *command, "--help"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert shown.returncode == 0, command
         assert "Usage" in shown.stdout and len(shown.stdout) > 300, command

@@ -27,7 +27,9 @@ def big_file(path: Path) -> Path:
     rows = []
     for i in range(ROWS):
         body = f"110105{1950 + i % 50}0101{i % 1000:03d}"
-        rows.append((f"k{i}", body + person_check_character(body), "court.arrears", "2024-03-01", ""))
+        rows.append(
+            (f"k{i}", body + person_check_character(body), "court.arrears", "2024-03-01", "")
+        )
     return write_csv(path, RECORD_HEADER, rows)
 
 
@@ -56,8 +58,18 @@ def test_kill_9_mid_ingest_leaves_the_store_as_before(
 ) -> None:
     path = big_file(tmp_path / "big.csv")
     process = subprocess.Popen(
-        [sys.executable, "-m", "socialcredit", "ingest", "records", str(path),
-         "--furnisher", "court", "--db", store_url],
+        [
+            sys.executable,
+            "-m",
+            "socialcredit",
+            "ingest",
+            "records",
+            str(path),
+            "--furnisher",
+            "court",
+            "--db",
+            store_url,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

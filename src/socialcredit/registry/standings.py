@@ -437,12 +437,13 @@ def evaluate_registry(
     progress: Callable[[str], None] | None = None,
     keep_snapshot: bool = True,
     snapshot: tuple[pa.Table, pa.Table, pa.Table] | None = None,
+    make_current: bool | None = None,
 ) -> BatchResult:
     """Evaluate everyone under a scheme with the DuckDB engine over a snapshot of the ledger;
     store the snapshot of standings and, when it is today's as currently known, make it the
     current standings of that scheme."""
     step = progress or (lambda _message: None)
-    current = as_of is None and known_at_us is None
+    current = (as_of is None and known_at_us is None) if make_current is None else make_current
     known = now_us() if known_at_us is None else known_at_us
     day = settings.today() if as_of is None else as_of
     timings: dict[str, float] = {}
@@ -629,22 +630,56 @@ def refresh(
     outcome.pending_batches, outcome.due = len(pending), len(due)
     keys |= due
     if len(keys) > settings.online_update_limit:
-        stale = sorted(set(stale) | set(scheme_ids_now(store)))
-    for sid in stale:
-        step(f"evaluating {sid}")
-        outcome.written += evaluate_registry(
-            store, settings, sid, progress=None, keep_snapshot=False
-        ).subjects
-        outcome.schemes_rebuilt.append(sid)
-    if len(keys) <= settings.online_update_limit or not stale:
+        stale = scheme_ids_now(store)  # many subjects: re-evaluate everyone in batch
+    if stale:
+        step(f"evaluating {', '.join(stale)} in batch")
+        for result in rebuild_current(store, settings, stale):
+            outcome.written += result.subjects
+            outcome.schemes_rebuilt.append(result.scheme.id)
+    if len(keys) <= settings.online_update_limit:
         step(f"re-evaluating {len(keys)} subjects")
         outcome.written += update_current(store, settings, keys, batch_ids=pending)
-    elif pending:
+    return outcome
+
+
+def rebuild_current(
+    store: Store,
+    settings: Settings,
+    schemes: Iterable[str] | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> list[BatchResult]:
+    """Rebuild the current standings of these schemes (default: all) in batch from one
+    snapshot of the ledger; when all are rebuilt, every batch committed before the snapshot
+    needs no further update."""
+    step = progress or (lambda _message: None)
+    known = now_us()
+    everything = scheme_ids_now(store)
+    wanted = everything if schemes is None else sorted(set(schemes))
+    step("snapshot")
+    snapshot = ledger_snapshot(store, known)
+    results = []
+    for scheme_id in wanted:
+        step(f"evaluating {scheme_id}")
+        results.append(
+            evaluate_registry(
+                store,
+                settings,
+                scheme_id,
+                known_at_us=known,
+                keep_snapshot=False,
+                snapshot=snapshot,
+                make_current=True,
+            )
+        )
+    if set(wanted) >= set(everything):
         with store.writing() as connection:
             connection.execute(
-                batches.update().where(batches.c.id.in_(pending)).values(standings_done=True)
+                batches.update()
+                .where(batches.c.received_us <= known, batches.c.standings_done.is_(False))
+                .values(standings_done=True)
             )
-    return outcome
+    return results
 
 
 def scheme_ids_now(store: Store) -> list[str]:
@@ -660,11 +695,5 @@ def after_ingest(store: Store, settings: Settings, keys: list[int], batch_id: in
     if len(keys) <= settings.online_update_limit:
         written = update_current(store, settings, keys, batch_ids=[batch_id])
         return f"{written} current standings of {len(keys)} subjects updated online"
-    total = 0
-    for sid in scheme_ids_now(store):
-        total += evaluate_registry(store, settings, sid, keep_snapshot=False).subjects
-    with store.writing() as connection:
-        connection.execute(
-            batches.update().where(batches.c.id == batch_id).values(standings_done=True)
-        )
+    total = sum(result.subjects for result in rebuild_current(store, settings))
     return f"{len(keys)} subjects affected: every scheme re-evaluated in batch ({total} standings)"
