@@ -20,15 +20,16 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import sqlalchemy as sa
 
 from socialcredit.engines.duckdb_engine import register_catalogue, register_input, rejections
 from socialcredit.engines.sql import (
+    DECIMAL,
     EVENT_CHECKS,
     RECORD_CHECKS,
     Dialect,
@@ -191,11 +192,14 @@ def _keys_table(store: Store, connection: sa.Connection, values: Iterable[str]) 
     """Fill the temporary one-column table ``incoming_keys(k)`` for a join with the store."""
     if store.dialect == "postgresql":
         connection.exec_driver_sql(
-            "CREATE TEMP TABLE IF NOT EXISTS incoming_keys (k TEXT) ON COMMIT DELETE ROWS"
+            "CREATE TEMP TABLE IF NOT EXISTS incoming_keys (k TEXT PRIMARY KEY) "
+            "ON COMMIT DELETE ROWS"
         )
         connection.exec_driver_sql("TRUNCATE incoming_keys")
     else:
-        connection.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS incoming_keys (k TEXT)")
+        connection.exec_driver_sql(
+            "CREATE TEMP TABLE IF NOT EXISTS incoming_keys (k TEXT PRIMARY KEY)"
+        )
         connection.exec_driver_sql("DELETE FROM incoming_keys")
     store.bulk_insert(connection, "incoming_keys", ("k",), ((v,) for v in values))
 
@@ -220,69 +224,73 @@ def _new_batch(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
+SEP = "chr(31)"
+
+
+def _rest_sql(*parts: str) -> str:
+    """SQL for ledger.rest_text: the parts as text (NULL as empty), joined by the separator."""
+    return f" || {SEP} || ".join(f"coalesce(CAST({p} AS VARCHAR), '')" for p in parts)
+
+
 def _append(
     store: Store,
     connection: sa.Connection,
     report: IngestReport,
     digest: str,
-    entries: list[tuple[Any, ...]],
+    con: duckdb.DuckDBPyConnection,
+    entries: str,
 ) -> None:
-    """Insert the batch row and its chained ledger entries (rows of LEDGER_COLUMNS without seq,
-    batch_id, recorded_us and hash; the subject given both as key and identifier)."""
+    """Insert the batch row and its chained ledger entries, under the writer lock.
+
+    ``entries`` is a DuckDB query with one row per new entry: ``_row`` (its order in the
+    file), entry, furnisher, record_id, subject_id (the store's key), code, occurred_on,
+    amount, event, event_date, record_seq and ``rest`` (ledger.rest_text of the entry)."""
     last_seq, last_hash, last_us = head(connection)
     received = max(now_us(), last_us + 1)
     report.recorded_at = us_to_iso(received)
     batch_id = _new_batch(connection, report, digest, received)
     report.batch_id = batch_id
-    if not entries:
+    if report.accepted == 0:
         return
-    # entry: (entry, furnisher, record_id, subject_key, subject_identifier, code, occurred_on,
-    #         amount, event, event_date, record_seq)
-    canonical = (
-        (
-            last_seq + i,
-            e[0],
-            batch_id,
-            e[1],
-            e[2],
-            e[4],
-            e[5],
-            e[6],
-            e[7],
-            e[8],
-            e[9],
-            e[10],
-            received,
-        )
-        for i, e in enumerate(entries, start=1)
+    cursor = con.execute(
+        f"""
+        SELECT CAST({last_seq} + row_number() OVER (ORDER BY _row) AS BIGINT), {batch_id},
+               entry, furnisher, record_id, subject_id, code, CAST(occurred_on AS VARCHAR),
+               amount, event, CAST(event_date AS VARCHAR), record_seq, CAST({received} AS BIGINT),
+               rest
+        FROM ({entries}) e
+        ORDER BY _row
+        """
     )
-    hashes = list(chain(last_hash, canonical))
-    rows = (
-        (
-            last_seq + i,
-            batch_id,
-            e[0],
-            e[1],
-            e[2],
-            e[3],
-            e[5],
-            e[6],
-            e[7],
-            e[8],
-            e[9],
-            e[10],
-            received,
-            h,
+    previous = last_hash
+    while chunk := cursor.fetchmany(100_000):
+        hashes = list(chain(previous, int(chunk[0][0]), batch_id, received, (r[13] for r in chunk)))
+        previous = hashes[-1]
+        store.bulk_insert(
+            connection,
+            ledger,
+            LEDGER_COLUMNS,
+            ((*r[:13], h) for r, h in zip(chunk, hashes, strict=True)),
         )
-        for i, (e, h) in enumerate(zip(entries, hashes, strict=True), start=1)
-    )
-    store.bulk_insert(connection, ledger, LEDGER_COLUMNS, rows)
-    report.first_seq, report.last_seq = last_seq + 1, last_seq + len(entries)
+    report.first_seq, report.last_seq = last_seq + 1, last_seq + report.accepted
     connection.execute(
         batches.update()
         .where(batches.c.id == batch_id)
-        .values(first_seq=report.first_seq, last_seq=report.last_seq, last_hash=hashes[-1])
+        .values(first_seq=report.first_seq, last_seq=report.last_seq, last_hash=previous)
     )
+
+
+def _store_table(
+    con: duckdb.DuckDBPyConnection, name: str, rows: list[Any], columns: dict[str, Any]
+) -> None:
+    """Rows fetched from the store, as a DuckDB table (Arrow-typed columns)."""
+    arrays = {
+        column: pa.array([r[i] for r in rows], kind)
+        for i, (column, kind) in enumerate(columns.items())
+    }
+    con.register(f"{name}_arrow", pa.table(arrays))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+    con.unregister(f"{name}_arrow")
 
 
 # -- records -----------------------------------------------------------------------------------
@@ -317,34 +325,68 @@ def ingest_records(
     step("validating")
     con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
     try:
-        accepted, found, noop = _validate_records(con, source, furnisher, catalogue)
+        found, noop = _validate_records(con, source, furnisher, catalogue)
+        step("writing")
+        with store.writing() as connection:
+            # Already a batch? (the same file may have been ingested while this was validated)
+            prior = _prior_batch(connection, furnisher_id, "records", digest)
+            if prior is not None:
+                return _duplicate(report, prior)
+            ledger_noop, conflicts = _against_ledger(store, connection, con, furnisher)
+            _register_subjects(store, connection, con)
+            report.rejections = sorted(found + conflicts, key=lambda r: r.row)
+            report.noop = noop + ledger_noop
+            report.accepted = _count(con, "fresh")
+            rest = _rest_sql(
+                "'record'",
+                "f.furnisher",
+                "f.record_id",
+                "f.identifier",
+                "f.code",
+                "f.occ",
+                "f.amount",
+                "NULL",
+                "NULL",
+                "NULL",
+            )
+            _append(
+                store,
+                connection,
+                report,
+                digest,
+                con,
+                f"""
+                SELECT f._row, 'record' AS entry, f.furnisher, f.record_id,
+                       m.subject_id, f.code, f.occ AS occurred_on, f.amount,
+                       NULL AS event, NULL AS event_date, NULL AS record_seq, {rest} AS rest
+                FROM fresh f JOIN subject_keys m ON m.identifier = f.identifier
+                """,
+            )
+            report.affected = [
+                int(r[0])
+                for r in con.execute(
+                    "SELECT DISTINCT m.subject_id FROM fresh f "
+                    "JOIN subject_keys m ON m.identifier = f.identifier ORDER BY 1"
+                ).fetchall()
+            ]
     finally:
         con.close()
-
-    step("writing")
-    with store.writing() as connection:
-        # Already a batch? (the same file may have been ingested while this one was validated)
-        prior = _prior_batch(connection, furnisher_id, "records", digest)
-        if prior is not None:
-            return _duplicate(report, prior)
-        entries, ledger_noop, conflicts, affected = _against_ledger(
-            store, connection, furnisher, accepted
-        )
-        report.rejections = sorted(found + conflicts, key=lambda r: r.row)
-        report.noop = noop + ledger_noop
-        report.accepted = len(entries)
-        _append(store, connection, report, digest, entries)
-        report.affected = affected
     if report.rejections:
         report.rejects_path = rejects or default_rejects_path(path)
         write_rejects(report.rejects_path, path.name, report.rejections, catalogue)
     return report
 
 
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    [(count,)] = con.execute(f"SELECT count(*) FROM {table}").fetchall()
+    return int(count)
+
+
 def _validate_records(
     con: duckdb.DuckDBPyConnection, source: Input, furnisher: Furnisher, catalogue: Catalogue
-) -> tuple[list[tuple[Any, ...]], list[Rejection], int]:
-    """(accepted rows in file order, rejections, in-file no-op repeats)."""
+) -> tuple[list[Rejection], int]:
+    """Check every row; leaves table ``accepted`` (the first valid row of each key, in file
+    order). Returns the rejections and the number of in-file no-op repeats."""
     register_input(con, "raw_in", source, RECORD_FIELDS)
     con.execute(
         "CREATE TEMP VIEW records_in AS " + _furnisher_view("raw_in", furnisher, RECORD_FIELDS)
@@ -371,129 +413,129 @@ def _validate_records(
         kind = "VIEW" if statement.view else "TABLE"
         con.execute(f"CREATE TEMP {kind} {statement.name} AS {statement.query}")
     found = rejections(con, "rec_rejects")
-    noop = int(con.execute("SELECT count(*) FROM rec_repeats WHERE same").fetchone()[0])  # type: ignore[index]
-    rows = con.execute(
+    noop = _count(con, "rec_repeats WHERE same")
+    con.execute(
         """
-        SELECT _row, record_id, identifier, kind, code, CAST(occ AS VARCHAR),
-               nullif(amount_text, ''), amt,
+        CREATE TEMP TABLE accepted AS
+        SELECT _row, furnisher, record_id, identifier, kind, code, occ, amt,
+               nullif(amount_text, '') AS amount,
                coalesce(nullif(region, ''), CASE kind WHEN 'person' THEN substr(identifier, 1, 6)
-                                                   ELSE substr(identifier, 3, 6) END),
+                                                   ELSE substr(identifier, 3, 6) END) AS region,
                subject_name
         FROM rec_checked
         WHERE problem IS NULL AND _row NOT IN (SELECT _row FROM rec_repeats)
-        ORDER BY _row
         """
-    ).fetchall()
-    return rows, _with_detail(found, furnisher), noop
+    )
+    return _with_detail(found, furnisher), noop
 
 
 def _against_ledger(
-    store: Store, connection: sa.Connection, furnisher: Furnisher, accepted: list[tuple[Any, ...]]
-) -> tuple[list[tuple[Any, ...]], int, list[Rejection], list[int]]:
-    """Split the validated rows into new ledger entries, repeats of ledger records (no-ops) and
-    conflicts with them; register new subjects. Runs under the writer lock."""
-    existing: dict[str, Any] = {}
-    if accepted and connection.scalar(
+    store: Store, connection: sa.Connection, con: duckdb.DuckDBPyConnection, furnisher: Furnisher
+) -> tuple[int, list[Rejection]]:
+    """Compare the accepted rows with the furnisher's records already in the ledger: the same
+    content again is a no-op, different content a conflict. Leaves table ``fresh`` (the rows
+    to append). Runs under the writer lock."""
+    existing: list[Any] = []
+    if _count(con, "accepted") and connection.scalar(
         sa.select(ledger.c.seq)
         .where(ledger.c.entry == "record", ledger.c.furnisher == furnisher.id)
         .limit(1)
     ):
-        _keys_table(store, connection, (row[1] for row in accepted))
-        for found in connection.execute(
-            sa.text(
-                "SELECT l.record_id, s.identifier, l.code, l.occurred_on, l.amount, l.batch_id "
-                "FROM incoming_keys k JOIN ledger l ON l.furnisher = :f AND l.record_id = k.k "
-                "AND l.entry = 'record' JOIN subjects s ON s.id = l.subject_id"
-            ),
-            {"f": furnisher.id},
-        ):
-            existing[found.record_id] = found
-    fresh, conflicts, noop = [], [], 0
-    for row in accepted:
-        known = existing.get(row[1])
-        if known is None:
-            fresh.append(row)
-        elif (
-            known.identifier == row[2]
-            and known.code == row[4]
-            and str(known.occurred_on) == row[5]
-            and Decimal(known.amount or 0) == row[7]
-        ):
-            noop += 1
-        else:
-            conflicts.append(
-                Rejection(
-                    row[0],
-                    "record_id",
-                    LEDGER_CONFLICT,
-                    f"{furnisher.id}/{row[1]}",
-                    str(known.batch_id),
-                )
+        keys = [r[0] for r in con.execute("SELECT record_id FROM accepted").fetchall()]
+        _keys_table(store, connection, keys)
+        existing = list(
+            connection.execute(
+                sa.text(
+                    "SELECT l.record_id, s.identifier, l.code, CAST(l.occurred_on AS TEXT), "
+                    "l.amount, l.batch_id FROM incoming_keys k JOIN ledger l "
+                    "ON l.furnisher = :f AND l.record_id = k.k AND l.entry = 'record' "
+                    "JOIN subjects s ON s.id = l.subject_id"
+                ),
+                {"f": furnisher.id},
             )
-    keys = _subject_keys(store, connection, fresh)
-    entries = [
-        (
-            "record",
-            furnisher.id,
-            row[1],
-            keys[row[2]],
-            row[2],
-            row[4],
-            row[5],
-            row[6],
-            None,
-            None,
-            None,
         )
-        for row in fresh
+    _store_table(
+        con,
+        "known",
+        existing,
+        {
+            "record_id": pa.string(),
+            "identifier": pa.string(),
+            "code": pa.string(),
+            "occurred_on": pa.string(),
+            "amount": pa.string(),
+            "batch_id": pa.int64(),
+        },
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE compared AS
+        SELECT a.*, k.batch_id AS known_batch,
+               k.record_id IS NOT NULL AND k.identifier = a.identifier AND k.code = a.code
+               AND CAST(k.occurred_on AS DATE) = a.occ
+               AND CAST(coalesce(k.amount, '0') AS {DECIMAL}) = a.amt AS same
+        FROM accepted a LEFT JOIN known k ON k.record_id = a.record_id
+        """
+    )
+    con.execute("CREATE TEMP TABLE fresh AS SELECT * FROM compared WHERE known_batch IS NULL")
+    conflicts = [
+        Rejection(int(row), "record_id", LEDGER_CONFLICT, f"{furnisher.id}/{rid}", str(batch))
+        for row, rid, batch in con.execute(
+            "SELECT _row, record_id, known_batch FROM compared "
+            "WHERE known_batch IS NOT NULL AND NOT same ORDER BY _row"
+        ).fetchall()
     ]
-    return entries, noop, conflicts, sorted({keys[row[2]] for row in fresh})
+    return _count(con, "compared WHERE same"), conflicts
 
 
-def _subject_keys(
-    store: Store, connection: sa.Connection, rows: list[tuple[Any, ...]]
-) -> dict[str, int]:
-    """The store's key of each row's subject, registering subjects seen for the first time."""
-    identifiers = {row[2]: row for row in rows}
-    keys: dict[str, int] = {}
-    if not identifiers:
-        return keys
-    if connection.scalar(sa.select(subjects.c.id).limit(1)) is not None:
+def _register_subjects(
+    store: Store, connection: sa.Connection, con: duckdb.DuckDBPyConnection
+) -> None:
+    """Leaves table ``subject_keys`` (identifier, subject_id) for every subject of ``fresh``,
+    registering the subjects seen for the first time (with the first name and region given
+    for them in the file). Runs under the writer lock."""
+    identifiers = [r[0] for r in con.execute("SELECT DISTINCT identifier FROM fresh").fetchall()]
+    known: list[Any] = []
+    if identifiers and connection.scalar(sa.select(subjects.c.id).limit(1)) is not None:
         _keys_table(store, connection, identifiers)
-        keys = {
-            str(r.identifier): int(r.id)
-            for r in connection.execute(
+        known = list(
+            connection.execute(
                 sa.text(
                     "SELECT s.identifier, s.id FROM incoming_keys k "
                     "JOIN subjects s ON s.identifier = k.k"
                 )
             )
-        }
+        )
+    _store_table(con, "subject_keys", known, {"identifier": pa.string(), "subject_id": pa.int64()})
     start = int(connection.scalar(sa.select(sa.func.coalesce(sa.func.max(subjects.c.id), 0))) or 0)
-    new = [identifier for identifier in identifiers if identifier not in keys]
+    con.execute(
+        f"""
+        CREATE TEMP TABLE new_subjects AS
+        SELECT CAST({start} + row_number() OVER (ORDER BY first_row) AS BIGINT) AS subject_id,
+               identifier, kind, name, region
+        FROM (
+            SELECT identifier, min(_row) AS first_row, arg_min(kind, _row) AS kind,
+                   arg_min(subject_name, _row) FILTER (WHERE subject_name IS NOT NULL) AS name,
+                   arg_min(region, _row) AS region
+            FROM fresh
+            WHERE identifier NOT IN (SELECT identifier FROM subject_keys)
+            GROUP BY identifier
+        ) n
+        """
+    )
     received = now_us()
-    names: dict[str, str] = {}
-    for row in rows:  # the first name given for a subject in the file
-        if row[9] is not None:
-            names.setdefault(row[2], row[9])
     store.bulk_insert(
         connection,
         subjects,
         ("id", "identifier", "kind", "name", "region", "first_recorded_us"),
         (
-            (
-                start + i,
-                identifier,
-                identifiers[identifier][3],
-                names.get(identifier),
-                identifiers[identifier][8],
-                received,
-            )
-            for i, identifier in enumerate(new, start=1)
+            (*row, received)
+            for row in con.execute(
+                "SELECT subject_id, identifier, kind, name, region FROM new_subjects"
+            ).fetchall()
         ),
     )
-    keys.update((identifier, start + i) for i, identifier in enumerate(new, start=1))
-    return keys
+    con.execute("INSERT INTO subject_keys SELECT identifier, subject_id FROM new_subjects")
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -555,49 +597,80 @@ def ingest_events(
             kind = "VIEW" if statement.view else "TABLE"
             con.execute(f"CREATE TEMP {kind} {statement.name} AS {statement.query}")
         found = _with_detail(rejections(con, "ev_rejects"), furnisher)
-        accepted = con.execute(
-            "SELECT e._row, e.record_id, e.rec_row, e.event, "
-            "CASE WHEN e.event <> 'retracted' THEN CAST(e.ev_date AS VARCHAR) END, k.subject_id, "
-            "k.identifier FROM ev_checked e JOIN known_records k ON k.seq = e.rec_row "
-            "WHERE e.problem IS NULL ORDER BY e._row"
-        ).fetchall()
+        con.execute(
+            """
+            CREATE TEMP TABLE accepted AS
+            SELECT e._row, e.furnisher, e.record_id, e.rec_row AS record_seq, e.event,
+                   CASE WHEN e.event <> 'retracted' THEN e.ev_date END AS event_date,
+                   k.subject_id, k.identifier
+            FROM ev_checked e JOIN known_records k ON k.seq = e.rec_row
+            WHERE e.problem IS NULL
+            """
+        )
+        step("writing")
+        with store.writing() as connection:
+            prior = _prior_batch(connection, furnisher_id, "events", digest)
+            if prior is not None:
+                return _duplicate(report, prior)
+            seqs = [
+                r[0] for r in con.execute("SELECT DISTINCT record_seq FROM accepted").fetchall()
+            ]
+            _store_table(
+                con,
+                "known_events",
+                _ledger_events(store, connection, seqs),
+                {"record_seq": pa.int64(), "event": pa.string(), "event_date": pa.string()},
+            )
+            # The first row of each (record, event, date) not already in the ledger is new.
+            con.execute(
+                """
+                CREATE TEMP TABLE fresh AS
+                SELECT * FROM (
+                    SELECT a.*, row_number() OVER (
+                        PARTITION BY a.record_seq, a.event, a.event_date ORDER BY a._row) AS nth
+                    FROM accepted a
+                ) x
+                WHERE nth = 1 AND NOT EXISTS (
+                    SELECT 1 FROM known_events k
+                    WHERE k.record_seq = x.record_seq AND k.event = x.event
+                      AND k.event_date IS NOT DISTINCT FROM CAST(x.event_date AS VARCHAR)
+                )
+                """
+            )
+            report.rejections = found
+            report.accepted = _count(con, "fresh")
+            report.noop = _count(con, "accepted") - report.accepted
+            rest = _rest_sql(
+                "'event'",
+                "furnisher",
+                "record_id",
+                "identifier",
+                "NULL",
+                "NULL",
+                "NULL",
+                "event",
+                "event_date",
+                "record_seq",
+            )
+            _append(
+                store,
+                connection,
+                report,
+                digest,
+                con,
+                f"""
+                SELECT _row, 'event' AS entry, furnisher, record_id, subject_id,
+                       NULL AS code, NULL AS occurred_on, NULL AS amount, event, event_date,
+                       record_seq, {rest} AS rest
+                FROM fresh
+                """,
+            )
+            report.affected = [
+                int(r[0])
+                for r in con.execute("SELECT DISTINCT subject_id FROM fresh ORDER BY 1").fetchall()
+            ]
     finally:
         con.close()
-
-    step("writing")
-    with store.writing() as connection:
-        prior = _prior_batch(connection, furnisher_id, "events", digest)
-        if prior is not None:
-            return _duplicate(report, prior)
-        seen = _ledger_events(store, connection, {row[2] for row in accepted})
-        entries = []
-        affected: set[int] = set()
-        for row in accepted:
-            key = (row[2], row[3], row[4])
-            if key in seen:
-                report.noop += 1
-                continue
-            seen.add(key)
-            entries.append(
-                (
-                    "event",
-                    furnisher.id,
-                    row[1],
-                    row[5],
-                    row[6],
-                    None,
-                    None,
-                    None,
-                    row[3],
-                    row[4],
-                    row[2],
-                )
-            )
-            affected.add(int(row[5]))
-        report.rejections = found
-        report.accepted = len(entries)
-        _append(store, connection, report, digest, entries)
-        report.affected = sorted(affected)
     if report.rejections:
         report.rejects_path = rejects or default_rejects_path(path)
         write_rejects(report.rejects_path, path.name, report.rejections, catalogue)
@@ -608,8 +681,6 @@ def _ledger_records(
     store: Store, connection: sa.Connection, furnisher: Furnisher, record_ids: list[str]
 ) -> Any:
     """The furnisher's ledger records with these ids, as an Arrow table."""
-    import pyarrow as pa
-
     rows: list[Any] = []
     if record_ids:
         _keys_table(store, connection, record_ids)
@@ -636,14 +707,14 @@ def _ledger_records(
 
 
 def _ledger_events(
-    store: Store, connection: sa.Connection, record_seqs: set[int]
-) -> set[tuple[int, str, str | None]]:
+    store: Store, connection: sa.Connection, record_seqs: list[int]
+) -> list[tuple[int, str, str | None]]:
     """(record seq, event, date) of the ledger's events on these records."""
     if not record_seqs:
-        return set()
+        return []
     _keys_table(store, connection, (str(s) for s in record_seqs))
     cast = "CAST(k.k AS BIGINT)"
-    return {
+    return [
         (int(r.record_seq), str(r.event), None if r.event_date is None else str(r.event_date))
         for r in connection.execute(
             sa.text(
@@ -651,4 +722,4 @@ def _ledger_events(
                 f"JOIN ledger l ON l.record_seq = {cast} AND l.entry = 'event'"
             )
         )
-    }
+    ]

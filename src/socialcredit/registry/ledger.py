@@ -22,11 +22,13 @@ from socialcredit.store.schema import batches, ledger, subjects
 GENESIS = "0" * 64
 SEPARATOR = "\x1f"
 
-# The canonical fields, in order; None is written as the empty string.
+# The canonical fields, in order; None is written as the empty string. The three the registry
+# assigns under its writer lock come first, the furnished facts ("the rest") after.
 FIELDS = (
     "seq",
-    "entry",
     "batch_id",
+    "recorded_us",
+    "entry",
     "furnisher",
     "record_id",
     "subject",
@@ -36,7 +38,6 @@ FIELDS = (
     "event",
     "event_date",
     "record_seq",
-    "recorded_us",
 )
 
 
@@ -44,11 +45,36 @@ def entry_text(values: Iterable[object]) -> str:
     return SEPARATOR.join("" if v is None else str(v) for v in values)
 
 
-def chain(previous: str, rows: Iterable[tuple[object, ...]]) -> Iterator[str]:
-    """The hash of each row (canonical field order) chained from ``previous``."""
+def rest_text(
+    entry: str,
+    furnisher: str,
+    record_id: str,
+    subject: str,
+    code: str | None,
+    occurred_on: str | None,
+    amount: str | None,
+    event: str | None,
+    event_date: str | None,
+    record_seq: int | None,
+) -> str:
+    """The furnished part of an entry's canonical text (entry_text of FIELDS[3:]), fast."""
+    s = SEPARATOR
+    return (
+        f"{entry}{s}{furnisher}{s}{record_id}{s}{subject}{s}{code or ''}{s}{occurred_on or ''}"
+        f"{s}{amount or ''}{s}{event or ''}{s}{event_date or ''}{s}{record_seq or ''}"
+    )
+
+
+def chain(
+    previous: str, first_seq: int, batch_id: int, recorded_us: int, rests: Iterable[str]
+) -> Iterator[str]:
+    """The hash of each entry of one batch, chained from ``previous``: SHA-256 over the previous
+    hash and the entry's canonical text."""
     sha = hashlib.sha256
-    for row in rows:
-        previous = sha(f"{previous}{SEPARATOR}{entry_text(row)}".encode()).hexdigest()
+    s = SEPARATOR
+    middle = f"{s}{batch_id}{s}{recorded_us}{s}"
+    for seq, rest in enumerate(rests, start=first_seq):
+        previous = sha(f"{previous}{s}{seq}{middle}{rest}".encode()).hexdigest()
         yield previous
 
 
@@ -74,8 +100,9 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
     """Recompute the whole chain; stop at the first entry that does not match."""
     columns = (
         ledger.c.seq,
-        ledger.c.entry,
         ledger.c.batch_id,
+        ledger.c.recorded_us,
+        ledger.c.entry,
         ledger.c.furnisher,
         ledger.c.record_id,
         subjects.c.identifier,
@@ -85,7 +112,6 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
         ledger.c.event,
         ledger.c.event_date,
         ledger.c.record_seq,
-        ledger.c.recorded_us,
     )
     previous, expected, count = GENESIS, 1, 0
     with store.reading() as connection:

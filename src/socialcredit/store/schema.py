@@ -107,7 +107,12 @@ ledger = sa.Table(
         postgresql_where=sa.text("entry = 'record'"),
     ),
     sa.Index("ix_ledger_subject_id", "subject_id"),
-    sa.Index("ix_ledger_record_seq", "record_seq"),
+    sa.Index(
+        "ix_ledger_record_seq",
+        "record_seq",
+        sqlite_where=sa.text("record_seq IS NOT NULL"),
+        postgresql_where=sa.text("record_seq IS NOT NULL"),
+    ),
 )
 
 # The current standing of every evaluated subject under every published scheme.

@@ -159,7 +159,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_ledger")),
     )
     with op.batch_alter_table("ledger", schema=None) as batch_op:
-        batch_op.create_index("ix_ledger_record_seq", ["record_seq"], unique=False)
+        batch_op.create_index(
+            "ix_ledger_record_seq",
+            ["record_seq"],
+            unique=False,
+            sqlite_where=sa.text("record_seq IS NOT NULL"),
+            postgresql_where=sa.text("record_seq IS NOT NULL"),
+        )
         batch_op.create_index("ix_ledger_subject_id", ["subject_id"], unique=False)
         batch_op.create_index(
             "uq_ledger_record_key",

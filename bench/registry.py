@@ -1,0 +1,272 @@
+"""Registry benchmarks: ingest with full validation (SQLite and PostgreSQL), evaluation from
+the store (snapshot, evaluate, store standings), and online standing latency.
+
+    python bench/registry.py ingest   --records 1000000            # both stores
+    python bench/registry.py evaluate --records 20000000 --subjects 2000000 --store sqlite
+    python bench/registry.py online   --records 1000000
+
+Inputs come from bench/generate.py's ledger (generated on first use under bench/data-N/). Each
+run starts from a fresh store: a SQLite file under bench/out/ or a fresh PostgreSQL schema at
+$SOCIALCREDIT_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import psycopg
+
+from socialcredit.registry.admin import init_store
+from socialcredit.registry.ingest import ingest_events, ingest_records
+from socialcredit.registry.policies import add_furnisher, publish_file
+from socialcredit.registry.standings import evaluate_registry, ledger_snapshot, standing_of
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store, now_us
+
+ROOT = Path(__file__).resolve().parent
+POSTGRES = os.environ.get(
+    "SOCIALCREDIT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+CODES = [
+    "court.arrears",
+    "utility.late_fees",
+    "civic.honour",
+    "court.judgment_default",
+    "traffic.offence_minor",
+]
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def source(records: int, subjects: int) -> Path:
+    """bench/generate.py's ledger for this size (generated once)."""
+    folder = ROOT / f"data-{records}-{subjects}"
+    if not (folder / "records.parquet").exists():
+        subprocess.run(
+            [sys.executable, str(ROOT / "generate.py"), "--records", str(records),
+             "--subjects", str(subjects), "--out", str(folder)],
+            check=True,
+        )
+    return folder
+
+
+def batch_files(folder: Path, parts: int, fmt: str) -> list[Path]:
+    """The ledger split into ``parts`` files from one furnisher ('bench'), as it would send
+    them (rows in record order; events in their own file)."""
+    out = []
+    con = duckdb.connect()
+    for part in range(parts):
+        path = folder / f"batch-{part}-of-{parts}.{fmt}"
+        out.append(path)
+        if path.exists():
+            continue
+        options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
+        con.execute(
+            f"""
+            COPY (
+                SELECT record_id, subject_id, code, occurred_on, amount
+                FROM read_parquet('{folder}/records.parquet')
+                WHERE hash(record_id) % {parts} = {part}
+            ) TO '{path}' ({options})
+            """
+        )
+    events = folder / f"events.{fmt}"
+    if not events.exists():
+        options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
+        con.execute(
+            f"COPY (SELECT record_id, event, date FROM read_parquet('{folder}/events.parquet')) "
+            f"TO '{events}' ({options})"
+        )
+    out.append(events)
+    return out
+
+
+@contextmanager
+def fresh_store(kind: str) -> Iterator[tuple[Store, Settings]]:
+    if kind == "sqlite":
+        (ROOT / "out").mkdir(exist_ok=True)
+        path = ROOT / "out" / "bench.db"
+        for old in (ROOT / "out").glob("bench.db*"):
+            old.unlink()
+        url = f"sqlite:///{path}"
+        schema = None
+    else:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute(f"CREATE SCHEMA {schema}")
+        url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    settings = Settings(database_url=url)
+    store = Store(url)
+    init_store(store, settings)
+    with store.writing() as connection:
+        add_furnisher(connection, "bench", "Benchmark furnisher", CODES, update=False)
+        publish_file(connection, ROOT / "scheme.yaml", max_effect_days=1826)
+    try:
+        yield store, settings
+    finally:
+        store.engine.dispose()
+        if schema is not None:
+            with psycopg.connect(POSTGRES, autocommit=True) as admin:
+                admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def bench_ingest(args: argparse.Namespace) -> dict[str, object]:
+    folder = source(args.records, args.subjects)
+    results: dict[str, object] = {}
+    for kind in args.stores:
+        for fmt in args.formats:
+            files = batch_files(folder, args.parts, fmt)
+            with fresh_store(kind) as (store, _settings):
+                runs = []
+                for path in files:
+                    ingest = ingest_events if path.name.startswith("events") else ingest_records
+                    started = time.perf_counter()
+                    report = ingest(store, path, furnisher_id="bench")
+                    seconds = time.perf_counter() - started
+                    runs.append(
+                        {
+                            "file": path.name,
+                            "rows": report.rows_read,
+                            "accepted": report.accepted,
+                            "noop": report.noop,
+                            "rejected": report.rejected,
+                            "seconds": round(seconds, 2),
+                            "rows_per_s": round(report.rows_read / seconds),
+                        }
+                    )
+                    print(f"{kind} {fmt} {runs[-1]}", flush=True)
+                # Re-sending the first file (other bytes, same rows): every row a no-op.
+                results[f"{kind}-{fmt}"] = runs
+    return results
+
+
+def bench_evaluate(args: argparse.Namespace) -> dict[str, object]:
+    folder = source(args.records, args.subjects)
+    files = batch_files(folder, args.parts, "parquet")
+    results: dict[str, object] = {}
+    for kind in args.stores:
+        with fresh_store(kind) as (store, settings):
+            started = time.perf_counter()
+            for path in files:
+                ingest = ingest_events if path.name.startswith("events") else ingest_records
+                ingest(store, path, furnisher_id="bench")
+            load_s = time.perf_counter() - started
+            print(f"{kind}: loaded in {load_s:.1f} s", flush=True)
+            runs = []
+            for _ in range(args.repeat):
+                known = now_us()
+                started = time.perf_counter()
+                snapshot = ledger_snapshot(store, known)
+                snap_s = time.perf_counter() - started
+                result = evaluate_registry(
+                    store, settings, "bench", known_at_us=known, snapshot=snapshot,
+                    make_current=True, keep_snapshot=True,
+                )
+                runs.append(
+                    {
+                        "snapshot_s": round(snap_s, 2),
+                        "evaluate_s": round(result.timings["evaluate"], 2),
+                        "store_s": round(result.timings["store"], 2),
+                        "records": result.records,
+                        "subjects": result.subjects,
+                        "evaluate_records_per_s": round(result.records / result.timings["evaluate"]),
+                        "peak_rss_mib": round(peak_rss_mib()),
+                    }
+                )
+                print(f"{kind}: {runs[-1]}", flush=True)
+                del snapshot
+            results[kind] = {"load_s": round(load_s, 1), "runs": runs}
+    return results
+
+
+def bench_online(args: argparse.Namespace) -> dict[str, object]:
+    """p50/p99 of `standing` for subjects with about 50 records (all schemes vs one)."""
+    folder = source(args.records, args.subjects)
+    files = batch_files(folder, args.parts, "parquet")
+    results: dict[str, object] = {}
+    for kind in args.stores:
+        with fresh_store(kind) as (store, settings):
+            for path in files:
+                ingest = ingest_events if path.name.startswith("events") else ingest_records
+                ingest(store, path, furnisher_id="bench")
+            with store.reading() as connection:
+                import sqlalchemy as sa
+
+                subjects = [
+                    r[0]
+                    for r in connection.execute(
+                        sa.text(
+                            "SELECT s.identifier FROM subjects s JOIN ledger l "
+                            "ON l.subject_id = s.id AND l.entry = 'record' "
+                            "GROUP BY s.identifier HAVING count(*) BETWEEN 45 AND 55 LIMIT 200"
+                        )
+                    )
+                ]
+            assert subjects, "no subject with about 50 records: raise --records"
+            for scheme in ("bench",):
+                latencies = []
+                for round_ in range(args.repeat):
+                    for identifier in subjects:
+                        started = time.perf_counter()
+                        standing_of(store, settings, identifier, scheme_id=scheme)
+                        if round_:  # the first round warms caches and the pool
+                            latencies.append((time.perf_counter() - started) * 1000)
+                latencies.sort()
+                results[f"{kind}-{scheme}"] = {
+                    "subjects": len(subjects),
+                    "calls": len(latencies),
+                    "p50_ms": round(statistics.median(latencies), 2),
+                    "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2),
+                    "max_ms": round(latencies[-1], 2),
+                }
+                print(f"{kind}: {results[f'{kind}-{scheme}']}", flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("ingest", "evaluate", "online"))
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--subjects", type=int, default=None)
+    parser.add_argument("--parts", type=int, default=None, help="files the ledger is split into")
+    parser.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--formats", nargs="+", default=["parquet", "csv"])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    args.subjects = args.subjects or max(args.records // 10, 1000)
+    args.parts = args.parts or max(1, args.records // 2_000_000)
+    if args.what == "online":
+        args.subjects = args.subjects if args.subjects != args.records // 10 else args.records // 50
+    runner = {"ingest": bench_ingest, "evaluate": bench_evaluate, "online": bench_online}
+    started = time.strftime("%Y-%m-%d %H:%M")
+    results = runner[args.what](args)
+    record = {
+        "what": args.what,
+        "date": started,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "records": args.records,
+        "subjects": args.subjects,
+        "results": results,
+    }
+    (ROOT / "out").mkdir(exist_ok=True)
+    (ROOT / "out" / f"registry-{args.what}.json").write_text(json.dumps(record, indent=2))
+    print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()
