@@ -58,8 +58,16 @@ def source(records: int, subjects: int) -> Path:
     folder = ROOT / f"data-{records}-{subjects}"
     if not (folder / "records.parquet").exists():
         subprocess.run(
-            [sys.executable, str(ROOT / "generate.py"), "--records", str(records),
-             "--subjects", str(subjects), "--out", str(folder)],
+            [
+                sys.executable,
+                str(ROOT / "generate.py"),
+                "--records",
+                str(records),
+                "--subjects",
+                str(subjects),
+                "--out",
+                str(folder),
+            ],
             check=True,
         )
     return folder
@@ -85,7 +93,7 @@ def batch_files(folder: Path, parts: int, fmt: str) -> list[Path]:
             ) TO '{path}' ({options})
             """
         )
-    events = folder / f"events.{fmt}"
+    events = folder / f"bench-events.{fmt}"
     if not events.exists():
         options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
         con.execute(
@@ -134,7 +142,9 @@ def bench_ingest(args: argparse.Namespace) -> dict[str, object]:
             with fresh_store(kind) as (store, _settings):
                 runs = []
                 for path in files:
-                    ingest = ingest_events if path.name.startswith("events") else ingest_records
+                    ingest = (
+                        ingest_events if path.name.startswith("bench-events") else ingest_records
+                    )
                     started = time.perf_counter()
                     report = ingest(store, path, furnisher_id="bench")
                     seconds = time.perf_counter() - started
@@ -147,6 +157,7 @@ def bench_ingest(args: argparse.Namespace) -> dict[str, object]:
                             "rejected": report.rejected,
                             "seconds": round(seconds, 2),
                             "rows_per_s": round(report.rows_read / seconds),
+                            "stages": report.seconds,
                         }
                     )
                     print(f"{kind} {fmt} {runs[-1]}", flush=True)
@@ -163,7 +174,7 @@ def bench_evaluate(args: argparse.Namespace) -> dict[str, object]:
         with fresh_store(kind) as (store, settings):
             started = time.perf_counter()
             for path in files:
-                ingest = ingest_events if path.name.startswith("events") else ingest_records
+                ingest = ingest_events if path.name.startswith("bench-events") else ingest_records
                 ingest(store, path, furnisher_id="bench")
             load_s = time.perf_counter() - started
             print(f"{kind}: loaded in {load_s:.1f} s", flush=True)
@@ -174,8 +185,13 @@ def bench_evaluate(args: argparse.Namespace) -> dict[str, object]:
                 snapshot = ledger_snapshot(store, known)
                 snap_s = time.perf_counter() - started
                 result = evaluate_registry(
-                    store, settings, "bench", known_at_us=known, snapshot=snapshot,
-                    make_current=True, keep_snapshot=True,
+                    store,
+                    settings,
+                    "bench",
+                    known_at_us=known,
+                    snapshot=snapshot,
+                    make_current=True,
+                    keep_snapshot=True,
                 )
                 runs.append(
                     {
@@ -184,7 +200,9 @@ def bench_evaluate(args: argparse.Namespace) -> dict[str, object]:
                         "store_s": round(result.timings["store"], 2),
                         "records": result.records,
                         "subjects": result.subjects,
-                        "evaluate_records_per_s": round(result.records / result.timings["evaluate"]),
+                        "evaluate_records_per_s": round(
+                            result.records / result.timings["evaluate"]
+                        ),
                         "peak_rss_mib": round(peak_rss_mib()),
                     }
                 )
@@ -202,7 +220,7 @@ def bench_online(args: argparse.Namespace) -> dict[str, object]:
     for kind in args.stores:
         with fresh_store(kind) as (store, settings):
             for path in files:
-                ingest = ingest_events if path.name.startswith("events") else ingest_records
+                ingest = ingest_events if path.name.startswith("bench-events") else ingest_records
                 ingest(store, path, furnisher_id="bench")
             with store.reading() as connection:
                 import sqlalchemy as sa
@@ -239,7 +257,9 @@ def bench_online(args: argparse.Namespace) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("what", choices=("ingest", "evaluate", "online"))
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--subjects", type=int, default=None)

@@ -403,6 +403,8 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
 def show_ingest(report: IngestReport, standings_note: str, as_json: bool) -> None:
     if as_json:
         data = asdict(report)
+        data.pop("_stage", None)
+        data.pop("_since", None)
         data["rejections"] = len(report.rejections)
         data["rejects_path"] = str(report.rejects_path) if report.rejects_path else None
         data["standings"] = standings_note

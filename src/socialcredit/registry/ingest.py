@@ -18,6 +18,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +100,17 @@ class IngestReport:
     rejects_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     affected: list[int] = field(default_factory=list)  # subject keys whose standing may change
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage
+
+    def lap(self, stage: str) -> None:
+        """Close the running stage (its time so far) and start ``stage``."""
+        now = time.perf_counter()
+        if self._stage is not None:
+            self.seconds[self._stage] = round(now - self._since, 3)
+        self._stage, self._since = stage, now
+
+    _stage: str | None = field(default=None, repr=False)
+    _since: float = field(default=0.0, repr=False)
 
     @property
     def rejected(self) -> int:
@@ -188,8 +201,16 @@ def default_rejects_path(path: Path) -> Path:
 # -- shared steps under the lock -------------------------------------------------------------
 
 
-def _keys_table(store: Store, connection: sa.Connection, values: Iterable[str]) -> None:
-    """Fill the temporary one-column table ``incoming_keys(k)`` for a join with the store."""
+def _keys_table(
+    store: Store,
+    connection: sa.Connection,
+    values: Iterable[str] = (),
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+    query: str | None = None,
+) -> None:
+    """Fill the temporary one-column table ``incoming_keys(k)`` for a join with the store, from
+    Python values or from a DuckDB query with one distinct text column ``k``."""
     if store.dialect == "postgresql":
         connection.exec_driver_sql(
             "CREATE TEMP TABLE IF NOT EXISTS incoming_keys (k TEXT PRIMARY KEY) "
@@ -201,7 +222,10 @@ def _keys_table(store: Store, connection: sa.Connection, values: Iterable[str]) 
             "CREATE TEMP TABLE IF NOT EXISTS incoming_keys (k TEXT PRIMARY KEY)"
         )
         connection.exec_driver_sql("DELETE FROM incoming_keys")
-    store.bulk_insert(connection, "incoming_keys", ("k",), ((v,) for v in values))
+    if con is not None and query is not None:
+        insert_from_duckdb(store, connection, con, "incoming_keys", query, ["k"])
+    else:
+        store.bulk_insert(connection, "incoming_keys", ("k",), ((v,) for v in values))
 
 
 def _new_batch(
@@ -232,6 +256,53 @@ def _rest_sql(*parts: str) -> str:
     return f" || {SEP} || ".join(f"coalesce(CAST({p} AS VARCHAR), '')" for p in parts)
 
 
+def _literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(value)
+    return quote(str(value))
+
+
+def insert_from_duckdb(
+    store: Store,
+    connection: sa.Connection,
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    query: str,
+    columns: Sequence[str],
+    constants: dict[str, object] | None = None,
+) -> None:
+    """Insert the rows of a DuckDB query (its columns named ``columns``) into a store table,
+    with ``constants`` the same on every row. PostgreSQL: DuckDB writes CSV and COPY reads it,
+    with no Python per row. SQLite: executemany, the constants inlined in the statement."""
+    constants = constants or {}
+    if store.dialect == "postgresql":
+        names = [*columns, *constants]
+        select = ", ".join([*columns, *(f"{_literal(v)} AS {k}" for k, v in constants.items())])
+        with tempfile.TemporaryDirectory(prefix="socialcredit-") as folder:
+            path = Path(folder) / "rows.csv"
+            con.execute(
+                f"COPY (SELECT {select} FROM ({query}) q) TO {quote(str(path))} "
+                "(FORMAT csv, HEADER false)"
+            )
+            raw: Any = connection.connection.driver_connection
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy,
+                path.open("rb") as handle,
+            ):
+                while block := handle.read(1 << 20):
+                    copy.write(block)
+        return
+    marks = ", ".join(["?"] * len(columns) + [_literal(v) for v in constants.values()])
+    statement = f"INSERT INTO {table} ({', '.join([*columns, *constants])}) VALUES ({marks})"
+    raw = connection.connection.driver_connection
+    cursor = con.execute(f"SELECT {', '.join(columns)} FROM ({query}) q")
+    while chunk := cursor.fetchmany(100_000):
+        raw.executemany(statement, chunk)
+
+
 def _append(
     store: Store,
     connection: sa.Connection,
@@ -239,12 +310,13 @@ def _append(
     digest: str,
     con: duckdb.DuckDBPyConnection,
     entries: str,
+    constants: dict[str, object],
 ) -> None:
     """Insert the batch row and its chained ledger entries, under the writer lock.
 
     ``entries`` is a DuckDB query with one row per new entry: ``_row`` (its order in the
-    file), entry, furnisher, record_id, subject_id (the store's key), code, occurred_on,
-    amount, event, event_date, record_seq and ``rest`` (ledger.rest_text of the entry)."""
+    file), the ledger columns that vary, and ``rest`` (ledger.rest_text of the entry); the
+    ledger columns that do not vary are in ``constants``."""
     last_seq, last_hash, last_us = head(connection)
     received = max(now_us(), last_us + 1)
     report.recorded_at = us_to_iso(received)
@@ -252,31 +324,46 @@ def _append(
     report.batch_id = batch_id
     if report.accepted == 0:
         return
-    cursor = con.execute(
+    con.execute(
         f"""
-        SELECT CAST({last_seq} + row_number() OVER (ORDER BY _row) AS BIGINT), {batch_id},
-               entry, furnisher, record_id, subject_id, code, CAST(occurred_on AS VARCHAR),
-               amount, event, CAST(event_date AS VARCHAR), record_seq, CAST({received} AS BIGINT),
-               rest
+        CREATE TEMP TABLE to_append AS
+        SELECT CAST({last_seq} + row_number() OVER (ORDER BY _row) AS BIGINT) AS seq,
+               * EXCLUDE (_row)
         FROM ({entries}) e
-        ORDER BY _row
         """
     )
-    previous = last_hash
-    while chunk := cursor.fetchmany(100_000):
-        hashes = list(chain(previous, int(chunk[0][0]), batch_id, received, (r[13] for r in chunk)))
-        previous = hashes[-1]
-        store.bulk_insert(
-            connection,
-            ledger,
-            LEDGER_COLUMNS,
-            ((*r[:13], h) for r, h in zip(chunk, hashes, strict=True)),
-        )
+    varying = [
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM (DESCRIBE to_append) WHERE column_name <> 'rest'"
+        ).fetchall()
+    ]
+    rests = con.sql("SELECT rest FROM to_append ORDER BY seq").to_arrow_table().column(0)
+    hashes = list(chain(last_hash, last_seq + 1, batch_id, received, rests.to_pylist()))
+    con.register(
+        "hashes",
+        pa.table(
+            {
+                "seq": pa.array(range(last_seq + 1, last_seq + 1 + len(hashes)), pa.int64()),
+                "hash": pa.array(hashes, pa.string()),
+            }
+        ),
+    )
+    insert_from_duckdb(
+        store,
+        connection,
+        con,
+        "ledger",
+        f"SELECT {', '.join(f't.{c}' for c in varying)}, h.hash "
+        "FROM to_append t JOIN hashes h ON h.seq = t.seq ORDER BY t.seq",
+        [*varying, "hash"],
+        {**constants, "batch_id": batch_id, "recorded_us": received},
+    )
     report.first_seq, report.last_seq = last_seq + 1, last_seq + report.accepted
     connection.execute(
         batches.update()
         .where(batches.c.id == batch_id)
-        .values(first_seq=report.first_seq, last_seq=report.last_seq, last_hash=previous)
+        .values(first_seq=report.first_seq, last_seq=report.last_seq, last_hash=hashes[-1])
     )
 
 
@@ -305,8 +392,8 @@ def ingest_records(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest one records file (CSV, JSON lines or Parquet) from one furnisher."""
-    step = progress or (lambda _message: None)
     report = IngestReport("records", furnisher_id, path.name)
+    step = _stepper(report, progress)
     step("reading")
     source = read_input(path, fields=RECORD_FIELDS, required=RECORD_REQUIRED)
     digest = file_digest(path)
@@ -333,7 +420,9 @@ def ingest_records(
             if prior is not None:
                 return _duplicate(report, prior)
             ledger_noop, conflicts = _against_ledger(store, connection, con, furnisher)
+            step("registering subjects")
             _register_subjects(store, connection, con)
+            step("appending")
             report.rejections = sorted(found + conflicts, key=lambda r: r.row)
             report.noop = noop + ledger_noop
             report.accepted = _count(con, "fresh")
@@ -356,11 +445,17 @@ def ingest_records(
                 digest,
                 con,
                 f"""
-                SELECT f._row, 'record' AS entry, f.furnisher, f.record_id,
-                       m.subject_id, f.code, f.occ AS occurred_on, f.amount,
-                       NULL AS event, NULL AS event_date, NULL AS record_seq, {rest} AS rest
+                SELECT f._row, f.record_id, m.subject_id, f.code, f.occ AS occurred_on,
+                       f.amount, {rest} AS rest
                 FROM fresh f JOIN subject_keys m ON m.identifier = f.identifier
                 """,
+                {
+                    "entry": "record",
+                    "furnisher": furnisher.id,
+                    "event": None,
+                    "event_date": None,
+                    "record_seq": None,
+                },
             )
             report.affected = [
                 int(r[0])
@@ -372,9 +467,20 @@ def ingest_records(
     finally:
         con.close()
     if report.rejections:
+        step("writing rejects")
         report.rejects_path = rejects or default_rejects_path(path)
         write_rejects(report.rejects_path, path.name, report.rejections, catalogue)
+    report.lap("done")
     return report
+
+
+def _stepper(report: IngestReport, progress: Progress | None) -> Progress:
+    def step(stage: str) -> None:
+        report.lap(stage)
+        if progress is not None:
+            progress(stage)
+
+    return step
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -441,8 +547,7 @@ def _against_ledger(
         .where(ledger.c.entry == "record", ledger.c.furnisher == furnisher.id)
         .limit(1)
     ):
-        keys = [r[0] for r in con.execute("SELECT record_id FROM accepted").fetchall()]
-        _keys_table(store, connection, keys)
+        _keys_table(store, connection, con=con, query="SELECT record_id AS k FROM accepted")
         existing = list(
             connection.execute(
                 sa.text(
@@ -494,10 +599,9 @@ def _register_subjects(
     """Leaves table ``subject_keys`` (identifier, subject_id) for every subject of ``fresh``,
     registering the subjects seen for the first time (with the first name and region given
     for them in the file). Runs under the writer lock."""
-    identifiers = [r[0] for r in con.execute("SELECT DISTINCT identifier FROM fresh").fetchall()]
     known: list[Any] = []
-    if identifiers and connection.scalar(sa.select(subjects.c.id).limit(1)) is not None:
-        _keys_table(store, connection, identifiers)
+    if _count(con, "fresh") and connection.scalar(sa.select(subjects.c.id).limit(1)) is not None:
+        _keys_table(store, connection, con=con, query="SELECT DISTINCT identifier AS k FROM fresh")
         known = list(
             connection.execute(
                 sa.text(
@@ -523,17 +627,14 @@ def _register_subjects(
         ) n
         """
     )
-    received = now_us()
-    store.bulk_insert(
+    insert_from_duckdb(
+        store,
         connection,
-        subjects,
-        ("id", "identifier", "kind", "name", "region", "first_recorded_us"),
-        (
-            (*row, received)
-            for row in con.execute(
-                "SELECT subject_id, identifier, kind, name, region FROM new_subjects"
-            ).fetchall()
-        ),
+        con,
+        "subjects",
+        "SELECT subject_id AS id, identifier, kind, name, region FROM new_subjects",
+        ["id", "identifier", "kind", "name", "region"],
+        {"first_recorded_us": now_us()},
     )
     con.execute("INSERT INTO subject_keys SELECT identifier, subject_id FROM new_subjects")
 
@@ -550,8 +651,8 @@ def ingest_events(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest one events file (fulfilled, repaired, retracted) from one furnisher."""
-    step = progress or (lambda _message: None)
     report = IngestReport("events", furnisher_id, path.name)
+    step = _stepper(report, progress)
     step("reading")
     source = read_input(path, fields=EVENT_FIELDS, required=EVENT_REQUIRED)
     digest = file_digest(path)
@@ -659,11 +760,16 @@ def ingest_events(
                 digest,
                 con,
                 f"""
-                SELECT _row, 'event' AS entry, furnisher, record_id, subject_id,
-                       NULL AS code, NULL AS occurred_on, NULL AS amount, event, event_date,
-                       record_seq, {rest} AS rest
+                SELECT _row, record_id, subject_id, event, event_date, record_seq, {rest} AS rest
                 FROM fresh
                 """,
+                {
+                    "entry": "event",
+                    "furnisher": furnisher.id,
+                    "code": None,
+                    "occurred_on": None,
+                    "amount": None,
+                },
             )
             report.affected = [
                 int(r[0])
@@ -672,8 +778,10 @@ def ingest_events(
     finally:
         con.close()
     if report.rejections:
+        step("writing rejects")
         report.rejects_path = rejects or default_rejects_path(path)
         write_rejects(report.rejects_path, path.name, report.rejections, catalogue)
+    report.lap("done")
     return report
 
 

@@ -10,6 +10,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+
+def key_text(length: int | None = None) -> sa.types.TypeEngine[str]:
+    """Text compared byte by byte (the "C" collation on PostgreSQL)."""
+    base: sa.types.TypeEngine[str] = sa.String(length) if length else sa.Text()
+    exact = sa.String(length, collation="C") if length else sa.Text(collation="C")
+    return base.with_variant(exact, "postgresql")
+
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -85,7 +93,7 @@ def upgrade() -> None:
             autoincrement=False,
             nullable=False,
         ),
-        sa.Column("identifier", sa.String(length=18), nullable=False),
+        sa.Column("identifier", key_text(18), nullable=False),
         sa.Column("kind", sa.String(length=12), nullable=False),
         sa.Column("name", sa.Text(), nullable=True),
         sa.Column("region", sa.String(length=6), nullable=True),
@@ -142,8 +150,8 @@ def upgrade() -> None:
         ),
         sa.Column("batch_id", sa.Integer(), nullable=False),
         sa.Column("entry", sa.String(length=6), nullable=False),
-        sa.Column("furnisher", sa.String(length=100), nullable=False),
-        sa.Column("record_id", sa.Text(), nullable=False),
+        sa.Column("furnisher", key_text(100), nullable=False),
+        sa.Column("record_id", key_text(), nullable=False),
         sa.Column("subject_id", sa.BigInteger(), nullable=False),
         sa.Column("code", sa.String(length=100), nullable=True),
         sa.Column("occurred_on", sa.Date(), nullable=True),
