@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-registry clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+bench-registry: $(STAMP)
+	$(BIN)/python bench/registry.py ingest --records 2000000 --parts 2
+	$(BIN)/python bench/registry.py online --records 1000000 --subjects 20000
+	$(BIN)/python bench/registry.py evaluate --records 20000000 --subjects 2000000 --repeat 2
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -154,7 +154,22 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 def test_readme_commands_exist() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make demo" in readme and "make test" in readme
-    for command in ("id check", "policy check", "policy list", "evaluate", "demo"):
+    for command in (
+        "id check",
+        "policy check",
+        "policy list",
+        "policy publish",
+        "evaluate",
+        "demo",
+        "init",
+        "furnisher add",
+        "ingest records",
+        "ingest events",
+        "standing",
+        "refresh",
+        "verify",
+        "demo-data",
+    ):
         assert f"socialcredit {command}" in readme
         assert run(*command.split(), "--help").returncode == 0
 
