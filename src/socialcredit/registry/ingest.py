@@ -19,10 +19,12 @@ import csv
 import hashlib
 import os
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Queue
 from typing import Any
 
 import duckdb
@@ -41,7 +43,7 @@ from socialcredit.engines.sql import (
 )
 from socialcredit.inputs import Input, read_input
 from socialcredit.policy.model import Catalogue
-from socialcredit.registry.ledger import chain, head
+from socialcredit.registry.ledger import SEPARATOR, chain, head
 from socialcredit.registry.policies import Furnisher, catalogue_at, require_furnisher
 from socialcredit.semantics.fields import (
     EVENT_COLUMNS,
@@ -252,7 +254,8 @@ SEP = "chr(31)"
 
 
 def _rest_sql(*parts: str) -> str:
-    """SQL for ledger.rest_text: the parts as text (NULL as empty), joined by the separator."""
+    """SQL for an entry's "rest": its canonical text after the first three fields (see
+    ledger.FIELDS), the parts as text (NULL as empty) joined by the separator."""
     return f" || {SEP} || ".join(f"coalesce(CAST({p} AS VARCHAR), '')" for p in parts)
 
 
@@ -315,8 +318,8 @@ def _append(
     """Insert the batch row and its chained ledger entries, under the writer lock.
 
     ``entries`` is a DuckDB query with one row per new entry: ``_row`` (its order in the
-    file), the ledger columns that vary, and ``rest`` (ledger.rest_text of the entry); the
-    ledger columns that do not vary are in ``constants``."""
+    file), the ledger columns that vary, and ``rest`` (see :func:`_rest_sql`); the ledger
+    columns that do not vary are in ``constants``."""
     last_seq, last_hash, last_us = head(connection)
     received = max(now_us(), last_us + 1)
     report.recorded_at = us_to_iso(received)
@@ -338,6 +341,98 @@ def _append(
             "SELECT column_name FROM (DESCRIBE to_append) WHERE column_name <> 'rest'"
         ).fetchall()
     ]
+    values = {**constants, "batch_id": batch_id, "recorded_us": received}
+    if store.dialect == "sqlite":
+        last = _append_sqlite(
+            connection, con, varying, values, last_hash, last_seq, batch_id, received
+        )
+    else:
+        last = _append_copy(
+            store, connection, con, varying, values, last_hash, last_seq, batch_id, received
+        )
+    report.first_seq, report.last_seq = last_seq + 1, last_seq + report.accepted
+    connection.execute(
+        batches.update()
+        .where(batches.c.id == batch_id)
+        .values(first_seq=report.first_seq, last_seq=report.last_seq, last_hash=last)
+    )
+
+
+def _append_sqlite(
+    connection: sa.Connection,
+    con: duckdb.DuckDBPyConnection,
+    varying: list[str],
+    constants: dict[str, object],
+    last_hash: str,
+    last_seq: int,
+    batch_id: int,
+    received: int,
+) -> str:
+    """Chain and insert in chunks, two at once: a thread fetches the next chunk from DuckDB and
+    hashes it while SQLite (which lets go of the GIL while it writes) inserts the previous."""
+    names = [*varying, "hash", *constants]
+    marks = ", ".join(["?"] * (len(varying) + 1) + [_literal(v) for v in constants.values()])
+    statement = f"INSERT INTO ledger ({', '.join(names)}) VALUES ({marks})"
+    cursor = con.execute(f"SELECT {', '.join(varying)}, rest FROM to_append ORDER BY seq")
+    sha = hashlib.sha256
+    middle = f"{SEPARATOR}{batch_id}{SEPARATOR}{received}{SEPARATOR}"
+    last = [last_hash]
+
+    def chunks() -> Iterator[list[tuple[Any, ...]]]:
+        previous, seq = last_hash, last_seq + 1
+        while chunk := cursor.fetchmany(100_000):
+            rows = []
+            for row in chunk:
+                text = f"{previous}{SEPARATOR}{seq}{middle}{row[-1]}"
+                previous = sha(text.encode()).hexdigest()
+                rows.append((*row[:-1], previous))
+                seq += 1
+            last[0] = previous
+            yield rows
+
+    raw: Any = connection.connection.driver_connection
+    for rows in _prefetched(chunks()):
+        raw.executemany(statement, rows)
+    return last[0]
+
+
+def _prefetched(chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[Any, ...]]]:
+    """The chunks of an iterator, each made in a helper thread while the caller works on the
+    one before."""
+    done = object()
+    queue: Queue[Any] = Queue(maxsize=2)
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                queue.put(chunk)
+            queue.put(done)
+        except BaseException as error:  # handed to the caller, raised there
+            queue.put(error)
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        worker.join(timeout=60)
+
+
+def _append_copy(
+    store: Store,
+    connection: sa.Connection,
+    con: duckdb.DuckDBPyConnection,
+    varying: list[str],
+    constants: dict[str, object],
+    last_hash: str,
+    last_seq: int,
+    batch_id: int,
+    received: int,
+) -> str:
+    """Chain the hashes, then COPY the rows from a CSV that DuckDB writes."""
     rests = con.sql("SELECT rest FROM to_append ORDER BY seq").to_arrow_table().column(0)
     hashes = list(chain(last_hash, last_seq + 1, batch_id, received, rests.to_pylist()))
     con.register(
@@ -357,14 +452,9 @@ def _append(
         f"SELECT {', '.join(f't.{c}' for c in varying)}, h.hash "
         "FROM to_append t JOIN hashes h ON h.seq = t.seq ORDER BY t.seq",
         [*varying, "hash"],
-        {**constants, "batch_id": batch_id, "recorded_us": received},
+        constants,
     )
-    report.first_seq, report.last_seq = last_seq + 1, last_seq + report.accepted
-    connection.execute(
-        batches.update()
-        .where(batches.c.id == batch_id)
-        .values(first_seq=report.first_seq, last_seq=report.last_seq, last_hash=hashes[-1])
-    )
+    return hashes[-1]
 
 
 def _store_table(

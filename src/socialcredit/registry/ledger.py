@@ -45,26 +45,6 @@ def entry_text(values: Iterable[object]) -> str:
     return SEPARATOR.join("" if v is None else str(v) for v in values)
 
 
-def rest_text(
-    entry: str,
-    furnisher: str,
-    record_id: str,
-    subject: str,
-    code: str | None,
-    occurred_on: str | None,
-    amount: str | None,
-    event: str | None,
-    event_date: str | None,
-    record_seq: int | None,
-) -> str:
-    """The furnished part of an entry's canonical text (entry_text of FIELDS[3:]), fast."""
-    s = SEPARATOR
-    return (
-        f"{entry}{s}{furnisher}{s}{record_id}{s}{subject}{s}{code or ''}{s}{occurred_on or ''}"
-        f"{s}{amount or ''}{s}{event or ''}{s}{event_date or ''}{s}{record_seq or ''}"
-    )
-
-
 def chain(
     previous: str, first_seq: int, batch_id: int, recorded_us: int, rests: Iterable[str]
 ) -> Iterator[str]:
