@@ -353,11 +353,30 @@ def _until(d: Dialect, days: int, ends_on_fulfilment: bool) -> str:
 
 
 def evaluation_statements(
-    d: Dialect, scheme: Scheme, *, as_of: dt.date, known_at_us: int
+    d: Dialect,
+    scheme: Scheme,
+    *,
+    as_of: dt.date,
+    known_at_us: int,
+    next_change: bool = False,
+    population: str | None = None,
 ) -> list[Statement]:
-    """Effects, scores, lists and measures per subject: table standings (sid order)."""
+    """Effects, scores, lists and measures per subject: table standings (sid order). With
+    ``next_change``, standings also has ``holds_until`` (semantics.reference.next_change),
+    computed in the same pass.
+
+    ``population``, when the caller knows it, is a query for the ``sid`` of every subject to
+    evaluate (step 7: of the scheme's kinds, with a record visible at K). Then only the records
+    that can matter at T are aggregated — of a code the scheme uses, and recent enough that
+    their effect can last past T — and everyone else stands at the base."""
     t = date_literal(as_of)
     kinds = ", ".join(quote(k) for k in scheme.subjects)
+    # Both kinds: every accepted record qualifies, and the filter (and the kind) is not needed.
+    kind_filter = (
+        "" if set(scheme.subjects) >= {"person", "organisation"} else (f" AND r.kind IN ({kinds})")
+    )
+    if population is not None:  # the population has the kinds; drop what cannot matter
+        kind_filter = f" AND ({_may_matter(scheme, as_of)})"
     rules = scheme.score.rules if scheme.score else ()
     code_lists = scheme.code_lists
 
@@ -380,6 +399,8 @@ def evaluation_statements(
             f"CASE WHEN {live} AND code IN ({codes}){amount} AND occ <= {t} AND {t} < {until} "
             f"THEN {until} END AS l{index}"
         )
+    if next_change:
+        effect_columns.append(f"{_next_change_moment(d, scheme, t)} AS nc")
     effects = "".join(f", {column}" for column in effect_columns)
 
     aggregates = ["count(*) AS n"]
@@ -387,6 +408,8 @@ def evaluation_statements(
     for index in range(len(code_lists)):
         aggregates.append(f"min(CASE WHEN l{index} IS NOT NULL THEN occ END) AS since{index}")
         aggregates.append(f"max(l{index}) AS until{index}")
+    if next_change:
+        aggregates.append("min(nc) AS holds_until")
 
     statements = [
         Statement(
@@ -408,7 +431,7 @@ def evaluation_statements(
                 SELECT r.sid, r._row, r.furnisher, r.record_id, r.code, r.occ, r.amt,
                        coalesce(v.ret, FALSE) AS ret, v.rep, v.ful
                 FROM rec r LEFT JOIN ev_visible v ON v.rec_row = r._row
-                WHERE r.rec_us <= {int(known_at_us)} AND r.kind IN ({kinds})
+                WHERE r.rec_us <= {int(known_at_us)}{kind_filter}
             ) x
             """,
             view=True,
@@ -419,6 +442,14 @@ def evaluation_statements(
             SELECT i.subject_id, i.kind, a.*
             FROM (SELECT sid, {", ".join(aggregates)} FROM contributions GROUP BY sid) a
             JOIN rec_ids i ON i.sid = a.sid
+            """
+            if population is None
+            else f"""
+            SELECT i.subject_id, i.kind, p.sid, a.* EXCLUDE (sid)
+            FROM ({population}) p
+            JOIN rec_ids i ON i.sid = p.sid
+            LEFT JOIN (SELECT sid, {", ".join(aggregates)} FROM contributions GROUP BY sid) a
+                ON a.sid = p.sid
             """,
         ),
     ]
@@ -460,6 +491,8 @@ def evaluation_statements(
     explained = "".join(f", s{i}" for i in range(len(rules))) + "".join(
         f", since{i}, until{i}" for i in range(len(code_lists))
     )
+    if next_change:
+        explained += ", holds_until"
     statements.append(
         Statement(
             "standings",
@@ -470,14 +503,28 @@ def evaluation_statements(
     return statements
 
 
-def next_change_statement(
-    d: Dialect, scheme: Scheme, *, as_of: dt.date, known_at_us: int
-) -> Statement:
-    """Per subject, the first date after T on which its standing may change with no new data
-    (semantics.reference.next_change): table ``changes`` (sid, holds_until). Reads the
-    ``contributions`` inputs: ``rec`` and ``ev_visible``."""
-    t = date_literal(as_of)
-    moments = []
+def _may_matter(scheme: Scheme, as_of: dt.date) -> str:
+    """SQL true for a record that can count at T or later: its code is used by the scheme and
+    it occurred less than the longest rule or list duration for that code before T (an effect
+    ends at the latest at occurred_on + days, and events only bring the end forward)."""
+    longest: dict[str, int] = {}
+    for rule in scheme.score.rules if scheme.score else ():
+        longest[rule.code] = max(longest.get(rule.code, 0), rule.valid_days)
+    for lst in scheme.code_lists:
+        for code in lst.codes:
+            longest[code] = max(longest.get(code, 0), lst.duration_days)
+    if not longest:
+        return "FALSE"
+    return " OR ".join(
+        f"(code = {quote(code)} AND occ > {date_literal(as_of - dt.timedelta(days=days))})"
+        for code, days in sorted(longest.items())
+    )
+
+
+def _next_change_moment(d: Dialect, scheme: Scheme, t: str) -> str:
+    """Per record, the first day after T on which its effect starts or ends under some rule or
+    list of the scheme (NULL: none); the minimum per subject is semantics.reference.next_change.
+    Reads the contributions inputs (code, occ, amt, ret, rep, ful)."""
     rules = scheme.score.rules if scheme.score else ()
     parts: list[tuple[str, int, bool]] = [
         (f"code = {quote(rule.code)}", rule.valid_days, rule.ends_on_fulfilment) for rule in rules
@@ -488,6 +535,7 @@ def next_change_statement(
             f" AND amt >= {decimal_literal(lst.min_amount)}" if lst.min_amount is not None else ""
         )
         parts.append((f"code IN ({codes}){amount}", lst.duration_days, lst.ends_on_fulfilment))
+    moments = []
     for condition, days, ends_on_fulfilment in parts:
         until = _until(d, days, ends_on_fulfilment)
         moments.append(
@@ -495,20 +543,5 @@ def next_change_statement(
             f"CASE WHEN {t} < occ THEN occ WHEN {t} < {until} THEN {until} END END"
         )
     if not moments:
-        moment = "CAST(NULL AS DATE)"
-    elif len(moments) == 1:
-        moment = moments[0]
-    else:
-        moment = f"least({', '.join(moments)})"
-    return Statement(
-        "changes",
-        f"""
-        SELECT sid, min({moment}) AS holds_until
-        FROM (
-            SELECT r.sid, r.code, r.occ, r.amt, coalesce(v.ret, FALSE) AS ret, v.rep, v.ful
-            FROM rec r LEFT JOIN ev_visible v ON v.rec_row = r._row
-            WHERE r.rec_us <= {int(known_at_us)}
-        ) x
-        GROUP BY sid
-        """,
-    )
+        return "CAST(NULL AS DATE)"
+    return moments[0] if len(moments) == 1 else f"least({', '.join(moments)})"

@@ -314,14 +314,15 @@ def _append(
     con: duckdb.DuckDBPyConnection,
     entries: str,
     constants: dict[str, object],
+    position: tuple[int, str, int],
 ) -> None:
-    """Insert the batch row and its chained ledger entries, under the writer lock.
+    """Insert the batch row and its chained ledger entries, under the writer lock, after the
+    ledger's ``position`` (last seq, its hash, and this batch's recorded_us).
 
     ``entries`` is a DuckDB query with one row per new entry: ``_row`` (its order in the
     file), the ledger columns that vary, and ``rest`` (see :func:`_rest_sql`); the ledger
     columns that do not vary are in ``constants``."""
-    last_seq, last_hash, last_us = head(connection)
-    received = max(now_us(), last_us + 1)
+    last_seq, last_hash, received = position
     report.recorded_at = us_to_iso(received)
     batch_id = _new_batch(connection, report, digest, received)
     report.batch_id = batch_id
@@ -511,7 +512,8 @@ def ingest_records(
                 return _duplicate(report, prior)
             ledger_noop, conflicts = _against_ledger(store, connection, con, furnisher)
             step("registering subjects")
-            _register_subjects(store, connection, con)
+            position = _position(connection)
+            _register_subjects(store, connection, con, position[2])
             step("appending")
             report.rejections = sorted(found + conflicts, key=lambda r: r.row)
             report.noop = noop + ledger_noop
@@ -546,6 +548,7 @@ def ingest_records(
                     "event_date": None,
                     "record_seq": None,
                 },
+                position,
             )
             report.affected = [
                 int(r[0])
@@ -562,6 +565,13 @@ def ingest_records(
         write_rejects(report.rejects_path, path.name, report.rejections, catalogue)
     report.lap("done")
     return report
+
+
+def _position(connection: sa.Connection) -> tuple[int, str, int]:
+    """Where the next batch goes, under the writer lock: the ledger's last seq and hash, and
+    the batch's recorded_us (now, never before the previous batch)."""
+    last_seq, last_hash, last_us = head(connection)
+    return last_seq, last_hash, max(now_us(), last_us + 1)
 
 
 def _stepper(report: IngestReport, progress: Progress | None) -> Progress:
@@ -684,7 +694,7 @@ def _against_ledger(
 
 
 def _register_subjects(
-    store: Store, connection: sa.Connection, con: duckdb.DuckDBPyConnection
+    store: Store, connection: sa.Connection, con: duckdb.DuckDBPyConnection, received: int
 ) -> None:
     """Leaves table ``subject_keys`` (identifier, subject_id) for every subject of ``fresh``,
     registering the subjects seen for the first time (with the first name and region given
@@ -724,7 +734,7 @@ def _register_subjects(
         "subjects",
         "SELECT subject_id AS id, identifier, kind, name, region FROM new_subjects",
         ["id", "identifier", "kind", "name", "region"],
-        {"first_recorded_us": now_us()},
+        {"first_recorded_us": received},  # the batch's recorded_us: when its records were
     )
     con.execute("INSERT INTO subject_keys SELECT identifier, subject_id FROM new_subjects")
 
@@ -860,6 +870,7 @@ def ingest_events(
                     "occurred_on": None,
                     "amount": None,
                 },
+                _position(connection),
             )
             report.affected = [
                 int(r[0])

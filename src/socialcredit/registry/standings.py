@@ -23,11 +23,7 @@ import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
-from socialcredit.engines.sql import (
-    Dialect,
-    evaluation_statements,
-    next_change_statement,
-)
+from socialcredit.engines.sql import Dialect, evaluation_statements
 from socialcredit.errors import UsageError
 from socialcredit.identifiers import check
 from socialcredit.policy.model import Scheme
@@ -321,16 +317,16 @@ SNAPSHOT_QUERIES = {
     "records": (
         "SELECT seq, subject_id, code, occurred_on, amount, recorded_us FROM ledger "
         "WHERE entry = 'record' AND recorded_us <= {k}",
-        (pa.int64(), pa.int64(), pa.string(), pa.string(), pa.string(), pa.int64()),
+        (pa.int64(), pa.int64(), pa.string(), pa.date32(), pa.string(), pa.int64()),
     ),
     "events": (
         "SELECT record_seq, event, event_date, recorded_us FROM ledger "
         "WHERE entry = 'event' AND recorded_us <= {k}",
-        (pa.int64(), pa.string(), pa.string(), pa.int64()),
+        (pa.int64(), pa.string(), pa.date32(), pa.int64()),
     ),
     "subjects": (
-        "SELECT id, identifier, kind FROM subjects",
-        (pa.int64(), pa.string(), pa.string()),
+        "SELECT id, identifier, kind, first_recorded_us FROM subjects",
+        (pa.int64(), pa.string(), pa.string(), pa.int64()),
     ),
 }
 
@@ -355,7 +351,10 @@ def ledger_snapshot(store: Store, known_at_us: int) -> tuple[pa.Table, pa.Table,
             cursor.close()
         finally:
             connection.close()
-        records, events, people = tables
+        records, events, people = (
+            _typed(t, types)
+            for t, (_, types) in zip(tables, SNAPSHOT_QUERIES.values(), strict=True)
+        )
         return records, events, people
     with store.reading() as sa_connection:
         raw: Any = sa_connection.connection.driver_connection
@@ -369,7 +368,13 @@ def ledger_snapshot(store: Store, known_at_us: int) -> tuple[pa.Table, pa.Table,
                 columns = list(zip(*rows, strict=True))
                 batches_.append(
                     pa.record_batch(
-                        [pa.array(c, t) for c, t in zip(columns, types, strict=True)],
+                        # SQLite holds dates as ISO text: Arrow parses them, vectorised.
+                        [
+                            pa.array(c, pa.string()).cast(t)
+                            if pa.types.is_date(t)
+                            else pa.array(c, t)
+                            for c, t in zip(columns, types, strict=True)
+                        ],
                         names=names,
                     )
                 )
@@ -381,48 +386,65 @@ def ledger_snapshot(store: Store, known_at_us: int) -> tuple[pa.Table, pa.Table,
     return records, events, people
 
 
+def _typed(table: pa.Table, types: tuple[pa.DataType, ...]) -> pa.Table:
+    """The snapshot's column types whatever the driver returned (e.g. int32 for a count)."""
+    schema = pa.schema(
+        [pa.field(name, kind) for name, kind in zip(table.column_names, types, strict=True)]
+    )
+    return table if table.schema.equals(schema) else table.cast(schema)
+
+
 def _batch_standings(
     con: duckdb.DuckDBPyConnection, scheme: Scheme, as_of: dt.date, known_at_us: int
 ) -> None:
-    """Run the evaluation over registered ``snap_records``, ``snap_events``, ``snap_subjects``:
-    leaves table ``result`` (sid, subject_id, score, grade, lists, measures, holds_until)."""
+    """Run the evaluation over registered ``snap_records``, ``snap_events``, ``snap_subjects``
+    (as ledger_snapshot makes them): leaves table ``result`` (sid, subject_id, score, grade,
+    lists, measures, holds_until). The ledger is validated already, so the inputs are the
+    accepted records and events as they are, grouped by the store's integer subject keys."""
     con.execute(
-        "CREATE TEMP TABLE rec_ids AS SELECT CAST(id AS BIGINT) AS sid, identifier AS subject_id, "
+        "CREATE TEMP VIEW rec_ids AS SELECT CAST(id AS BIGINT) AS sid, identifier AS subject_id, "
         "kind FROM snap_subjects"
     )
     con.execute(
         """
         CREATE TEMP VIEW rec AS
-        SELECT CAST(r.seq AS BIGINT) AS _row, CAST(NULL AS VARCHAR) AS furnisher,
-               CAST(NULL AS VARCHAR) AS record_id, CAST(r.subject_id AS BIGINT) AS sid, i.kind,
-               r.code, CAST(r.occurred_on AS DATE) AS occ,
-               CAST(coalesce(r.amount, '0') AS DECIMAL(38,18)) AS amt,
-               CAST(r.recorded_us AS BIGINT) AS rec_us
-        FROM snap_records r JOIN rec_ids i ON i.sid = r.subject_id
+        SELECT seq AS _row, CAST(NULL AS VARCHAR) AS furnisher,
+               CAST(NULL AS VARCHAR) AS record_id, subject_id AS sid,
+               CAST(NULL AS VARCHAR) AS kind, code, occurred_on AS occ,
+               CAST(coalesce(amount, '0') AS DECIMAL(38,18)) AS amt, recorded_us AS rec_us
+        FROM snap_records
         """
     )
     con.execute(
         """
         CREATE TEMP VIEW ev AS
-        SELECT CAST(record_seq AS BIGINT) AS rec_row, event, CAST(event_date AS DATE) AS ev_date,
-               CAST(recorded_us AS BIGINT) AS ev_us
+        SELECT record_seq AS rec_row, event, event_date AS ev_date, recorded_us AS ev_us
         FROM snap_events
         """
     )
-    d = Dialect("duckdb")
-    statements = [
-        *evaluation_statements(d, scheme, as_of=as_of, known_at_us=known_at_us),
-        next_change_statement(d, scheme, as_of=as_of, known_at_us=known_at_us),
-    ]
+    # A subject's first record was recorded when the subject was registered (same batch).
+    kinds = ", ".join(f"'{k}'" for k in scheme.subjects)
+    population = (
+        f"SELECT CAST(id AS BIGINT) AS sid FROM snap_subjects "
+        f"WHERE first_recorded_us <= {int(known_at_us)} AND kind IN ({kinds})"
+    )
+    statements = evaluation_statements(
+        Dialect("duckdb"),
+        scheme,
+        as_of=as_of,
+        known_at_us=known_at_us,
+        next_change=True,
+        population=population,
+    )
     for step in statements:
-        kind = "VIEW" if step.view else "TABLE"
-        con.execute(f"CREATE TEMP {kind} {step.name} AS {step.query}")
+        kind_ = "VIEW" if step.view else "TABLE"
+        con.execute(f"CREATE TEMP {kind_} {step.name} AS {step.query}")
     con.execute(
         """
         CREATE TEMP TABLE result AS
-        SELECT s.sid, s.subject_id, s.score, s.grade, to_json(s.lists) AS lists,
-               to_json(s.measures) AS measures, c.holds_until
-        FROM standings s JOIN changes c ON c.sid = s.sid
+        SELECT sid, subject_id, score, grade, to_json(lists) AS lists,
+               to_json(measures) AS measures, holds_until
+        FROM standings
         """
     )
 
