@@ -105,30 +105,33 @@ def batch_files(folder: Path, parts: int, fmt: str) -> list[Path]:
 
 
 @contextmanager
-def fresh_store(kind: str) -> Iterator[tuple[Store, Settings]]:
+def fresh_store(kind: str, *, keep: str | None = None) -> Iterator[tuple[Store, Settings]]:
+    """A fresh store; with ``keep``, a named one that survives the run (and is reused when it
+    already holds a ledger: see ``loaded``)."""
     if kind == "sqlite":
         (ROOT / "out").mkdir(exist_ok=True)
-        path = ROOT / "out" / "bench.db"
-        for old in (ROOT / "out").glob("bench.db*"):
-            old.unlink()
+        path = ROOT / "out" / f"{keep or 'bench'}.db"
+        if keep is None:
+            for old in (ROOT / "out").glob("bench.db*"):
+                old.unlink()
         url = f"sqlite:///{path}"
         schema = None
     else:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        schema = f"bench_{keep}" if keep else f"bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(POSTGRES, autocommit=True) as admin:
-            admin.execute(f"CREATE SCHEMA {schema}")
+            admin.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
     settings = Settings(database_url=url)
     store = Store(url)
     init_store(store, settings)
     with store.writing() as connection:
-        add_furnisher(connection, "bench", "Benchmark furnisher", CODES, update=False)
+        add_furnisher(connection, "bench", "Benchmark furnisher", CODES, update=True)
         publish_file(connection, ROOT / "scheme.yaml", max_effect_days=1826)
     try:
         yield store, settings
     finally:
         store.engine.dispose()
-        if schema is not None:
+        if schema is not None and keep is None:
             with psycopg.connect(POSTGRES, autocommit=True) as admin:
                 admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
@@ -171,9 +174,10 @@ def bench_evaluate(args: argparse.Namespace) -> dict[str, object]:
     files = batch_files(folder, args.parts, "parquet")
     results: dict[str, object] = {}
     for kind in args.stores:
-        with fresh_store(kind) as (store, settings):
+        keep = f"evaluate_{args.records}" if args.keep else None
+        with fresh_store(kind, keep=keep) as (store, settings):
             started = time.perf_counter()
-            for path in files:
+            for path in files:  # a kept store already holds them: each file is a no-op
                 ingest = ingest_events if path.name.startswith("bench-events") else ingest_records
                 ingest(store, path, furnisher_id="bench")
             load_s = time.perf_counter() - started
@@ -267,6 +271,9 @@ def main() -> None:
     parser.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--formats", nargs="+", default=["parquet", "csv"])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--keep", action="store_true", help="evaluate: keep the loaded store for the next run"
+    )
     args = parser.parse_args()
     args.subjects = args.subjects or max(args.records // 10, 1000)
     args.parts = args.parts or max(1, args.records // 2_000_000)

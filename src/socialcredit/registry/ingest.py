@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
 import tempfile
 import threading
@@ -43,7 +44,7 @@ from socialcredit.engines.sql import (
 )
 from socialcredit.inputs import Input, read_input
 from socialcredit.policy.model import Catalogue
-from socialcredit.registry.ledger import SEPARATOR, chain, head
+from socialcredit.registry.ledger import chain, head
 from socialcredit.registry.policies import Furnisher, catalogue_at, require_furnisher
 from socialcredit.semantics.fields import (
     EVENT_COLUMNS,
@@ -343,14 +344,9 @@ def _append(
         ).fetchall()
     ]
     values = {**constants, "batch_id": batch_id, "recorded_us": received}
-    if store.dialect == "sqlite":
-        last = _append_sqlite(
-            connection, con, varying, values, last_hash, last_seq, batch_id, received
-        )
-    else:
-        last = _append_copy(
-            store, connection, con, varying, values, last_hash, last_seq, batch_id, received
-        )
+    last = _append_chunks(
+        store, connection, con, varying, values, last_hash, last_seq, batch_id, received
+    )
     report.first_seq, report.last_seq = last_seq + 1, last_seq + report.accepted
     connection.execute(
         batches.update()
@@ -359,7 +355,8 @@ def _append(
     )
 
 
-def _append_sqlite(
+def _append_chunks(
+    store: Store,
     connection: sa.Connection,
     con: duckdb.DuckDBPyConnection,
     varying: list[str],
@@ -369,31 +366,44 @@ def _append_sqlite(
     batch_id: int,
     received: int,
 ) -> str:
-    """Chain and insert in chunks, two at once: a thread fetches the next chunk from DuckDB and
-    hashes it while SQLite (which lets go of the GIL while it writes) inserts the previous."""
-    names = [*varying, "hash", *constants]
-    marks = ", ".join(["?"] * (len(varying) + 1) + [_literal(v) for v in constants.values()])
-    statement = f"INSERT INTO ledger ({', '.join(names)}) VALUES ({marks})"
-    cursor = con.execute(f"SELECT {', '.join(varying)}, rest FROM to_append ORDER BY seq")
-    sha = hashlib.sha256
-    middle = f"{SEPARATOR}{batch_id}{SEPARATOR}{received}{SEPARATOR}"
+    """Chain and insert in chunks of 100,000, two at once: a helper thread fetches the next
+    chunk from DuckDB and hashes it while the store takes the previous one (SQLite lets go of
+    the GIL while it writes; PostgreSQL digests a COPY in its own process). Returns the last
+    entry's hash."""
     last = [last_hash]
+    postgres = store.dialect == "postgresql"
+    # PostgreSQL's COPY needs every column on every row; SQLite takes the constants inlined.
+    inline = {} if postgres else constants
+    carried = (
+        [*varying, *(f"{_literal(v)} AS {k}" for k, v in constants.items())]
+        if postgres
+        else varying
+    )
+    names = [*(varying + (list(constants) if postgres else [])), "hash", *inline]
+    cursor = con.execute(f"SELECT {', '.join(carried)}, rest FROM to_append ORDER BY seq")
 
     def chunks() -> Iterator[list[tuple[Any, ...]]]:
-        previous, seq = last_hash, last_seq + 1
+        seq = last_seq + 1
         while chunk := cursor.fetchmany(100_000):
-            rows = []
-            for row in chunk:
-                text = f"{previous}{SEPARATOR}{seq}{middle}{row[-1]}"
-                previous = sha(text.encode()).hexdigest()
-                rows.append((*row[:-1], previous))
-                seq += 1
-            last[0] = previous
+            rows = chain(last[0], seq, batch_id, received, chunk)
+            last[0], seq = str(rows[-1][-1]), seq + len(rows)
             yield rows
 
     raw: Any = connection.connection.driver_connection
-    for rows in _prefetched(chunks()):
-        raw.executemany(statement, rows)
+    if postgres:
+        with (
+            raw.cursor() as pg,
+            pg.copy(f"COPY ledger ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy,
+        ):
+            for rows in _prefetched(chunks()):
+                buffer = io.StringIO()
+                csv.writer(buffer, lineterminator="\n").writerows(rows)
+                copy.write(buffer.getvalue())
+    else:
+        marks = ", ".join(["?"] * (len(varying) + 1) + [_literal(v) for v in inline.values()])
+        statement = f"INSERT INTO ledger ({', '.join(names)}) VALUES ({marks})"
+        for rows in _prefetched(chunks()):
+            raw.executemany(statement, rows)
     return last[0]
 
 
@@ -420,42 +430,6 @@ def _prefetched(chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[
             yield item
     finally:
         worker.join(timeout=60)
-
-
-def _append_copy(
-    store: Store,
-    connection: sa.Connection,
-    con: duckdb.DuckDBPyConnection,
-    varying: list[str],
-    constants: dict[str, object],
-    last_hash: str,
-    last_seq: int,
-    batch_id: int,
-    received: int,
-) -> str:
-    """Chain the hashes, then COPY the rows from a CSV that DuckDB writes."""
-    rests = con.sql("SELECT rest FROM to_append ORDER BY seq").to_arrow_table().column(0)
-    hashes = list(chain(last_hash, last_seq + 1, batch_id, received, rests.to_pylist()))
-    con.register(
-        "hashes",
-        pa.table(
-            {
-                "seq": pa.array(range(last_seq + 1, last_seq + 1 + len(hashes)), pa.int64()),
-                "hash": pa.array(hashes, pa.string()),
-            }
-        ),
-    )
-    insert_from_duckdb(
-        store,
-        connection,
-        con,
-        "ledger",
-        f"SELECT {', '.join(f't.{c}' for c in varying)}, h.hash "
-        "FROM to_append t JOIN hashes h ON h.seq = t.seq ORDER BY t.seq",
-        [*varying, "hash"],
-        constants,
-    )
-    return hashes[-1]
 
 
 def _store_table(

@@ -11,7 +11,7 @@ registry may publish or anchor elsewhere to detect the removal of whole batches.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -46,16 +46,23 @@ def entry_text(values: Iterable[object]) -> str:
 
 
 def chain(
-    previous: str, first_seq: int, batch_id: int, recorded_us: int, rests: Iterable[str]
-) -> Iterator[str]:
-    """The hash of each entry of one batch, chained from ``previous``: SHA-256 over the previous
-    hash and the entry's canonical text."""
+    previous: str,
+    first_seq: int,
+    batch_id: int,
+    recorded_us: int,
+    rows: Iterable[tuple[object, ...]],
+) -> list[tuple[object, ...]]:
+    """Chain one batch's entries from ``previous``: each row ends with the entry's "rest" (its
+    canonical text after seq, batch_id and recorded_us), which is replaced by its hash —
+    SHA-256 over the previous hash and the entry's whole canonical text."""
     sha = hashlib.sha256
     s = SEPARATOR
     middle = f"{s}{batch_id}{s}{recorded_us}{s}"
-    for seq, rest in enumerate(rests, start=first_seq):
-        previous = sha(f"{previous}{s}{seq}{middle}{rest}".encode()).hexdigest()
-        yield previous
+    chained = []
+    for seq, row in enumerate(rows, start=first_seq):
+        previous = sha(f"{previous}{s}{seq}{middle}{row[-1]}".encode()).hexdigest()
+        chained.append((*row[:-1], previous))
+    return chained
 
 
 def head(connection: sa.Connection) -> tuple[int, str, int]:
