@@ -11,6 +11,8 @@ import pytest
 
 from .conftest import ALICE, BOB, EVENT_HEADER, RECORD_HEADER, write_csv
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def sc(*args: str, db: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -82,6 +84,19 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     assert (item["furnisher"], item["record_id"]) == ("court", "j1")
     readable = sc("standing", ALICE, db=store_url)
     assert "court/j1" in readable.stdout and "no-air-travel" in readable.stdout
+
+    # A new scheme version is published once; a changed text under a published version is
+    # refused with the version to use instead.
+    text = (ROOT / "src/socialcredit/data/schemes/spc-defaulters.yaml").read_text(encoding="utf-8")
+    v2 = tmp_path / "spc-v2.yaml"
+    v2.write_text(text.replace("version: 1", "version: 2", 1), encoding="utf-8")
+    published = sc("policy", "publish", str(v2), db=store_url)
+    assert published.returncode == 0, published.stderr
+    assert "scheme spc-defaulters version 2 published" in published.stdout
+    assert "already published" in sc("policy", "publish", str(v2), db=store_url).stdout
+    v2.write_text(text.replace("version: 1", "version: 2", 1) + "\n# edited\n", encoding="utf-8")
+    refused = sc("policy", "publish", str(v2), db=store_url)
+    assert refused.returncode == 1 and "publish this text as version 3" in refused.stderr
 
     verified = sc("verify", db=store_url)
     assert verified.returncode == 0 and "ledger intact: 3 entries" in verified.stdout
