@@ -184,6 +184,20 @@ def evaluate(
     sizes. Options: --db, --as-of, --known-at, --json.
     """
     if records is None:
+        file_only = {
+            "--out": out_path is not None,
+            "--events": events is not None,
+            "--rejects": rejects is not None,
+            "--catalogue": catalogue is not None,
+            "--explain": explain,
+            "--engine": engine != "duckdb",
+        }
+        given = [name for name, present in file_only.items() if present]
+        if given:
+            raise UsageError(
+                f"{', '.join(given)} need{'s' if len(given) == 1 else ''} --records (file mode); "
+                "without --records, evaluate runs over the registry's store (see --help)"
+            )
         registry_evaluate(scheme, as_of, known_at, db, as_json)
         return
     if as_of is None or out_path is None:

@@ -240,5 +240,7 @@ def test_missing_option_is_a_usage_error() -> None:
         "evaluate", "--scheme", "spc-defaulters", "--as-of", "2024-01-01", "--out", "o.jsonl"
     )
     assert done.returncode == 2
-    assert "Missing option '--records'" in done.stderr
+    assert "--out needs --records (file mode)" in done.stderr
     assert "Traceback" not in done.stderr
+    done = run("evaluate", "--scheme")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
