@@ -25,6 +25,7 @@ from socialcredit.policy.loader import check_max_effect_days
 from socialcredit.policy.model import DEFAULT_MAX_EFFECT_DAYS
 from socialcredit.policy.shipped import resolve_catalogue, resolve_scheme, shipped_scheme_ids
 from socialcredit.policy.summary import describe_scheme
+from socialcredit.registry.audit import Reader
 from socialcredit.registry.standings import standing_of
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
@@ -274,10 +275,16 @@ def demo(
     example = _a_listed_person(store)
     if example is not None:
         out.print("\n[bold]One listed person, explained[/bold]")
-        show_standing(standing_of(store, Settings(database_url=result.db_url), example))
+        demo_reader = Reader("demo", "system", "demonstration of the registry")
+        show_standing(
+            standing_of(store, Settings(database_url=result.db_url), example, reader=demo_reader)
+        )
     out.print(
         f"\nBuilt in {result.seconds:.0f} s. The registry is {result.db_url}; try:\n"
-        f"  socialcredit standing {example or 'SUBJECT_ID'} --db {result.db_url}\n"
+        f"  socialcredit standing {example or 'SUBJECT_ID'} --purpose 'trying the demo' "
+        f"--db {result.db_url}\n"
+        f"  socialcredit audit {example or 'SUBJECT_ID'} --purpose 'trying the demo' "
+        f"--db {result.db_url}\n"
         f"  socialcredit evaluate --scheme rongcheng-person --db {result.db_url}\n"
         f"  socialcredit verify --db {result.db_url}"
     )

@@ -3,6 +3,7 @@ standing, refresh, verify, demo-data. Thin layers over :mod:`socialcredit.regist
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,8 +16,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from socialcredit.cli_common import Db, Json, err, out
+from socialcredit.errors import UsageError
 from socialcredit.evaluation import parse_as_of, parse_known_at
 from socialcredit.registry.admin import init_store
+from socialcredit.registry.audit import Reader, reads_of, verify_audit
 from socialcredit.registry.ingest import IngestReport, ingest_events, ingest_records
 from socialcredit.registry.ledger import verify
 from socialcredit.registry.policies import (
@@ -289,16 +292,21 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
                 "--known-at", help="As the registry knew it at this instant (default now)."
             ),
         ] = None,
+        purpose: Purpose = "",
+        actor: Actor = None,
+        role: Role = "operator",
         db: Db = None,
         as_json: Json = False,
     ) -> None:
         """One subject's standing, evaluated now from the ledger, with every point and listing
-        traced to its record and legal basis."""
+        traced to its record and legal basis. The read is recorded in the access audit (who,
+        in which role, why) before anything is shown."""
         store, settings = open_store(db)
         view = standing_of(
             store,
             settings,
             subject_id,
+            reader=reader(actor, role, purpose),
             scheme_id=scheme,
             as_of=parse_as_of(as_of) if as_of else None,
             known_at_us=parse_known_at(known_at) if known_at else None,
@@ -339,10 +347,31 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             f"{result.written} standings written"
         )
 
+    @app.command("audit")
+    def audit_command(
+        subject_id: Annotated[str, typer.Argument(metavar="SUBJECT_ID")],
+        purpose: Purpose = "",
+        actor: Actor = None,
+        role: Role = "operator",
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Who read this subject's data: when, who, in which role, why and what. The listing is
+        itself a read, recorded in the audit."""
+        store, _ = open_store(db)
+        found = reads_of(store, reader(actor, role, purpose), subject_id)
+        if as_json:
+            print_json([{**asdict(r), "at": us_to_iso(r.at_us)} for r in found])
+            return
+        table = Table("when", "actor", "role", "purpose", "what", title=f"reads of {subject_id}")
+        for r in found:
+            table.add_row(us_to_iso(r.at_us), r.actor, r.role, r.purpose, r.what)
+        out.print(table)
+
     @app.command("verify")
     def verify_command(db: Db = None, as_json: Json = False) -> None:
-        """Recompute the ledger's hash chain. Exits 1 naming the first entry that does not
-        match (an edited, deleted or moved entry)."""
+        """Recompute the hash chains of the ledger and of the access audit. Exits 1 naming the
+        first entry that does not match (an edited, deleted or moved entry)."""
         store, _ = open_store(db)
         with Progress(
             SpinnerColumn(),
@@ -358,13 +387,18 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
                     task, description=f"verifying the ledger: {n:,} entries"
                 ),
             )
+        results = [result, verify_audit(store)]
         if as_json:
-            print_json(asdict(result))
-        elif result.problem is None:
-            out.print(f"ledger intact: {result.entries} entries; head hash {result.head_hash}")
-        else:
-            err.print(f"ledger TAMPERED at entry {result.seq}: {result.problem}")
-        if result.problem is not None:
+            print_json([asdict(r) for r in results])
+        for checked in results if not as_json else ():
+            if checked.problem is None:
+                out.print(
+                    f"{checked.chain} intact: {checked.entries} entries; head hash "
+                    f"{checked.head_hash}"
+                )
+            else:
+                err.print(f"{checked.chain} TAMPERED at entry {checked.seq}: {checked.problem}")
+        if any(r.problem is not None for r in results):
             raise typer.Exit(1)
 
     @app.command("demo-data")
@@ -398,6 +432,32 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             f"records and {city.events} events from {len(city.furnishers)} furnishers in "
             f"{out_dir}/"
         )
+
+
+Purpose = Annotated[
+    str,
+    typer.Option(
+        "--purpose",
+        help="Why this subject's data is read (required; recorded in the access audit).",
+        show_default=False,
+    ),
+]
+Actor = Annotated[
+    str | None,
+    typer.Option("--actor", help="Who reads (default: your login name).", show_default=False),
+]
+Role = Annotated[
+    str, typer.Option("--role", help="The reader's role: operator, agency, subject, system.")
+]
+
+
+def reader(actor: str | None, role: str, purpose: str) -> Reader:
+    if not purpose.strip():
+        raise UsageError(
+            "--purpose is required: every read of a subject's data is recorded with why it was "
+            "read, e.g. --purpose 'objection review'"
+        )
+    return Reader(actor or getpass.getuser(), role, purpose)
 
 
 def show_ingest(report: IngestReport, standings_note: str, as_json: bool) -> None:

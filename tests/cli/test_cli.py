@@ -169,6 +169,7 @@ def test_readme_commands_exist() -> None:
         "refresh",
         "verify",
         "demo-data",
+        "audit",
     ):
         assert f"socialcredit {command}" in readme
         assert run(*command.split(), "--help").returncode == 0

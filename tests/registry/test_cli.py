@@ -76,13 +76,17 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     summary = json.loads(evaluated.stdout)
     assert summary["subjects"] == 2 and summary["lists"] == {"dishonest-judgment-defaulters": 1}
 
-    shown = sc("standing", ALICE, "--scheme", "spc-defaulters", "--json", db=store_url)
+    unexplained = sc("standing", ALICE, db=store_url)
+    assert unexplained.returncode == 2 and "--purpose is required" in unexplained.stderr
+    shown = sc(
+        "standing", ALICE, "--scheme", "spc-defaulters", "--json", "--purpose", "test", db=store_url
+    )
     assert shown.returncode == 0, shown.stderr
     standing = json.loads(shown.stdout)["standings"]["spc-defaulters"]["standing"]
     assert standing["lists"] == ["dishonest-judgment-defaulters"]
     [item] = standing["explanation"]["records"]
     assert (item["furnisher"], item["record_id"]) == ("court", "j1")
-    readable = sc("standing", ALICE, db=store_url)
+    readable = sc("standing", ALICE, "--purpose", "objection review", "--actor", "li", db=store_url)
     assert "court/j1" in readable.stdout and "no-air-travel" in readable.stdout
 
     # A new scheme version is published once; a changed text under a published version is
@@ -98,8 +102,19 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     refused = sc("policy", "publish", str(v2), db=store_url)
     assert refused.returncode == 1 and "publish this text as version 3" in refused.stderr
 
+    audited = sc("audit", ALICE, "--purpose", "subject's request", "--json", db=store_url)
+    assert audited.returncode == 0, audited.stderr
+    reads = json.loads(audited.stdout)
+    assert [(r["actor"], r["purpose"], r["what"]) for r in reads][-1] == (
+        "li",
+        "objection review",
+        "standing:all",
+    )
+    assert len(reads) == 2
+
     verified = sc("verify", db=store_url)
     assert verified.returncode == 0 and "ledger intact: 3 entries" in verified.stdout
+    assert "audit log intact: 3 entries" in verified.stdout
     refreshed = sc("refresh", "--json", db=store_url)
     assert refreshed.returncode == 0 and json.loads(refreshed.stdout)["pending_batches"] == 0
 
@@ -117,6 +132,7 @@ def test_every_registry_command_explains_itself() -> None:
         ("refresh",),
         ("verify",),
         ("demo-data",),
+        ("audit",),
     ]
     for command in commands:
         shown = subprocess.run(

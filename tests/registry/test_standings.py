@@ -14,6 +14,7 @@ import time_machine
 
 from socialcredit.demo_city import generate_city
 from socialcredit.registry.admin import init_store
+from socialcredit.registry.audit import Reader
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.policies import RegistryError, add_furnisher, publish_scheme
 from socialcredit.registry.standings import (
@@ -30,6 +31,7 @@ from socialcredit.store.db import Store, now_us
 from .conftest import ALICE, BOB, EVENT_HEADER, RECORD_HEADER, write_csv
 
 Table = dict[tuple[str, str], tuple[Any, ...]]
+READER = Reader("test", "operator", "testing the registry")
 
 
 def current_table(store: Store) -> Table:
@@ -227,7 +229,13 @@ def test_the_scheme_version_in_force_is_chosen_by_as_of_and_known_at(
 
     def version(as_of: dt.date, known: int | None = None) -> int:
         view = standing_of(
-            store, settings, ALICE, scheme_id="rongcheng-person", as_of=as_of, known_at_us=known
+            store,
+            settings,
+            ALICE,
+            reader=READER,
+            scheme_id="rongcheng-person",
+            as_of=as_of,
+            known_at_us=known,
         )
         return view.results["rongcheng-person"].scheme.version
 
@@ -236,6 +244,11 @@ def test_the_scheme_version_in_force_is_chosen_by_as_of_and_known_at(
     assert version(dt.date(2026, 6, 1), before_v2) == 1
     # A standing of May holds at most until the new version takes effect.
     view = standing_of(
-        store, settings, ALICE, scheme_id="rongcheng-person", as_of=dt.date(2026, 5, 1)
+        store,
+        settings,
+        ALICE,
+        reader=READER,
+        scheme_id="rongcheng-person",
+        as_of=dt.date(2026, 5, 1),
     )
     assert view.results["rongcheng-person"].holds_until == dt.date(2026, 6, 1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -81,10 +82,45 @@ class Verification:
     head_hash: str
     problem: str | None  # None: the chain holds
     seq: int | None = None  # the first entry that does not match
+    chain: str = "ledger"
+
+
+def walk(
+    rows: Iterable[Any], *, chain: str, progress: Callable[[int], None] | None = None
+) -> Verification:
+    """Recompute a chain from its rows in seq order (seq first, the stored hash last, the
+    canonical fields between); stop at the first entry that does not match."""
+    previous, expected, count = GENESIS, 1, 0
+    sha = hashlib.sha256
+    for row in rows:
+        seq = int(row[0])
+        if seq != expected:
+            return Verification(
+                count,
+                previous,
+                f"entry {expected} is missing: the {chain} jumps from entry {expected - 1} to "
+                f"entry {seq} (deleted entries)",
+                expected,
+                chain,
+            )
+        digest = sha(f"{previous}{SEPARATOR}{entry_text(row[:-1])}".encode()).hexdigest()
+        if digest != row[-1]:
+            return Verification(
+                count,
+                previous,
+                f"entry {seq} does not match its hash: its content was changed, or entries were "
+                "moved",
+                seq,
+                chain,
+            )
+        previous, expected, count = digest, expected + 1, count + 1
+        if progress is not None and count % 50_000 == 0:
+            progress(count)
+    return Verification(count, previous, None, None, chain)
 
 
 def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Verification:
-    """Recompute the whole chain; stop at the first entry that does not match."""
+    """Recompute the ledger's whole chain; stop at the first entry that does not match."""
     columns = (
         ledger.c.seq,
         ledger.c.batch_id,
@@ -100,7 +136,6 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
         ledger.c.event_date,
         ledger.c.record_seq,
     )
-    previous, expected, count = GENESIS, 1, 0
     with store.reading() as connection:
         result = connection.execute(
             sa.select(*columns, ledger.c.hash)
@@ -108,37 +143,12 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
             .order_by(ledger.c.seq)
             .execution_options(yield_per=50_000)
         )
-        sha = hashlib.sha256
-        broken: Verification | None = None
         with result:
-            for row in result:
-                seq = int(row[0])
-                if seq != expected:
-                    broken = Verification(
-                        count,
-                        previous,
-                        f"entry {expected} is missing: the ledger jumps from entry "
-                        f"{expected - 1} to entry {seq} (deleted entries)",
-                        expected,
-                    )
-                    break
-                text = f"{previous}{SEPARATOR}{entry_text(row[:-1])}"
-                digest = sha(text.encode()).hexdigest()
-                if digest != row[-1]:
-                    broken = Verification(
-                        count,
-                        previous,
-                        f"entry {seq} does not match its hash: its content was changed, or "
-                        "entries were moved",
-                        seq,
-                    )
-                    break
-                previous, expected, count = digest, expected + 1, count + 1
-                if progress is not None and count % 50_000 == 0:
-                    progress(count)
-        if broken is not None:
-            return broken
-        last_seq = expected - 1
+            walked = walk(result, chain="ledger", progress=progress)
+        if walked.problem is not None:
+            return walked
+        count, previous = walked.entries, walked.head_hash
+        last_seq = count
         ends = connection.execute(
             sa.select(batches.c.id, batches.c.last_seq, batches.c.last_hash)
             .where(batches.c.last_seq.is_not(None))

@@ -27,6 +27,7 @@ from socialcredit.engines.sql import Dialect, evaluation_statements
 from socialcredit.errors import UsageError
 from socialcredit.identifiers import check
 from socialcredit.policy.model import Scheme
+from socialcredit.registry.audit import Reader, record_read
 from socialcredit.registry.policies import Applicable, scheme_at, scheme_ids
 from socialcredit.semantics.fields import Event, Record
 from socialcredit.semantics.reference import (
@@ -164,12 +165,14 @@ def standing_of(
     settings: Settings,
     identifier: str,
     *,
+    reader: Reader,
     scheme_id: str | None = None,
     as_of: dt.date | None = None,
     known_at_us: int | None = None,
 ) -> SubjectView:
     """One subject evaluated online from the ledger, with explanations, under one or every
-    published scheme that applies to its kind."""
+    published scheme that applies to its kind. The read is audited (who, why, what) before the
+    result is returned."""
     result = check(identifier)
     if result.kind is None:
         raise UsageError(f"{identifier!r} is not a valid identifier: {result.reason}")
@@ -196,6 +199,10 @@ def standing_of(
             results[sid] = evaluate_facts(
                 facts, applicable, as_of=day, known_at_us=known, explain=True
             )
+    what = f"standing:{scheme_id or 'all'}"
+    if as_of is not None or known_at_us is not None:
+        what += f" as_of={day.isoformat()} known_at_us={known}"
+    record_read(store, reader, key, identifier, what)
     return SubjectView(facts, day, known, results)
 
 

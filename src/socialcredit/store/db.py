@@ -122,14 +122,17 @@ class Store:
                 yield connection
 
     @contextmanager
-    def writing(self) -> Iterator[sa.Connection]:
-        """A write transaction holding the ledger's writer lock: one writer at a time, readers
-        never blocked. Everything in it commits together or not at all."""
+    def writing(self, chain: str = "ledger") -> Iterator[sa.Connection]:
+        """A write transaction holding the writer lock of a hash chain (``ledger`` or
+        ``audit_log``): one writer per chain at a time, readers never blocked. Everything in it
+        commits together or not at all. (SQLite has one writer for the whole file.)"""
+        if chain not in ("ledger", "audit_log"):
+            raise ValueError(f"no chain {chain!r}")
         with self._connect() as connection:
             connection = connection.execution_options(sqlite_immediate=True)
             with connection.begin():
                 if self.dialect == "postgresql":
-                    connection.exec_driver_sql("LOCK TABLE ledger IN SHARE ROW EXCLUSIVE MODE")
+                    connection.exec_driver_sql(f"LOCK TABLE {chain} IN SHARE ROW EXCLUSIVE MODE")
                 yield connection
 
     # -- bulk paths --------------------------------------------------------------------------

@@ -175,3 +175,18 @@ snapshot_standings = sa.Table(
     sa.Column("lists", sa.Text, nullable=False),
     sa.Column("measures", sa.Text, nullable=False),
 )
+
+# Who read whose data, when and why: append-only and hash-chained like the ledger.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", BigKey, primary_key=True, autoincrement=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("subject_id", sa.BigInteger, nullable=False),
+    sa.Column("what", sa.Text, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_log_subject_id", "subject_id"),
+)

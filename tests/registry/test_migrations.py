@@ -1,0 +1,22 @@
+"""`init` brings a store made by an earlier release up to the current schema."""
+
+from __future__ import annotations
+
+from alembic import command
+
+from socialcredit.registry.admin import init_store
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store, _alembic_config
+
+
+def test_init_migrates_a_store_of_the_first_release(store_url: str) -> None:
+    store = Store(store_url)
+    with store.engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0001")
+    done = init_store(store, Settings(database_url=store_url))
+    assert (done.schema_from, done.schema_to) == ("0001", "0002")
+    store.check_ready()
+    again = init_store(store, Settings(database_url=store_url))
+    assert again.schema_from == again.schema_to == "0002"
+    assert not any(p.new for p in again.published)
+    store.engine.dispose()
