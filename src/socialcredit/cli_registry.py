@@ -27,6 +27,7 @@ from socialcredit.registry.policies import (
     list_furnishers,
     publish_file,
 )
+from socialcredit.registry.publication import public_list, public_view
 from socialcredit.registry.standings import (
     BatchResult,
     after_ingest,
@@ -346,6 +347,61 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             f"schemes re-evaluated: {', '.join(result.schemes_rebuilt) or 'none'}; "
             f"{result.written} standings written"
         )
+
+    public_app = typer.Typer(
+        help="What the public may see: organisations' published records and public lists, "
+        "persons masked."
+    )
+    app.add_typer(public_app, name="public")
+
+    @public_app.command("subject")
+    def public_subject(
+        subject_id: Annotated[str, typer.Argument(metavar="SUBJECT_ID")],
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """What is public about a subject today: an organisation's records in their
+        publication window and its public listings; for a person, only public listings, masked
+        (never a score or grade)."""
+        store, settings = open_store(db)
+        view = public_view(store, settings, subject_id)
+        if as_json:
+            print_json(view.to_json())
+            return
+        out.print(f"[bold]{view.identifier}[/bold] {view.name or ''} ({view.kind}), on {view.on}")
+        for record in view.records:
+            out.print(
+                f"  record {record.furnisher}/{record.record_id}: {record.title} "
+                f"({record.occurred_on}), public until {record.published_until}; "
+                f"basis: {record.legal_basis}",
+                markup=False,
+            )
+        for listing in view.listings:
+            out.print(
+                f"  on the {listing.kind} list {listing.title} ({listing.scheme}/"
+                f"{listing.list_id}) since {listing.since or '-'}, until {listing.until or '-'}",
+                markup=False,
+            )
+        if not view.records and not view.listings:
+            out.print("  nothing is public about this subject today")
+
+    @public_app.command("list")
+    def public_list_command(
+        scheme: Annotated[str, typer.Argument(help="The scheme id.")],
+        list_id: Annotated[str, typer.Argument(metavar="LIST_ID")],
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """The members of a public list today, persons masked."""
+        store, settings = open_store(db)
+        members = public_list(store, settings, scheme, list_id)
+        if as_json:
+            print_json([asdict(m) for m in members])
+            return
+        table = Table("identifier", "name", "kind", "since", "until", title=f"{scheme}/{list_id}")
+        for m in members:
+            table.add_row(m.identifier, m.name or "", m.kind, m.since or "", m.until or "")
+        out.print(table)
 
     @app.command("audit")
     def audit_command(

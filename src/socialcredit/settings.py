@@ -39,6 +39,19 @@ class Settings(BaseSettings):
         ),
     )
 
+    publication_days_minor: int = Field(
+        default=0, ge=0, le=92, description="How long a minor record is public (at most 3 months)."
+    )
+    publication_days_general: int = Field(
+        default=365, ge=90, le=366, description="How long a general record is public (3-12 months)."
+    )
+    publication_days_serious: int = Field(
+        default=1095,
+        ge=365,
+        le=1096,
+        description="How long a serious record is public (1-3 years).",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -170,6 +170,8 @@ def test_readme_commands_exist() -> None:
         "verify",
         "demo-data",
         "audit",
+        "public subject",
+        "public list",
     ):
         assert f"socialcredit {command}" in readme
         assert run(*command.split(), "--help").returncode == 0

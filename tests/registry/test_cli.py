@@ -112,6 +112,14 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     )
     assert len(reads) == 2
 
+    public = sc("public", "subject", ALICE, "--json", db=store_url)
+    assert public.returncode == 0, public.stderr
+    shown_publicly = json.loads(public.stdout)
+    assert shown_publicly["identifier"] == ALICE[:6] + "*" * 10 + ALICE[-2:]
+    assert shown_publicly["name"] == "张*" and shown_publicly["records"] == []
+    listed = sc("public", "list", "spc-defaulters", "dishonest-judgment-defaulters", db=store_url)
+    assert listed.returncode == 0 and "张*" in listed.stdout and ALICE not in listed.stdout
+
     verified = sc("verify", db=store_url)
     assert verified.returncode == 0 and "ledger intact: 3 entries" in verified.stdout
     assert "audit log intact: 3 entries" in verified.stdout
@@ -133,6 +141,8 @@ def test_every_registry_command_explains_itself() -> None:
         ("verify",),
         ("demo-data",),
         ("audit",),
+        ("public", "subject"),
+        ("public", "list"),
     ]
     for command in commands:
         shown = subprocess.run(

@@ -1,0 +1,316 @@
+"""What the public may see: the only way public pages get data.
+
+- An organisation's records are public during their publication window: from the day the
+  registry recorded them (never before ``occurred_on``) for the period of the code's severity —
+  minor: not published (0 days by default; at most 3 months), general: 1 year by default (3
+  months to 1 year), serious: 3 years by default (1 to 3 years) — ending early on the day of a
+  repair, or at once on retraction. Persons' records are never public.
+- Members of a list marked ``public`` are published while they are listed: organisations with
+  their identifier and name, persons masked (surname and the given name's first character;
+  the identifier's first 6 and last 2 characters).
+- A person's score or grade is never public; an organisation's score or grade is not published
+  either unless a scheme says so (no shipped scheme does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.errors import UsageError
+from socialcredit.identifiers import check
+from socialcredit.policy.model import CodeList, Scheme
+from socialcredit.registry.policies import catalogue_at, scheme_at, scheme_ids
+from socialcredit.registry.standings import evaluate_facts, load_subject, subject_key
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store, now_us
+
+# Compound surnames that take two characters (the common ones).
+COMPOUND_SURNAMES = frozenset(
+    [
+        "欧阳",
+        "司马",
+        "上官",
+        "诸葛",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "公孙",
+        "慕容",
+        "长孙",
+        "宇文",
+        "司徒",
+        "夏侯",
+        "轩辕",
+        "令狐",
+        "端木",
+        "独孤",
+        "南宫",
+    ]
+)
+
+
+def mask_identifier(identifier: str) -> str:
+    """A person's identifier as published: the first 6 and the last 2 characters."""
+    return identifier[:6] + "*" * (len(identifier) - 8) + identifier[-2:]
+
+
+def mask_name(name: str | None) -> str | None:
+    """A person's name as published: the surname and the given name's initial — Maria Schmidt
+    → Schmidt M. A Chinese given name has no initial short of its characters (in 李四 the
+    initial is the whole given name), so it is masked whole: 张三丰 → 张**, 欧阳娜娜 → 欧阳**."""
+    if not name:
+        return None
+    name = name.strip()
+    if any("\u4e00" <= ch <= "\u9fff" for ch in name):
+        cut = 2 if name[:2] in COMPOUND_SURNAMES else 1
+        surname, given = name[:cut], name[cut:]
+        return surname + "*" * len(given)
+    parts = name.split()
+    if len(parts) == 1:
+        return parts[0][:1] + "."
+    return f"{parts[-1]} {parts[0][:1]}."
+
+
+@dataclass(frozen=True)
+class PublicRecord:
+    furnisher: str
+    record_id: str
+    code: str
+    title: str
+    legal_basis: str
+    occurred_on: str
+    amount: str | None
+    published_from: str
+    published_until: str  # exclusive
+
+
+@dataclass(frozen=True)
+class PublicListing:
+    scheme: str
+    list_id: str
+    title: str
+    kind: str
+    legal_basis: str
+    since: str | None
+    until: str | None
+
+
+@dataclass
+class PublicView:
+    """Everything public about one subject today."""
+
+    identifier: str  # masked for persons
+    kind: str
+    name: str | None  # masked for persons
+    on: str
+    records: list[PublicRecord] = field(default_factory=list)
+    listings: list[PublicListing] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "identifier": self.identifier,
+            "kind": self.kind,
+            "name": self.name,
+            "on": self.on,
+            "records": [r.__dict__ for r in self.records],
+            "lists": [item.__dict__ for item in self.listings],
+        }
+
+
+def publication_days(settings: Settings, severity: str) -> int:
+    return {
+        "minor": settings.publication_days_minor,
+        "general": settings.publication_days_general,
+        "serious": settings.publication_days_serious,
+    }[severity]
+
+
+def public_view(store: Store, settings: Settings, identifier: str) -> PublicView:
+    """What is public about a subject today (in the registry's time zone)."""
+    kind = check(identifier).kind
+    if kind is None:
+        raise UsageError(f"{identifier!r} is not a valid identifier")
+    today, known = settings.today(), now_us()
+    person = kind == "person"
+    nothing = PublicView(
+        identifier=mask_identifier(identifier) if person else identifier,
+        kind=kind,
+        name=None,
+        on=today.isoformat(),
+    )
+    with store.reading() as connection:
+        key = subject_key(connection, identifier)
+        if key is None:
+            return nothing  # the same answer as for a person with nothing public
+        facts = load_subject(connection, key)
+        catalogue = catalogue_at(connection, known)
+        schemes = [
+            scheme_at(
+                connection,
+                sid,
+                as_of=today,
+                known_us=known,
+                max_effect_days=settings.max_effect_days,
+            )
+            for sid in scheme_ids(connection, known)
+        ]
+    view = PublicView(
+        identifier=mask_identifier(identifier) if person else identifier,
+        kind=facts.kind,
+        name=mask_name(facts.name) if person else facts.name,
+        on=today.isoformat(),
+    )
+    if not person:
+        view.records = _public_records(facts, catalogue, settings, today)
+    for applicable in schemes:
+        scheme = applicable.scheme
+        if facts.kind not in scheme.subjects or not any(lst.public for lst in scheme.lists):
+            continue
+        evaluated = evaluate_facts(facts, applicable, as_of=today, known_at_us=known, explain=True)
+        standing = evaluated.standing
+        if standing is None or standing.explanation is None:
+            continue
+        dates = standing.explanation["lists"]
+        for lst in scheme.lists:
+            if lst.public and lst.id in standing.lists:
+                view.listings.append(
+                    PublicListing(
+                        scheme=scheme.id,
+                        list_id=lst.id,
+                        title=lst.title,
+                        kind=lst.kind,
+                        legal_basis=lst.legal_basis,
+                        since=dates.get(lst.id, {}).get("since"),
+                        until=dates.get(lst.id, {}).get("until"),
+                    )
+                )
+    if person and not view.listings:
+        return nothing  # that the registry holds anything about a person is not public
+    return view
+
+
+def _public_records(
+    facts: Any, catalogue: Any, settings: Settings, today: dt.date
+) -> list[PublicRecord]:
+    """An organisation's records inside their publication window today."""
+    retracted: set[tuple[str, str]] = set()
+    repaired: dict[tuple[str, str], dt.date] = {}
+    for event in facts.events:
+        key = (event.furnisher, event.record_id)
+        if event.event == "retracted":
+            retracted.add(key)
+        elif event.event == "repaired" and event.date is not None:
+            repaired[key] = min(event.date, repaired.get(key, event.date))
+    found = []
+    for record in facts.records:
+        key = (record.furnisher, record.record_id)
+        code = catalogue.codes.get(record.code)
+        if code is None or key in retracted:
+            continue
+        days = publication_days(settings, code.severity)
+        recorded_on = (
+            dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=record.recorded_us)
+        ).date()
+        start = max(record.occurred_on, recorded_on)
+        end = start + dt.timedelta(days=days)
+        if key in repaired:
+            end = min(end, repaired[key])
+        if start <= today < end:
+            found.append(
+                PublicRecord(
+                    furnisher=record.furnisher,
+                    record_id=record.record_id,
+                    code=record.code,
+                    title=code.title,
+                    legal_basis=code.legal_basis,
+                    occurred_on=record.occurred_on.isoformat(),
+                    amount=None if record.amount == Decimal(0) else str(record.amount),
+                    published_from=start.isoformat(),
+                    published_until=end.isoformat(),
+                )
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class PublicMember:
+    identifier: str  # masked for persons
+    kind: str
+    name: str | None  # masked for persons
+    since: str | None
+    until: str | None
+
+
+def public_list(
+    store: Store, settings: Settings, scheme_id: str, list_id: str
+) -> list[PublicMember]:
+    """The members of a public list today, from the current standings (re-evaluated where their
+    day has come), persons masked."""
+    from socialcredit.registry.standings import refresh
+
+    refresh(store, settings)  # no stale listing: everyone whose day has come is re-evaluated
+    today, known = settings.today(), now_us()
+    with store.reading() as connection:
+        applicable = scheme_at(
+            connection,
+            scheme_id,
+            as_of=today,
+            known_us=known,
+            max_effect_days=settings.max_effect_days,
+        )
+        lst = next((item for item in applicable.scheme.lists if item.id == list_id), None)
+        if lst is None:
+            raise UsageError(f"scheme {scheme_id} has no list {list_id!r}")
+        if not lst.public:
+            raise UsageError(f"list {list_id} of scheme {scheme_id} is not public")
+        rows = connection.execute(
+            sa.text(
+                "SELECT s.id, s.identifier, s.kind, s.name FROM standings t "
+                "JOIN subjects s ON s.id = t.subject_id "
+                "WHERE t.scheme_id = :scheme AND t.lists LIKE :pattern ORDER BY s.identifier"
+            ),
+            {"scheme": scheme_id, "pattern": f'%"{list_id}"%'},
+        ).all()
+        members = []
+        for row in rows:
+            since, until = _list_dates(
+                connection, applicable.scheme, lst, int(row.id), today, known
+            )
+            person = row.kind == "person"
+            members.append(
+                PublicMember(
+                    identifier=mask_identifier(row.identifier) if person else row.identifier,
+                    kind=row.kind,
+                    name=mask_name(row.name) if person else row.name,
+                    since=since,
+                    until=until,
+                )
+            )
+    return members
+
+
+def _list_dates(
+    connection: sa.Connection,
+    scheme: Scheme,
+    lst: Any,
+    key: int,
+    today: dt.date,
+    known: int,
+) -> tuple[str | None, str | None]:
+    if not isinstance(lst, CodeList):
+        return None, None
+    from socialcredit.registry.policies import Applicable
+
+    facts = load_subject(connection, key)
+    evaluated = evaluate_facts(
+        facts, Applicable(scheme, None), as_of=today, known_at_us=known, explain=True
+    )
+    if evaluated.standing is None or evaluated.standing.explanation is None:
+        return None, None
+    dates = evaluated.standing.explanation["lists"].get(lst.id, {})
+    return dates.get("since"), dates.get("until")

@@ -1,0 +1,149 @@
+"""What the public sees: publication windows by severity, early ends, masking, and never a
+person's record, score or grade."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import time_machine
+
+from socialcredit.identifiers import person_check_character
+from socialcredit.registry.ingest import ingest_events, ingest_records
+from socialcredit.registry.policies import add_furnisher
+from socialcredit.registry.publication import (
+    mask_identifier,
+    mask_name,
+    public_list,
+    public_view,
+)
+from socialcredit.registry.standings import after_ingest
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store
+
+from .conftest import ACME, ALICE, BOB, EVENT_HEADER, write_csv
+
+HEADER = ("record_id", "subject_id", "code", "occurred_on", "amount", "subject_name")
+
+
+def test_masking() -> None:
+    assert mask_identifier(ALICE) == "110105**********2X"
+    assert mask_name("张三丰") == "张**"
+    assert mask_name("李四") == "李*"
+    assert mask_name("欧阳娜娜") == "欧阳**"
+    assert mask_name("李") == "李"
+    assert mask_name("Maria Schmidt") == "Schmidt M."
+    assert mask_name(None) is None
+
+
+def fill(store: Store, settings: Settings, tmp_path: Path, today: dt.date) -> None:
+    with store.writing() as connection:
+        add_furnisher(
+            connection,
+            "samr",
+            "市场监督管理局",
+            ["gsxt.annual_report_missing", "gsxt.serious_illegal"],
+            update=False,
+        )
+    recent = (today - dt.timedelta(days=30)).isoformat()
+    rows = [
+        ("c1", ACME, "court.judgment_default", recent, "250000", "荣成某某海产有限公司"),
+        ("c2", ALICE, "court.judgment_default", recent, "", "张三丰"),
+        ("c3", ACME, "court.arrears", recent, "900", ""),
+        ("c4", ACME, "court.judgment_default", recent, "", ""),
+        ("c5", BOB, "court.breach_found", recent, "", "李四"),
+    ]
+    for furnisher, path_rows in (("court", rows),):
+        report = ingest_records(
+            store,
+            write_csv(tmp_path / f"{furnisher}.csv", HEADER, path_rows),
+            furnisher_id=furnisher,
+        )
+        after_ingest(store, settings, report.affected, report.batch_id)
+    samr = ingest_records(
+        store,
+        write_csv(
+            tmp_path / "samr.csv",
+            HEADER,
+            [("s1", ACME, "gsxt.annual_report_missing", recent, "", "")],
+        ),
+        furnisher_id="samr",
+    )
+    after_ingest(store, settings, samr.affected, samr.batch_id)
+    events = ingest_events(
+        store,
+        write_csv(
+            tmp_path / "court-events.csv",
+            EVENT_HEADER,
+            [
+                ("c3", "repaired", (today - dt.timedelta(days=1)).isoformat()),
+                ("c4", "retracted", ""),
+            ],
+        ),
+        furnisher_id="court",
+    )
+    after_ingest(store, settings, events.affected, events.batch_id)
+
+
+def test_what_is_public_about_an_organisation_and_a_person(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    today = settings.today()
+    fill(store, settings, tmp_path, today)
+    acme = public_view(store, settings, ACME)
+    assert acme.identifier == ACME and acme.name == "荣成某某海产有限公司"
+    # c1 (serious) and s1 (general) are public; c3 was repaired yesterday; c4 was retracted.
+    assert sorted(r.record_id for r in acme.records) == ["c1", "s1"]
+    c1 = next(r for r in acme.records if r.record_id == "c1")
+    assert (
+        c1.published_until
+        == (dt.date.fromisoformat(c1.published_from) + dt.timedelta(days=1095)).isoformat()
+    )
+    assert sorted((x.scheme, x.list_id) for x in acme.listings) == [
+        ("gsxt-enterprises", "abnormal-operations"),
+        ("spc-defaulters", "dishonest-judgment-defaulters"),
+    ]
+    alice = public_view(store, settings, ALICE)
+    assert alice.identifier == "110105**********2X" and alice.name == "张**"
+    assert alice.records == [] and [x.list_id for x in alice.listings] == [
+        "dishonest-judgment-defaulters"
+    ]
+    # A person not on any public list: nothing public at all, not even that the registry
+    # holds something (the same answer as for someone it has never heard of).
+    bob = public_view(store, settings, BOB)
+    assert bob.records == [] and bob.listings == [] and bob.name is None
+    body = "11010519850505123"
+    stranger = public_view(store, settings, body + person_check_character(body))
+    assert stranger.identifier != bob.identifier
+    assert bob.to_json() | {"identifier": ""} == stranger.to_json() | {"identifier": ""}
+    # The public list: organisations by name, persons masked; no output names a person.
+    members = public_list(store, settings, "spc-defaulters", "dishonest-judgment-defaulters")
+    assert [(m.identifier, m.name) for m in members] == [
+        ("110105**********2X", "张**"),
+        (ACME, "荣成某某海产有限公司"),
+    ]
+    everything = json.dumps(
+        [acme.to_json(), alice.to_json(), bob.to_json(), [m.__dict__ for m in members]],
+        ensure_ascii=False,
+    )
+    for secret in (ALICE, BOB, "张三丰", "李四"):
+        assert secret not in everything
+    assert not re.search(r"\b\d{17}[\dX]\b", everything), "an unmasked resident number"
+    assert '"score"' not in everything and '"grade"' not in everything
+
+
+def test_publication_ends_on_the_right_day(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    today = settings.today()
+    fill(store, settings, tmp_path, today)
+    s1 = next(r for r in public_view(store, settings, ACME).records if r.record_id == "s1")
+    last_day = dt.date.fromisoformat(s1.published_until) - dt.timedelta(days=1)
+    with time_machine.travel(dt.datetime.combine(last_day, dt.time(12), dt.UTC), tick=False):
+        assert "s1" in [r.record_id for r in public_view(store, settings, ACME).records]
+    with time_machine.travel(
+        dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(12), dt.UTC), tick=False
+    ):
+        assert "s1" not in [r.record_id for r in public_view(store, settings, ACME).records]
