@@ -22,6 +22,8 @@ from socialcredit.registry.admin import init_store
 from socialcredit.registry.audit import Reader, reads_of, verify_audit
 from socialcredit.registry.ingest import IngestReport, ingest_events, ingest_records
 from socialcredit.registry.ledger import verify
+from socialcredit.registry.notices import notices_of
+from socialcredit.registry.notices import send as send_notices
 from socialcredit.registry.policies import (
     add_furnisher,
     list_furnishers,
@@ -402,6 +404,41 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         for m in members:
             table.add_row(m.identifier, m.name or "", m.kind, m.since or "", m.until or "")
         out.print(table)
+
+    notices_app = typer.Typer(help="Notices to subjects: read the outbox, send it on.")
+    app.add_typer(notices_app, name="notices")
+
+    @notices_app.command("list")
+    def notices_list(
+        subject_id: Annotated[str, typer.Argument(metavar="SUBJECT_ID")],
+        purpose: Purpose = "",
+        actor: Actor = None,
+        role: Role = "operator",
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """The notices sent (or waiting) for a subject, oldest first: negative records
+        furnished, listings and delistings, grade changes. The read is audited."""
+        store, _ = open_store(db)
+        found = notices_of(store, reader(actor, role, purpose), subject_id)
+        if as_json:
+            print_json([{**asdict(n), "created": us_to_iso(n.created_us)} for n in found])
+            return
+        for n in found:
+            state = f"sent ({n.channel})" if n.sent_us else "in the outbox"
+            out.print(f"{us_to_iso(n.created_us)} [{n.kind}] {n.text} — {state}", markup=False)
+        if not found:
+            out.print("no notices")
+
+    @notices_app.command("send")
+    def notices_send(
+        to: Annotated[str, typer.Option("--to", help="The channel: file:PATH (JSON lines).")],
+        db: Db = None,
+    ) -> None:
+        """Hand every unsent notice to a channel and mark it sent."""
+        store, _ = open_store(db)
+        count = send_notices(store, to)
+        out.print(f"{count} notices sent to {to}")
 
     @app.command("audit")
     def audit_command(

@@ -172,6 +172,8 @@ def test_readme_commands_exist() -> None:
         "audit",
         "public subject",
         "public list",
+        "notices list",
+        "notices send",
     ):
         assert f"socialcredit {command}" in readme
         assert run(*command.split(), "--help").returncode == 0

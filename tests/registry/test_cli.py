@@ -143,6 +143,8 @@ def test_every_registry_command_explains_itself() -> None:
         ("audit",),
         ("public", "subject"),
         ("public", "list"),
+        ("notices", "list"),
+        ("notices", "send"),
     ]
     for command in commands:
         shown = subprocess.run(

@@ -19,7 +19,6 @@ import csv
 import hashlib
 import io
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,7 +43,9 @@ from socialcredit.engines.sql import (
 )
 from socialcredit.inputs import Input, read_input
 from socialcredit.policy.model import Catalogue
+from socialcredit.registry.bulk import insert_from_duckdb, literal
 from socialcredit.registry.ledger import chain, head
+from socialcredit.registry.notices import notify_records
 from socialcredit.registry.policies import Furnisher, catalogue_at, require_furnisher
 from socialcredit.semantics.fields import (
     EVENT_COLUMNS,
@@ -260,53 +261,6 @@ def _rest_sql(*parts: str) -> str:
     return f" || {SEP} || ".join(f"coalesce(CAST({p} AS VARCHAR), '')" for p in parts)
 
 
-def _literal(value: object) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, int):
-        return str(value)
-    return quote(str(value))
-
-
-def insert_from_duckdb(
-    store: Store,
-    connection: sa.Connection,
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    query: str,
-    columns: Sequence[str],
-    constants: dict[str, object] | None = None,
-) -> None:
-    """Insert the rows of a DuckDB query (its columns named ``columns``) into a store table,
-    with ``constants`` the same on every row. PostgreSQL: DuckDB writes CSV and COPY reads it,
-    with no Python per row. SQLite: executemany, the constants inlined in the statement."""
-    constants = constants or {}
-    if store.dialect == "postgresql":
-        names = [*columns, *constants]
-        select = ", ".join([*columns, *(f"{_literal(v)} AS {k}" for k, v in constants.items())])
-        with tempfile.TemporaryDirectory(prefix="socialcredit-") as folder:
-            path = Path(folder) / "rows.csv"
-            con.execute(
-                f"COPY (SELECT {select} FROM ({query}) q) TO {quote(str(path))} "
-                "(FORMAT csv, HEADER false)"
-            )
-            raw: Any = connection.connection.driver_connection
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy,
-                path.open("rb") as handle,
-            ):
-                while block := handle.read(1 << 20):
-                    copy.write(block)
-        return
-    marks = ", ".join(["?"] * len(columns) + [_literal(v) for v in constants.values()])
-    statement = f"INSERT INTO {table} ({', '.join([*columns, *constants])}) VALUES ({marks})"
-    raw = connection.connection.driver_connection
-    cursor = con.execute(f"SELECT {', '.join(columns)} FROM ({query}) q")
-    while chunk := cursor.fetchmany(100_000):
-        raw.executemany(statement, chunk)
-
-
 def _append(
     store: Store,
     connection: sa.Connection,
@@ -375,9 +329,7 @@ def _append_chunks(
     # PostgreSQL's COPY needs every column on every row; SQLite takes the constants inlined.
     inline = {} if postgres else constants
     carried = (
-        [*varying, *(f"{_literal(v)} AS {k}" for k, v in constants.items())]
-        if postgres
-        else varying
+        [*varying, *(f"{literal(v)} AS {k}" for k, v in constants.items())] if postgres else varying
     )
     names = [*(varying + (list(constants) if postgres else [])), "hash", *inline]
     cursor = con.execute(f"SELECT {', '.join(carried)}, rest FROM to_append ORDER BY seq")
@@ -400,7 +352,7 @@ def _append_chunks(
                 csv.writer(buffer, lineterminator="\n").writerows(rows)
                 copy.write(buffer.getvalue())
     else:
-        marks = ", ".join(["?"] * (len(varying) + 1) + [_literal(v) for v in inline.values()])
+        marks = ", ".join(["?"] * (len(varying) + 1) + [literal(v) for v in inline.values()])
         statement = f"INSERT INTO ledger ({', '.join(names)}) VALUES ({marks})"
         for rows in _prefetched(chunks()):
             raw.executemany(statement, rows)
@@ -524,6 +476,8 @@ def ingest_records(
                 },
                 position,
             )
+            step("notices")
+            notify_records(store, connection, con, catalogue)
             report.affected = [
                 int(r[0])
                 for r in con.execute(

@@ -28,6 +28,9 @@ from socialcredit.errors import UsageError
 from socialcredit.identifiers import check
 from socialcredit.policy.model import Scheme
 from socialcredit.registry.audit import Reader, record_read
+from socialcredit.registry.notices import changes as notice_changes
+from socialcredit.registry.notices import changes_sql
+from socialcredit.registry.notices import insert_rows as insert_notices
 from socialcredit.registry.policies import Applicable, scheme_at, scheme_ids
 from socialcredit.semantics.fields import Event, Record
 from socialcredit.semantics.reference import (
@@ -211,7 +214,7 @@ def standing_of(
 
 def _current_rows(
     connection: sa.Connection, settings: Settings, keys: list[int], today: dt.date, known: int
-) -> tuple[list[tuple[Any, ...]], list[str]]:
+) -> tuple[list[tuple[Any, ...]], dict[str, Applicable]]:
     """The current-standing rows of these subjects under every published scheme."""
     applicable = {
         sid: scheme_at(
@@ -241,7 +244,7 @@ def _current_rows(
                     result.holds_until,
                 )
             )
-    return rows, list(applicable)
+    return rows, applicable
 
 
 def update_current(
@@ -256,9 +259,28 @@ def update_current(
     with store.writing() as connection:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            rows, _ = _current_rows(connection, settings, chunk, today, known)
+            rows, applicable = _current_rows(connection, settings, chunk, today, known)
+            before: dict[str, dict[int, tuple[list[str], str | None]]] = {}
+            for old in connection.execute(
+                sa.select(
+                    standings.c.scheme_id,
+                    standings.c.subject_id,
+                    standings.c.lists,
+                    standings.c.grade,
+                ).where(standings.c.subject_id.in_(chunk))
+            ):
+                before.setdefault(old.scheme_id, {})[int(old.subject_id)] = (
+                    json.loads(old.lists),
+                    old.grade,
+                )
+            after: dict[str, dict[int, tuple[list[str], str | None]]] = {}
+            for row in rows:
+                after.setdefault(row[0], {})[int(row[1])] = (json.loads(row[7]), row[6])
             connection.execute(standings.delete().where(standings.c.subject_id.in_(chunk)))
             store.bulk_insert(connection, standings, STANDING_COLUMNS, rows)
+            for sid, app in applicable.items():
+                told = notice_changes(app.scheme, today, before.get(sid, {}), after.get(sid, {}))
+                insert_notices(store, connection, told)
             written += len(rows)
         ids = list(batch_ids)
         if ids:
@@ -556,7 +578,9 @@ def evaluate_registry(
                     scheme_id=scheme.id, scheme_version=scheme.version, built_us=now_us()
                 )
             )
+            told = _batch_notices(connection, scheme, day, result)
             connection.execute(standings.delete().where(standings.c.scheme_id == scheme.id))
+            insert_notices(store, connection, told)
             store.bulk_insert(
                 connection,
                 standings,
@@ -593,6 +617,34 @@ def evaluate_registry(
         timings=timings,
         peak_rss_mib=_peak_rss_mib(),
     )
+
+
+def _batch_notices(
+    connection: sa.Connection, scheme: Scheme, day: dt.date, result: pa.Table
+) -> list[tuple[Any, ...]]:
+    """Notices for everyone whose lists or grade under the scheme differ between the stored
+    current standings and a new batch result (compared in DuckDB)."""
+    old = connection.execute(
+        sa.select(standings.c.subject_id, standings.c.lists, standings.c.grade).where(
+            standings.c.scheme_id == scheme.id
+        )
+    ).all()
+    con = duckdb.connect(":memory:")
+    try:
+        con.register(
+            "old_standings",
+            pa.table(
+                {
+                    "sid": pa.array([r[0] for r in old], pa.int64()),
+                    "lists": pa.array([r[1] for r in old], pa.string()),
+                    "grade": pa.array([r[2] for r in old], pa.string()),
+                }
+            ),
+        )
+        con.register("result", result.select(["sid", "lists", "grade"]))
+        return con.execute(changes_sql(scheme, day)).fetchall()
+    finally:
+        con.close()
 
 
 def _rows(

@@ -190,3 +190,21 @@ audit_log = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Index("ix_audit_log_subject_id", "subject_id"),
 )
+
+# What subjects are told, and when it went out. The default sender leaves notices here for the
+# subject to read; another sender marks them sent.
+notices = sa.Table(
+    "notices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("subject_id", sa.BigInteger, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # record | listed | delisted | grade
+    sa.Column("scheme_id", sa.String(100)),
+    sa.Column("ref", sa.Text),  # the record (furnisher/record_id) or list it is about
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("sent_us", sa.BigInteger),
+    sa.Column("channel", sa.String(32)),
+    sa.Index("ix_notices_subject_id", "subject_id"),
+    sa.Index("ix_notices_sent_us", "sent_us"),
+)
