@@ -53,8 +53,8 @@ def register_catalogue_info(con: duckdb.DuckDBPyConnection, catalogue: Catalogue
 def notify_records(
     store: Store, connection: sa.Connection, con: duckdb.DuckDBPyConnection, catalogue: Catalogue
 ) -> None:
-    """A notice for every negative record appended from DuckDB's ``fresh`` (with
-    ``subject_keys``), in the ingest's transaction."""
+    """One notice per subject for the negative records appended about it from DuckDB's
+    ``fresh`` (with ``subject_keys``), in the ingest's transaction."""
     register_catalogue_info(con, catalogue)
     insert_from_duckdb(
         store,
@@ -63,15 +63,21 @@ def notify_records(
         "notices",
         f"""
         SELECT m.subject_id, CAST({now_us()} AS BIGINT) AS created_us, 'record' AS kind,
-               CAST(NULL AS VARCHAR) AS scheme_id, f.furnisher || '/' || f.record_id AS ref,
-               'A negative record was furnished about you by ' || f.furnisher || ': ' || c.title
-               || ' (record ' || f.record_id || ', ' || CAST(f.occ AS VARCHAR)
-               || '). Legal basis: ' || c.legal_basis || '. You may read your standing and '
-               || 'object to the record.' AS text
+               CAST(NULL AS VARCHAR) AS scheme_id,
+               string_agg(f.furnisher || '/' || f.record_id, ' ' ORDER BY f._row) AS ref,
+               CASE WHEN count(*) = 1 THEN 'A negative record was furnished about you by '
+                    ELSE count(*) || ' negative records were furnished about you by ' END
+               || any_value(f.furnisher) || ': '
+               || string_agg(
+                      c.title || ' (record ' || f.record_id || ', ' || CAST(f.occ AS VARCHAR)
+                      || ')', '; ' ORDER BY f._row)
+               || '. Your standing shows what each means for you and its legal basis; you may '
+               || 'object to a record.' AS text
         FROM fresh f
         JOIN subject_keys m ON m.identifier = f.identifier
         JOIN code_info c ON c.code = f.code
         WHERE c.negative
+        GROUP BY m.subject_id
         """,
         COLUMNS,
     )
