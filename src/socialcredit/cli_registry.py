@@ -30,6 +30,7 @@ from socialcredit.registry.policies import (
     publish_file,
 )
 from socialcredit.registry.publication import public_list, public_view
+from socialcredit.registry.review import decide_review, list_reviews, request_review
 from socialcredit.registry.standings import (
     BatchResult,
     after_ingest,
@@ -439,6 +440,75 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         store, _ = open_store(db)
         count = send_notices(store, to)
         out.print(f"{count} notices sent to {to}")
+
+    review_app = typer.Typer(
+        help="Human review of a standing: the subject's request, the queue, the decision."
+    )
+    app.add_typer(review_app, name="review")
+
+    @review_app.command("request")
+    def review_request(
+        subject_id: Annotated[str, typer.Argument(metavar="SUBJECT_ID")],
+        reason: Annotated[str, typer.Option(help="What the subject finds wrong.")],
+        scheme: Annotated[
+            str | None, typer.Option(help="One scheme's standing (default: all).")
+        ] = None,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Ask that a person review a standing instead of the automated evaluation alone; the
+        request gets a deadline in working days."""
+        store, settings = open_store(db)
+        found = request_review(store, settings, subject_id, reason=reason, scheme_id=scheme)
+        if as_json:
+            print_json(asdict(found))
+            return
+        out.print(f"review {found.id} requested for {found.subject}; due by {found.due}")
+
+    @review_app.command("list")
+    def review_list(
+        overdue: Annotated[bool, typer.Option("--overdue", help="Only the late ones.")] = False,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """The open review requests, overdue first, then by deadline."""
+        store, settings = open_store(db)
+        found = list_reviews(store, settings, overdue_only=overdue)
+        if as_json:
+            print_json([asdict(r) for r in found])
+            return
+        table = Table("id", "subject", "scheme", "due", "state", "reason", title="reviews")
+        for r in found:
+            state = "[bold red]OVERDUE[/bold red]" if r.overdue else "open"
+            table.add_row(str(r.id), r.subject, r.scheme_id or "all", str(r.due), state, r.reason)
+        out.print(table)
+
+    @review_app.command("decide")
+    def review_decide(
+        review_id: Annotated[int, typer.Argument(metavar="ID")],
+        reason: Annotated[str, typer.Option(help="Why, in words the subject will read.")],
+        by: Annotated[str, typer.Option(help="Who decided.")],
+        confirm: Annotated[
+            bool, typer.Option("--confirm", help="The standing is right as evaluated.")
+        ] = False,
+        correct: Annotated[
+            bool, typer.Option("--correct", help="The standing is wrong: to be corrected.")
+        ] = False,
+        db: Db = None,
+    ) -> None:
+        """Decide a review once: --confirm or --correct, with a reason the subject is told."""
+        if confirm == correct:
+            raise UsageError("give exactly one of --confirm and --correct")
+        store, settings = open_store(db)
+        found = decide_review(
+            store,
+            settings,
+            review_id,
+            outcome="confirmed" if confirm else "corrected",
+            reason=reason,
+            by=by,
+        )
+        out.print(f"review {found.id}: {found.outcome} by {found.decided_by}; the subject is told")
 
     @app.command("audit")
     def audit_command(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -50,6 +51,21 @@ class Settings(BaseSettings):
         ge=365,
         le=1096,
         description="How long a serious record is public (1-3 years).",
+    )
+
+    holidays_file: Path | None = Field(
+        default=None,
+        description="YAML calendar of public holidays and make-up working days for deadlines.",
+    )
+    objection_days: int = Field(default=5, ge=1, description="Working days to decide an objection.")
+    repair_feedback_days: int = Field(
+        default=10, ge=1, description="Working days to answer a repair application."
+    )
+    repair_decision_days: int = Field(
+        default=3, ge=1, description="Working days to decide a repair after referral."
+    )
+    review_days: int = Field(
+        default=15, ge=1, description="Working days for a human review of a standing."
     )
 
     @field_validator("timezone")

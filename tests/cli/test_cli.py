@@ -174,6 +174,7 @@ def test_readme_commands_exist() -> None:
         "public list",
         "notices list",
         "notices send",
+        "review request",
     ):
         assert f"socialcredit {command}" in readme
         assert run(*command.split(), "--help").returncode == 0

@@ -120,6 +120,22 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     listed = sc("public", "list", "spc-defaulters", "dishonest-judgment-defaulters", db=store_url)
     assert listed.returncode == 0 and "张*" in listed.stdout and ALICE not in listed.stdout
 
+    asked = sc("review", "request", ALICE, "--reason", "I paid", "--json", db=store_url)
+    assert asked.returncode == 0, asked.stderr
+    review_id = str(json.loads(asked.stdout)["id"])
+    queue = sc("review", "list", db=store_url)
+    assert queue.returncode == 0 and "I paid" in queue.stdout
+    both = sc("review", "decide", review_id, "--reason", "r", "--by", "li", db=store_url)
+    assert both.returncode == 2 and "exactly one of --confirm and --correct" in both.stderr
+    decided = sc(
+        "review", "decide", review_id, "--confirm", "--reason", "unpaid", "--by", "li", db=store_url
+    )
+    assert decided.returncode == 0 and "confirmed" in decided.stdout
+    twice = sc(
+        "review", "decide", review_id, "--correct", "--reason", "x", "--by", "li", db=store_url
+    )
+    assert twice.returncode == 1 and "already decided" in twice.stderr
+
     verified = sc("verify", db=store_url)
     assert verified.returncode == 0 and "ledger intact: 3 entries" in verified.stdout
     assert "audit log intact: 3 entries" in verified.stdout
@@ -145,6 +161,9 @@ def test_every_registry_command_explains_itself() -> None:
         ("public", "list"),
         ("notices", "list"),
         ("notices", "send"),
+        ("review", "request"),
+        ("review", "list"),
+        ("review", "decide"),
     ]
     for command in commands:
         shown = subprocess.run(

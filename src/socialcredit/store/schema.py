@@ -208,3 +208,20 @@ notices = sa.Table(
     sa.Index("ix_notices_subject_id", "subject_id"),
     sa.Index("ix_notices_sent_us", "sent_us"),
 )
+
+# Requests that a human review a standing (the right to refuse purely automated decisions).
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("subject_id", sa.BigInteger, nullable=False),
+    sa.Column("scheme_id", sa.String(100)),  # null: every scheme
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("requested_us", sa.BigInteger, nullable=False),
+    sa.Column("due", sa.Date, nullable=False),
+    sa.Column("outcome", sa.String(16)),  # confirmed | corrected; null while open
+    sa.Column("decision_reason", sa.Text),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_us", sa.BigInteger),
+    sa.Index("ix_reviews_subject_id", "subject_id"),
+)

@@ -1,0 +1,151 @@
+"""Human review of a standing: a subject may refuse a purely automated decision (PIPL art. 24).
+
+A request joins the operator queue with a deadline in working days (``SOCIALCREDIT_REVIEW_DAYS``,
+default 15, counted on the registry's calendar); `review list --overdue` shows the late ones
+first. A reviewer decides once — the standing is *confirmed*, or found wrong and *corrected*
+(the correction itself goes through the ledger: a retraction, a repair, an objection upheld) —
+with a reason the subject is told in a notice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from socialcredit.errors import UsageError
+from socialcredit.registry.calendar import load_calendar
+from socialcredit.registry.notices import insert_rows as insert_notices
+from socialcredit.registry.policies import RegistryError, scheme_ids
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store, now_us
+from socialcredit.store.schema import reviews, subjects
+
+OUTCOMES = ("confirmed", "corrected")
+
+
+@dataclass(frozen=True)
+class Review:
+    id: int
+    subject: str
+    scheme_id: str | None
+    reason: str
+    requested_us: int
+    due: dt.date
+    outcome: str | None
+    decision_reason: str | None
+    decided_by: str | None
+    overdue: bool
+
+
+def request_review(
+    store: Store, settings: Settings, identifier: str, *, reason: str, scheme_id: str | None = None
+) -> Review:
+    if not reason.strip():
+        raise UsageError("--reason is required: what the subject finds wrong")
+    calendar = load_calendar(settings.holidays_file)
+    today = settings.today()
+    with store.writing() as connection:
+        key = connection.scalar(sa.select(subjects.c.id).where(subjects.c.identifier == identifier))
+        if key is None:
+            raise UsageError(f"the registry holds no records about {identifier}")
+        if scheme_id is not None and scheme_id not in scheme_ids(connection):
+            raise UsageError(f"no published scheme {scheme_id!r}")
+        due = calendar.add_working_days(today, settings.review_days)
+        review_id = connection.execute(
+            reviews.insert().values(
+                subject_id=key,
+                scheme_id=scheme_id,
+                reason=reason.strip(),
+                requested_us=now_us(),
+                due=due,
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+    return _one(store, settings, int(review_id))
+
+
+def list_reviews(store: Store, settings: Settings, *, overdue_only: bool = False) -> list[Review]:
+    """Open requests, overdue first, then by deadline; with ``overdue_only`` just the late ones."""
+    today = settings.today()
+    with store.reading() as connection:
+        rows = connection.execute(
+            sa.select(reviews, subjects.c.identifier)
+            .join(subjects, subjects.c.id == reviews.c.subject_id)
+            .where(reviews.c.outcome.is_(None))
+        ).all()
+    found = [_review(row, today) for row in rows]
+    if overdue_only:
+        found = [r for r in found if r.overdue]
+    return sorted(found, key=lambda r: (not r.overdue, r.due, r.id))
+
+
+def decide_review(
+    store: Store, settings: Settings, review_id: int, *, outcome: str, reason: str, by: str
+) -> Review:
+    if outcome not in OUTCOMES:
+        raise UsageError(f"outcome must be one of {', '.join(OUTCOMES)}")
+    if not reason.strip() or not by.strip():
+        raise UsageError("a decision needs --reason and --by (who decided)")
+    with store.writing() as connection:
+        row = connection.execute(sa.select(reviews).where(reviews.c.id == review_id)).first()
+        if row is None:
+            raise UsageError(f"no review {review_id}")
+        if row.outcome is not None:
+            raise RegistryError(
+                f"review {review_id} was already decided ({row.outcome}) by {row.decided_by}; "
+                "a decision is not taken twice"
+            )
+        connection.execute(
+            reviews.update()
+            .where(reviews.c.id == review_id)
+            .values(
+                outcome=outcome,
+                decision_reason=reason.strip(),
+                decided_by=by.strip(),
+                decided_us=now_us(),
+            )
+        )
+        what = f"your standing under {row.scheme_id}" if row.scheme_id else "your standings"
+        insert_notices(
+            store,
+            connection,
+            [
+                (
+                    int(row.subject_id),
+                    now_us(),
+                    "review",
+                    row.scheme_id,
+                    f"review {review_id}",
+                    f"A person reviewed {what} as you asked (review {review_id}): {outcome}. "
+                    f"Reason: {reason.strip()}",
+                )
+            ],
+        )
+    return _one(store, settings, review_id)
+
+
+def _one(store: Store, settings: Settings, review_id: int) -> Review:
+    with store.reading() as connection:
+        row = connection.execute(
+            sa.select(reviews, subjects.c.identifier)
+            .join(subjects, subjects.c.id == reviews.c.subject_id)
+            .where(reviews.c.id == review_id)
+        ).one()
+    return _review(row, settings.today())
+
+
+def _review(row: sa.Row[tuple[object, ...]], today: dt.date) -> Review:
+    r = row._mapping
+    return Review(
+        id=int(r["id"]),
+        subject=str(r["identifier"]),
+        scheme_id=r["scheme_id"],
+        reason=str(r["reason"]),
+        requested_us=int(r["requested_us"]),
+        due=r["due"],
+        outcome=r["outcome"],
+        decision_reason=r["decision_reason"],
+        decided_by=r["decided_by"],
+        overdue=r["outcome"] is None and today > r["due"],
+    )
