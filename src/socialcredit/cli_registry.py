@@ -20,6 +20,14 @@ from socialcredit.errors import UsageError
 from socialcredit.evaluation import parse_as_of, parse_known_at
 from socialcredit.registry.admin import init_store
 from socialcredit.registry.audit import Reader, reads_of, verify_audit
+from socialcredit.registry.due_process import (
+    Case,
+    apply_repair,
+    decide_objection,
+    decide_repair,
+    file_objection,
+    queue,
+)
 from socialcredit.registry.ingest import IngestReport, ingest_events, ingest_records
 from socialcredit.registry.ledger import verify
 from socialcredit.registry.notices import notices_of
@@ -322,6 +330,7 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
                     "kind": view.facts.kind,
                     "as_of": view.as_of.isoformat(),
                     "known_at": us_to_iso(view.known_at_us),
+                    "under_objection": view.under_objection,
                     "standings": {
                         sid: {
                             "version": ev.scheme.version,
@@ -510,6 +519,127 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         )
         out.print(f"review {found.id}: {found.outcome} by {found.decided_by}; the subject is told")
 
+    objection_app = typer.Typer(help="Objections to records: file, the queue, the decision.")
+    repair_app = typer.Typer(help="Credit repair: apply, the queue, the decision.")
+    app.add_typer(objection_app, name="objection")
+    app.add_typer(repair_app, name="repair")
+
+    def show_case(case: Case, as_json: bool) -> None:
+        if as_json:
+            print_json(asdict(case))
+            return
+        state = case.outcome or ("OVERDUE" if case.overdue else "open")
+        out.print(
+            f"{case.kind} {case.id}: {case.subject} {case.record} — {state}, due {case.due}"
+            + (f"; {case.decision_reason} ({case.decided_by})" if case.outcome else ""),
+            markup=False,
+        )
+
+    def show_queue(cases: list[Case], as_json: bool, title: str) -> None:
+        if as_json:
+            print_json([asdict(c) for c in cases])
+            return
+        table = Table("id", "subject", "record", "due", "state", "why", title=title)
+        for c in cases:
+            state = "[bold red]OVERDUE[/bold red]" if c.overdue else "open"
+            table.add_row(str(c.id), c.subject, c.record, str(c.due), state, c.text)
+        out.print(table)
+
+    @objection_app.command("file")
+    def objection_file(
+        subject_id: Annotated[str, typer.Argument(metavar="SUBJECT_ID")],
+        record: Annotated[str, typer.Argument(metavar="FURNISHER/RECORD_ID")],
+        reason: Annotated[str, typer.Option(help="What is wrong with the record.")],
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Object to a record. It shows as under objection until decided, within the
+        deadline in working days."""
+        store, settings = open_store(db)
+        show_case(file_objection(store, settings, subject_id, record, reason=reason), as_json)
+
+    @objection_app.command("list")
+    def objection_list(
+        overdue: Annotated[bool, typer.Option("--overdue", help="Only the late ones.")] = False,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Open objections, overdue first, then by deadline."""
+        store, settings = open_store(db)
+        show_queue(queue(store, settings, "objection", overdue_only=overdue), as_json, "objections")
+
+    @objection_app.command("decide")
+    def objection_decide(
+        case_id: Annotated[int, typer.Argument(metavar="ID")],
+        reason: Annotated[str, typer.Option(help="Why, in words the subject will read.")],
+        by: Annotated[str, typer.Option(help="Who decided.")],
+        uphold: Annotated[
+            bool, typer.Option("--uphold", help="The record is wrong: retract it.")
+        ] = False,
+        reject: Annotated[bool, typer.Option("--reject", help="The record stands.")] = False,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Decide an objection once. Upheld: the record is retracted in the ledger and the
+        standings updated at once. Rejected: the record stays, the reason shown."""
+        if uphold == reject:
+            raise UsageError("give exactly one of --uphold and --reject")
+        store, settings = open_store(db)
+        show_case(
+            decide_objection(store, settings, case_id, uphold=uphold, reason=reason, by=by),
+            as_json,
+        )
+
+    @repair_app.command("apply")
+    def repair_apply(
+        subject_id: Annotated[str, typer.Argument(metavar="SUBJECT_ID")],
+        record: Annotated[str, typer.Argument(metavar="FURNISHER/RECORD_ID")],
+        evidence: Annotated[str, typer.Option(help="What shows the record may be repaired.")],
+        commitment: Annotated[
+            bool, typer.Option("--commitment", help="The subject gives a credit commitment.")
+        ] = False,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Apply for credit repair of a record. Every unmet condition is explained: repairable
+        code, obligation fulfilled, minimum publication period passed, commitment given."""
+        store, settings = open_store(db)
+        show_case(
+            apply_repair(
+                store, settings, subject_id, record, evidence=evidence, commitment=commitment
+            ),
+            as_json,
+        )
+
+    @repair_app.command("list")
+    def repair_list(
+        overdue: Annotated[bool, typer.Option("--overdue", help="Only the late ones.")] = False,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Open repair applications, overdue first, then by deadline."""
+        store, settings = open_store(db)
+        show_queue(queue(store, settings, "repair", overdue_only=overdue), as_json, "repairs")
+
+    @repair_app.command("decide")
+    def repair_decide(
+        case_id: Annotated[int, typer.Argument(metavar="ID")],
+        reason: Annotated[str, typer.Option(help="Why, in words the subject will read.")],
+        by: Annotated[str, typer.Option(help="Who decided.")],
+        grant: Annotated[bool, typer.Option("--grant", help="Repair the record today.")] = False,
+        deny: Annotated[bool, typer.Option("--deny", help="The record stands.")] = False,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Decide a repair application once. Granted: a repaired event dated today; the
+        record's publication, lists and points end."""
+        if grant == deny:
+            raise UsageError("give exactly one of --grant and --deny")
+        store, settings = open_store(db)
+        show_case(
+            decide_repair(store, settings, case_id, grant=grant, reason=reason, by=by), as_json
+        )
+
     @app.command("audit")
     def audit_command(
         subject_id: Annotated[str, typer.Argument(metavar="SUBJECT_ID")],
@@ -663,6 +793,8 @@ def show_standing(view: Any) -> None:
         f"[bold]{facts.identifier}[/bold] ({facts.kind}) as of {view.as_of}, as known at "
         f"{us_to_iso(view.known_at_us)}"
     )
+    for ref, case_id in sorted(view.under_objection.items()):
+        out.print(f"record {ref}: UNDER OBJECTION {case_id} (until decided)", markup=False)
     if not view.results:
         out.print("no published scheme applies to this subject")
     for sid, evaluated in view.results.items():
@@ -682,10 +814,13 @@ def show_standing(view: Any) -> None:
         for item in explanation.get("records", []):
             points = item["points"]
             what = f"{points:+d} points until {item['ends']}" if points is not None else "listing"
-            out.print(
-                f"  - {item['furnisher']}/{item['record_id']} {item['code']}: {what}",
-                markup=False,
+            ref = f"{item['furnisher']}/{item['record_id']}"
+            marked = (
+                f" [UNDER OBJECTION {view.under_objection[ref]}]"
+                if ref in view.under_objection
+                else ""
             )
+            out.print(f"  - {ref} {item['code']}: {what}{marked}", markup=False)
             if item["legal_basis"]:
                 out.print(f"      basis: {item['legal_basis']}", markup=False)
             for list_id, end in item["lists"].items():

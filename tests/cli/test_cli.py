@@ -175,6 +175,8 @@ def test_readme_commands_exist() -> None:
         "notices list",
         "notices send",
         "review request",
+        "objection file",
+        "repair apply",
     ):
         assert f"socialcredit {command}" in readme
         assert run(*command.split(), "--help").returncode == 0

@@ -136,9 +136,29 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     )
     assert twice.returncode == 1 and "already decided" in twice.stderr
 
+    filed = sc("objection", "file", BOB, "court/j2", "--reason", "not me", "--json", db=store_url)
+    assert filed.returncode == 0, filed.stderr
+    objection_id = str(json.loads(filed.stdout)["id"])
+    marked = sc("standing", BOB, "--purpose", "check", db=store_url)
+    assert f"UNDER OBJECTION {objection_id}" in marked.stdout
+    upheld = sc(
+        "objection",
+        "decide",
+        objection_id,
+        "--uphold",
+        "--reason",
+        "wrong person",
+        "--by",
+        "li",
+        db=store_url,
+    )
+    assert upheld.returncode == 0 and "upheld" in upheld.stdout
+    early = sc("repair", "apply", ALICE, "court/j1", "--evidence", "paid", db=store_url)
+    assert early.returncode == 1 and "commitment" in early.stderr
+
     verified = sc("verify", db=store_url)
-    assert verified.returncode == 0 and "ledger intact: 3 entries" in verified.stdout
-    assert "audit log intact: 3 entries" in verified.stdout
+    assert verified.returncode == 0 and "ledger intact: 4 entries" in verified.stdout
+    assert "audit log intact: 4 entries" in verified.stdout
     refreshed = sc("refresh", "--json", db=store_url)
     assert refreshed.returncode == 0 and json.loads(refreshed.stdout)["pending_batches"] == 0
 
@@ -164,6 +184,12 @@ def test_every_registry_command_explains_itself() -> None:
         ("review", "request"),
         ("review", "list"),
         ("review", "decide"),
+        ("objection", "file"),
+        ("objection", "list"),
+        ("objection", "decide"),
+        ("repair", "apply"),
+        ("repair", "list"),
+        ("repair", "decide"),
     ]
     for command in commands:
         shown = subprocess.run(

@@ -677,9 +677,12 @@ def ingest_events(
     furnisher_id: str,
     rejects: Path | None = None,
     progress: Progress | None = None,
+    decision: str | None = None,
 ) -> IngestReport:
-    """Ingest one events file (fulfilled, repaired, retracted) from one furnisher."""
-    report = IngestReport("events", furnisher_id, path.name)
+    """Ingest one events file (fulfilled, repaired, retracted) from one furnisher. With
+    ``decision`` (e.g. "objection 4 upheld by wang.li"), the events are the registry's own
+    decision on the furnisher's records: the batch is of kind ``decision`` and named by it."""
+    report = IngestReport("decision" if decision else "events", furnisher_id, decision or path.name)
     step = _stepper(report, progress)
     step("reading")
     source = read_input(path, fields=EVENT_FIELDS, required=EVENT_REQUIRED)
@@ -687,7 +690,7 @@ def ingest_events(
     with store.reading() as connection:
         furnisher = require_furnisher(connection, furnisher_id)
         catalogue = catalogue_at(connection)
-        prior = _prior_batch(connection, furnisher_id, "events", digest)
+        prior = _prior_batch(connection, furnisher_id, report.kind, digest)
     if prior is not None:
         return _duplicate(report, prior)
     report.rows_read = source.rows
@@ -738,7 +741,7 @@ def ingest_events(
         )
         step("writing")
         with store.writing() as connection:
-            prior = _prior_batch(connection, furnisher_id, "events", digest)
+            prior = _prior_batch(connection, furnisher_id, report.kind, digest)
             if prior is not None:
                 return _duplicate(report, prior)
             seqs = [

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,12 @@ from socialcredit.errors import UsageError
 from socialcredit.identifiers import check
 from socialcredit.policy.model import CodeList, Scheme
 from socialcredit.registry.policies import catalogue_at, scheme_at, scheme_ids
-from socialcredit.registry.standings import evaluate_facts, load_subject, subject_key
+from socialcredit.registry.standings import (
+    evaluate_facts,
+    load_subject,
+    subject_key,
+    under_objection,
+)
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 
@@ -87,6 +92,7 @@ class PublicRecord:
     amount: str | None
     published_from: str
     published_until: str  # exclusive
+    under_objection: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,12 @@ def public_view(store: Store, settings: Settings, identifier: str) -> PublicView
     )
     if not person:
         view.records = _public_records(facts, catalogue, settings, today)
+        with store.reading() as connection:
+            marks = under_objection(connection, key)
+        view.records = [
+            replace(r, under_objection=f"{r.furnisher}/{r.record_id}" in marks)
+            for r in view.records
+        ]
     for applicable in schemes:
         scheme = applicable.scheme
         if facts.kind not in scheme.subjects or not any(lst.public for lst in scheme.lists):

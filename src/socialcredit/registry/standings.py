@@ -45,6 +45,7 @@ from socialcredit.store.schema import (
     batches,
     current_builds,
     ledger,
+    objections,
     snapshot_standings,
     snapshots,
     standings,
@@ -161,6 +162,17 @@ class SubjectView:
     as_of: dt.date
     known_at_us: int
     results: dict[str, Evaluated]
+    under_objection: dict[str, int]  # FURNISHER/RECORD_ID → open objection id
+
+
+def under_objection(connection: sa.Connection, subject_key: int) -> dict[str, int]:
+    """The subject's records under an open objection: ``FURNISHER/RECORD_ID`` → objection id."""
+    rows = connection.execute(
+        sa.select(objections.c.id, ledger.c.furnisher, ledger.c.record_id)
+        .join(ledger, ledger.c.seq == objections.c.record_seq)
+        .where(objections.c.subject_id == subject_key, objections.c.outcome.is_(None))
+    ).all()
+    return {f"{r.furnisher}/{r.record_id}": int(r.id) for r in rows}
 
 
 def standing_of(
@@ -202,11 +214,12 @@ def standing_of(
             results[sid] = evaluate_facts(
                 facts, applicable, as_of=day, known_at_us=known, explain=True
             )
+        marks = under_objection(connection, key)
     what = f"standing:{scheme_id or 'all'}"
     if as_of is not None or known_at_us is not None:
         what += f" as_of={day.isoformat()} known_at_us={known}"
     record_read(store, reader, key, identifier, what)
-    return SubjectView(facts, day, known, results)
+    return SubjectView(facts, day, known, results, marks)
 
 
 # -- current standings -------------------------------------------------------------------------

@@ -74,7 +74,7 @@ batches = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("furnisher", sa.String(100), sa.ForeignKey("furnishers.id"), nullable=False),
-    sa.Column("kind", sa.String(8), nullable=False),  # records | events
+    sa.Column("kind", sa.String(8), nullable=False),  # records | events | decision
     sa.Column("file_name", sa.Text, nullable=False),
     sa.Column("digest", sa.String(64), nullable=False),
     sa.Column("received_us", sa.BigInteger, nullable=False),
@@ -224,4 +224,38 @@ reviews = sa.Table(
     sa.Column("decided_by", sa.Text),
     sa.Column("decided_us", sa.BigInteger),
     sa.Index("ix_reviews_subject_id", "subject_id"),
+)
+
+# Objections to records, and applications for credit repair: the due-process queues.
+objections = sa.Table(
+    "objections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("subject_id", sa.BigInteger, nullable=False),
+    sa.Column("record_seq", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("filed_us", sa.BigInteger, nullable=False),
+    sa.Column("due", sa.Date, nullable=False),
+    sa.Column("outcome", sa.String(16)),  # upheld | rejected; null while open
+    sa.Column("decision_reason", sa.Text),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_us", sa.BigInteger),
+    sa.Index("ix_objections_subject_id", "subject_id"),
+)
+
+repairs = sa.Table(
+    "repairs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("subject_id", sa.BigInteger, nullable=False),
+    sa.Column("record_seq", sa.BigInteger, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("commitment", sa.Boolean, nullable=False),
+    sa.Column("applied_us", sa.BigInteger, nullable=False),
+    sa.Column("due", sa.Date, nullable=False),
+    sa.Column("outcome", sa.String(16)),  # granted | denied; null while open
+    sa.Column("decision_reason", sa.Text),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_us", sa.BigInteger),
+    sa.Index("ix_repairs_subject_id", "subject_id"),
 )

@@ -1,0 +1,445 @@
+"""Objections and credit repair: the subject's rights as working procedures.
+
+Objection: a subject objects to one record (``FURNISHER/RECORD_ID``). From that moment the
+record shows *under objection* in every standing and on the public page until decided; its
+effect on standing continues. The decision is due within ``SOCIALCREDIT_OBJECTION_DAYS`` working
+days. Upheld: the registry writes a ``retracted`` event to the ledger (a decision batch), so the
+record has no effect at all, and the standings are updated at once. Rejected: the record stays,
+with the reason shown to the subject. A decision is taken once; the subject is told either way.
+
+Credit repair: a subject applies for one record, with evidence and (where required) a credit
+commitment. The conditions are checked when the application is made and every unmet one is
+explained: the code is repairable; the obligation is fulfilled where the record carries one (a
+scheme ends its effect on fulfilment); the minimum publication period for the code's severity
+has passed (minor: none; general: 90 days; serious: 365 days; from the day of publication); a
+commitment was given. Granted: a ``repaired`` event dated the decision day; publication stops,
+and the lists and points the record drove end. The answer is due within
+``SOCIALCREDIT_REPAIR_FEEDBACK_DAYS`` working days.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.errors import UsageError
+from socialcredit.registry.calendar import load_calendar
+from socialcredit.registry.ingest import ingest_events
+from socialcredit.registry.notices import insert_rows as insert_notices
+from socialcredit.registry.policies import RegistryError, catalogue_at, scheme_at, scheme_ids
+from socialcredit.registry.standings import after_ingest, under_objection  # noqa: F401
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store, now_us
+from socialcredit.store.schema import ledger, objections, repairs, subjects
+
+MIN_PUBLICATION_DAYS = {"minor": 0, "general": 90, "serious": 365}
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    seq: int
+    subject_key: int
+    identifier: str
+    furnisher: str
+    record_id: str
+    code: str
+    occurred_on: dt.date
+    recorded_us: int
+
+
+def _record(connection: sa.Connection, identifier: str, ref: str) -> RecordRef:
+    furnisher, _, record_id = ref.partition("/")
+    if not furnisher or not record_id:
+        raise UsageError(f"name the record as FURNISHER/RECORD_ID, not {ref!r}")
+    row = connection.execute(
+        sa.select(
+            ledger.c.seq,
+            ledger.c.subject_id,
+            subjects.c.identifier,
+            ledger.c.code,
+            ledger.c.occurred_on,
+            ledger.c.recorded_us,
+        )
+        .join(subjects, subjects.c.id == ledger.c.subject_id)
+        .where(
+            ledger.c.entry == "record",
+            ledger.c.furnisher == furnisher,
+            ledger.c.record_id == record_id,
+        )
+    ).first()
+    if row is None or row.identifier != identifier:
+        raise UsageError(f"{identifier} has no record {ref}")
+    return RecordRef(
+        int(row.seq),
+        int(row.subject_id),
+        row.identifier,
+        furnisher,
+        record_id,
+        row.code,
+        row.occurred_on,
+        int(row.recorded_us),
+    )
+
+
+def _events(connection: sa.Connection, seq: int) -> dict[str, dt.date | None]:
+    found: dict[str, dt.date | None] = {}
+    for row in connection.execute(
+        sa.select(ledger.c.event, ledger.c.event_date).where(
+            ledger.c.entry == "event", ledger.c.record_seq == seq
+        )
+    ):
+        found.setdefault(row.event, row.event_date)
+    return found
+
+
+def _notice(
+    store: Store, connection: sa.Connection, key: int, kind: str, ref: str, text: str
+) -> None:
+    insert_notices(store, connection, [(key, now_us(), kind, None, ref, text)])
+
+
+def _registry_event(
+    store: Store,
+    settings: Settings,
+    record: RecordRef,
+    event: str,
+    day: dt.date | None,
+    decision: str,
+) -> None:
+    """Write the registry's decision as an event on the record, and update the standings."""
+    with tempfile.TemporaryDirectory(prefix="socialcredit-") as folder:
+        path = Path(folder) / "decision.csv"
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["record_id", "event", "date"])
+            writer.writerow([record.record_id, event, day.isoformat() if day else ""])
+        report = ingest_events(store, path, furnisher_id=record.furnisher, decision=decision)
+    if report.rejected:
+        raise RegistryError(f"the registry's {event} event was refused: {report.rejections[0]}")
+    after_ingest(store, settings, report.affected or [record.subject_key], report.batch_id)
+
+
+# -- objections -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """An objection or a repair application, as the queues and the subject see it."""
+
+    kind: str  # objection | repair
+    id: int
+    subject: str
+    record: str
+    text: str  # the reason or the evidence
+    due: dt.date
+    outcome: str | None
+    decision_reason: str | None
+    decided_by: str | None
+    overdue: bool
+
+
+def file_objection(
+    store: Store, settings: Settings, identifier: str, ref: str, *, reason: str
+) -> Case:
+    if not reason.strip():
+        raise UsageError("--reason is required: what is wrong with the record")
+    calendar = load_calendar(settings.holidays_file)
+    with store.writing() as connection:
+        record = _record(connection, identifier, ref)
+        if "retracted" in _events(connection, record.seq):
+            raise RegistryError(f"record {ref} is retracted already: it has no effect")
+        open_ = connection.scalar(
+            sa.select(objections.c.id).where(
+                objections.c.record_seq == record.seq, objections.c.outcome.is_(None)
+            )
+        )
+        if open_ is not None:
+            raise RegistryError(f"record {ref} is under objection already (objection {open_})")
+        due = calendar.add_working_days(settings.today(), settings.objection_days)
+        case_id = connection.execute(
+            objections.insert().values(
+                subject_id=record.subject_key,
+                record_seq=record.seq,
+                reason=reason.strip(),
+                filed_us=now_us(),
+                due=due,
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        _notice(
+            store,
+            connection,
+            record.subject_key,
+            "objection",
+            ref,
+            f"Your objection {case_id} to record {ref} was received; it will be decided by "
+            f"{due.isoformat()}. Until then the record is shown as under objection.",
+        )
+    return _case(store, settings, "objection", int(case_id))
+
+
+def decide_objection(
+    store: Store, settings: Settings, case_id: int, *, uphold: bool, reason: str, by: str
+) -> Case:
+    if not reason.strip() or not by.strip():
+        raise UsageError("a decision needs --reason and --by (who decided)")
+    record = _open_case(store, objections, "objection", case_id)
+    if uphold:  # the ledger first: a crash after it leaves an open case to decide again
+        _registry_event(
+            store, settings, record, "retracted", None, f"objection {case_id} upheld by {by}"
+        )
+    with store.writing() as connection:
+        _open_case_in(connection, objections, "objection", case_id)
+        outcome = "upheld" if uphold else "rejected"
+        connection.execute(
+            objections.update()
+            .where(objections.c.id == case_id)
+            .values(
+                outcome=outcome,
+                decision_reason=reason.strip(),
+                decided_by=by.strip(),
+                decided_us=now_us(),
+            )
+        )
+        ref = f"{record.furnisher}/{record.record_id}"
+        consequence = "the record is retracted and has no effect" if uphold else "the record stands"
+        _notice(
+            store,
+            connection,
+            record.subject_key,
+            "objection",
+            ref,
+            f"Your objection {case_id} to record {ref} was {outcome}: {consequence}. "
+            f"Reason: {reason.strip()}",
+        )
+    return _case(store, settings, "objection", case_id)
+
+
+def _open_case(store: Store, table: sa.Table, label: str, case_id: int) -> RecordRef:
+    with store.reading() as connection:
+        return _open_case_in(connection, table, label, case_id)
+
+
+def _open_case_in(
+    connection: sa.Connection, table: sa.Table, label: str, case_id: int
+) -> RecordRef:
+    """The record of an undecided case; a decided or unknown one is refused."""
+    row = connection.execute(sa.select(table).where(table.c.id == case_id)).first()
+    if row is None:
+        raise UsageError(f"no {label} {case_id}")
+    if row.outcome is not None:
+        raise RegistryError(
+            f"{label} {case_id} was already decided ({row.outcome}) by {row.decided_by}; "
+            "a decision is not taken twice"
+        )
+    return _record_by_seq(connection, int(row.record_seq))
+
+
+def _record_by_seq(connection: sa.Connection, seq: int) -> RecordRef:
+    row = connection.execute(
+        sa.select(ledger, subjects.c.identifier)
+        .join(subjects, subjects.c.id == ledger.c.subject_id)
+        .where(ledger.c.seq == seq)
+    ).one()
+    return RecordRef(
+        seq,
+        int(row.subject_id),
+        row.identifier,
+        row.furnisher,
+        row.record_id,
+        row.code,
+        row.occurred_on,
+        int(row.recorded_us),
+    )
+
+
+# -- repair -----------------------------------------------------------------------------------
+
+
+def repair_conditions(
+    store: Store, settings: Settings, identifier: str, ref: str, *, commitment: bool
+) -> list[str]:
+    """Every unmet condition for repairing a record, in words (empty: it may be applied for)."""
+    today, known = settings.today(), now_us()
+    with store.reading() as connection:
+        record = _record(connection, identifier, ref)
+        events = _events(connection, record.seq)
+        catalogue = catalogue_at(connection, known)
+        code = catalogue.codes[record.code]
+        obliged = False
+        for sid in scheme_ids(connection, known):
+            scheme = scheme_at(
+                connection,
+                sid,
+                as_of=today,
+                known_us=known,
+                max_effect_days=settings.max_effect_days,
+            ).scheme
+            rules = scheme.score.rules if scheme.score else ()
+            obliged |= any(r.code == record.code and r.ends_on_fulfilment for r in rules)
+            obliged |= any(
+                record.code in lst.codes and lst.ends_on_fulfilment for lst in scheme.code_lists
+            )
+    unmet = []
+    if "retracted" in events:
+        unmet.append("the record is retracted: it has no effect to repair")
+    if "repaired" in events:
+        unmet.append(f"the record was repaired already on {events['repaired']}")
+    if not code.repairable:
+        unmet.append(f"code {code.id} ({code.title}) is not repairable under the catalogue")
+    fulfilled = events.get("fulfilled")
+    if obliged and (fulfilled is None or fulfilled > today):
+        unmet.append(
+            "the obligation the record carries is not fulfilled: the furnisher must first "
+            "report its fulfilment"
+        )
+    recorded_on = (
+        dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=record.recorded_us)
+    ).date()
+    published = max(record.occurred_on, recorded_on)
+    minimum = MIN_PUBLICATION_DAYS[code.severity]
+    earliest = published + dt.timedelta(days=minimum)
+    if today < earliest:
+        unmet.append(
+            f"a {code.severity} record must be published at least {minimum} days before repair: "
+            f"apply on or after {earliest.isoformat()}"
+        )
+    if not commitment:
+        unmet.append("a credit commitment is required: apply with --commitment")
+    return unmet
+
+
+def apply_repair(
+    store: Store,
+    settings: Settings,
+    identifier: str,
+    ref: str,
+    *,
+    evidence: str,
+    commitment: bool,
+) -> Case:
+    if not evidence.strip():
+        raise UsageError("--evidence is required: what shows the record may be repaired")
+    unmet = repair_conditions(store, settings, identifier, ref, commitment=commitment)
+    if unmet:
+        raise RegistryError(
+            f"credit repair of {ref} cannot be applied for yet:\n"
+            + "\n".join(f"  - {reason}" for reason in unmet)
+        )
+    calendar = load_calendar(settings.holidays_file)
+    with store.writing() as connection:
+        record = _record(connection, identifier, ref)
+        due = calendar.add_working_days(settings.today(), settings.repair_feedback_days)
+        case_id = connection.execute(
+            repairs.insert().values(
+                subject_id=record.subject_key,
+                record_seq=record.seq,
+                evidence=evidence.strip(),
+                commitment=commitment,
+                applied_us=now_us(),
+                due=due,
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        _notice(
+            store,
+            connection,
+            record.subject_key,
+            "repair",
+            ref,
+            f"Your application {case_id} for credit repair of record {ref} was received; you "
+            f"will have an answer by {due.isoformat()}.",
+        )
+    return _case(store, settings, "repair", int(case_id))
+
+
+def decide_repair(
+    store: Store, settings: Settings, case_id: int, *, grant: bool, reason: str, by: str
+) -> Case:
+    if not reason.strip() or not by.strip():
+        raise UsageError("a decision needs --reason and --by (who decided)")
+    today = settings.today()
+    record = _open_case(store, repairs, "repair application", case_id)
+    if grant:  # the ledger first: a crash after it leaves an open case to decide again
+        _registry_event(
+            store, settings, record, "repaired", today, f"repair {case_id} granted by {by}"
+        )
+    with store.writing() as connection:
+        _open_case_in(connection, repairs, "repair application", case_id)
+        outcome = "granted" if grant else "denied"
+        connection.execute(
+            repairs.update()
+            .where(repairs.c.id == case_id)
+            .values(
+                outcome=outcome,
+                decision_reason=reason.strip(),
+                decided_by=by.strip(),
+                decided_us=now_us(),
+            )
+        )
+        ref = f"{record.furnisher}/{record.record_id}"
+        consequence = (
+            f"from {today.isoformat()} the record is no longer published and the lists and "
+            "points it drove end"
+            if grant
+            else "the record stands"
+        )
+        _notice(
+            store,
+            connection,
+            record.subject_key,
+            "repair",
+            ref,
+            f"Your application {case_id} for credit repair of record {ref} was {outcome}: "
+            f"{consequence}. Reason: {reason.strip()}",
+        )
+    return _case(store, settings, "repair", case_id)
+
+
+# -- the queues -------------------------------------------------------------------------------
+
+
+def _case(store: Store, settings: Settings, kind: str, case_id: int) -> Case:
+    table = objections if kind == "objection" else repairs
+    with store.reading() as connection:
+        row = connection.execute(_case_query(table).where(table.c.id == case_id)).one()
+    return _to_case(kind, row, settings.today())
+
+
+def _case_query(table: sa.Table) -> Any:
+    return (
+        sa.select(table, subjects.c.identifier, ledger.c.furnisher, ledger.c.record_id)
+        .join(subjects, subjects.c.id == table.c.subject_id)
+        .join(ledger, ledger.c.seq == table.c.record_seq)
+    )
+
+
+def _to_case(kind: str, row: Any, today: dt.date) -> Case:
+    r = row._mapping
+    return Case(
+        kind=kind,
+        id=int(r["id"]),
+        subject=r["identifier"],
+        record=f"{r['furnisher']}/{r['record_id']}",
+        text=r["reason"] if kind == "objection" else r["evidence"],
+        due=r["due"],
+        outcome=r["outcome"],
+        decision_reason=r["decision_reason"],
+        decided_by=r["decided_by"],
+        overdue=r["outcome"] is None and today > r["due"],
+    )
+
+
+def queue(store: Store, settings: Settings, kind: str, *, overdue_only: bool = False) -> list[Case]:
+    """Open objections or repair applications, overdue first, then by deadline."""
+    table = objections if kind == "objection" else repairs
+    with store.reading() as connection:
+        rows = connection.execute(_case_query(table).where(table.c.outcome.is_(None))).all()
+    found = [_to_case(kind, row, settings.today()) for row in rows]
+    if overdue_only:
+        found = [c for c in found if c.overdue]
+    return sorted(found, key=lambda c: (not c.overdue, c.due, c.id))

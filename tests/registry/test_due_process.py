@@ -1,0 +1,130 @@
+"""Objections and credit repair, end to end: each step shows in the standing, the public view,
+the notices and the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import time_machine
+
+from socialcredit.registry.audit import Reader
+from socialcredit.registry.due_process import (
+    apply_repair,
+    decide_objection,
+    decide_repair,
+    file_objection,
+    queue,
+)
+from socialcredit.registry.ingest import ingest_events, ingest_records
+from socialcredit.registry.ledger import verify
+from socialcredit.registry.notices import notices_of
+from socialcredit.registry.policies import RegistryError
+from socialcredit.registry.publication import public_list, public_view
+from socialcredit.registry.standings import after_ingest, standing_of
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store
+
+from .conftest import ACME, ALICE, EVENT_HEADER, RECORD_HEADER, write_csv
+
+CLERK = Reader("clerk", "operator", "due process test")
+LIST = "dishonest-judgment-defaulters"
+
+
+def listed(store: Store, settings: Settings, identifier: str) -> bool:
+    view = standing_of(store, settings, identifier, reader=CLERK, scheme_id="spc-defaulters")
+    standing = view.results["spc-defaulters"].standing
+    return standing is not None and LIST in standing.lists
+
+
+def fill(store: Store, settings: Settings, tmp_path: Path) -> None:
+    recent = (settings.today() - dt.timedelta(days=20)).isoformat()
+    report = ingest_records(
+        store,
+        write_csv(
+            tmp_path / "r.csv",
+            RECORD_HEADER,
+            [
+                ("j1", ALICE, "court.judgment_default", recent, ""),
+                ("j2", ACME, "court.judgment_default", recent, "90000"),
+            ],
+        ),
+        furnisher_id="court",
+    )
+    after_ingest(store, settings, report.affected, report.batch_id)
+
+
+def test_an_upheld_objection_takes_the_listing_away(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    fill(store, settings, tmp_path)
+    assert listed(store, settings, ALICE)
+    case = file_objection(store, settings, ALICE, "court/j1", reason="I never owed this")
+    with pytest.raises(RegistryError, match="under objection already"):
+        file_objection(store, settings, ALICE, "court/j1", reason="again")
+    # Marked under objection everywhere; the effect continues meanwhile.
+    view = standing_of(store, settings, ALICE, reader=CLERK)
+    assert view.under_objection == {"court/j1": case.id}
+    assert listed(store, settings, ALICE)
+    assert [c.id for c in queue(store, settings, "objection")] == [case.id]
+    decided = decide_objection(store, settings, case.id, uphold=True, reason="no debt", by="li")
+    assert decided.outcome == "upheld"
+    with pytest.raises(RegistryError, match="already decided"):
+        decide_objection(store, settings, case.id, uphold=False, reason="x", by="wang")
+    # Retracted in the ledger; the listing is gone from the standing and the public list.
+    assert not listed(store, settings, ALICE)
+    assert standing_of(store, settings, ALICE, reader=CLERK).under_objection == {}
+    members = public_list(store, settings, "spc-defaulters", LIST)
+    assert [m.identifier for m in members] == [ACME]
+    told = [n.kind for n in notices_of(store, CLERK, ALICE)]
+    assert told.count("objection") == 2 and "delisted" in told
+    assert verify(store).problem is None
+
+
+def test_a_rejected_objection_keeps_the_record_and_the_public_sees_the_mark(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    fill(store, settings, tmp_path)
+    case = file_objection(store, settings, ACME, "court/j2", reason="paid in full")
+    [record] = [r for r in public_view(store, settings, ACME).records if r.record_id == "j2"]
+    assert record.under_objection
+    decide_objection(store, settings, case.id, uphold=False, reason="unpaid", by="li")
+    [record] = [r for r in public_view(store, settings, ACME).records if r.record_id == "j2"]
+    assert not record.under_objection
+    assert listed(store, settings, ACME)
+    assert "unpaid" in notices_of(store, CLERK, ACME)[-1].text
+
+
+def test_repair_is_refused_before_its_conditions_and_granted_after(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    fill(store, settings, tmp_path)
+    with pytest.raises(RegistryError) as refused:
+        apply_repair(store, settings, ALICE, "court/j1", evidence="paid", commitment=False)
+    reasons = str(refused.value)
+    assert "obligation" in reasons and "365 days" in reasons and "commitment" in reasons
+    paid = ingest_events(
+        store,
+        write_csv(
+            tmp_path / "e.csv",
+            EVENT_HEADER,
+            [("j1", "fulfilled", (settings.today() - dt.timedelta(days=1)).isoformat())],
+        ),
+        furnisher_id="court",
+    )
+    after_ingest(store, settings, paid.affected, paid.batch_id)
+    with pytest.raises(RegistryError) as still:
+        apply_repair(store, settings, ALICE, "court/j1", evidence="paid", commitment=True)
+    assert "365 days" in str(still.value) and "obligation" not in str(still.value)
+    a_year_on = dt.datetime.now(dt.UTC) + dt.timedelta(days=366)
+    with time_machine.travel(a_year_on, tick=False):
+        case = apply_repair(store, settings, ALICE, "court/j1", evidence="paid", commitment=True)
+        assert [c.id for c in queue(store, settings, "repair")] == [case.id]
+        granted = decide_repair(store, settings, case.id, grant=True, reason="ok", by="li")
+        assert granted.outcome == "granted"
+        with pytest.raises(RegistryError, match="already decided"):
+            decide_repair(store, settings, case.id, grant=False, reason="x", by="li")
+        with pytest.raises(RegistryError, match="repaired already"):
+            apply_repair(store, settings, ALICE, "court/j1", evidence="again", commitment=True)
+    assert verify(store).problem is None
