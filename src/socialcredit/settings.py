@@ -53,6 +53,15 @@ class Settings(BaseSettings):
         description="How long a serious record is public (1-3 years).",
     )
 
+    publication_notice_days: int = Field(
+        default=0,
+        ge=0,
+        le=90,
+        description=(
+            "Days a new listing waits before it is published (the subject is told at once; "
+            "evaluation is never delayed)."
+        ),
+    )
     holidays_file: Path | None = Field(
         default=None,
         description="YAML calendar of public holidays and make-up working days for deadlines.",

@@ -147,3 +147,16 @@ def test_publication_ends_on_the_right_day(
         dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(12), dt.UTC), tick=False
     ):
         assert "s1" not in [r.record_id for r in public_view(store, settings, ACME).records]
+
+
+def test_a_new_listing_waits_out_the_notice_period(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    today = settings.today()
+    fill(store, settings, tmp_path, today)  # listed 30 days ago
+    patient = settings.model_copy(update={"publication_notice_days": 45})
+    assert public_view(store, patient, ALICE).listings == []
+    assert public_list(store, patient, "spc-defaulters", "dishonest-judgment-defaulters") == []
+    brief = settings.model_copy(update={"publication_notice_days": 30})
+    members = public_list(store, brief, "spc-defaulters", "dishonest-judgment-defaulters")
+    assert [m.name for m in members] == ["张**", "荣成某某海产有限公司"]

@@ -189,7 +189,8 @@ def public_view(store: Store, settings: Settings, identifier: str) -> PublicView
             continue
         dates = standing.explanation["lists"]
         for lst in scheme.lists:
-            if lst.public and lst.id in standing.lists:
+            since = dates.get(lst.id, {}).get("since")
+            if lst.public and lst.id in standing.lists and _published(since, settings, today):
                 view.listings.append(
                     PublicListing(
                         scheme=scheme.id,
@@ -204,6 +205,15 @@ def public_view(store: Store, settings: Settings, identifier: str) -> PublicView
     if person and not view.listings:
         return nothing  # that the registry holds anything about a person is not public
     return view
+
+
+def _published(since: str | None, settings: Settings, today: dt.date) -> bool:
+    """Whether a listing since ``since`` is published today: after the registry's notice
+    period (``SOCIALCREDIT_PUBLICATION_NOTICE_DAYS``, default 0). A grade list has no since."""
+    if since is None or settings.publication_notice_days == 0:
+        return True
+    start = dt.date.fromisoformat(since) + dt.timedelta(days=settings.publication_notice_days)
+    return start <= today
 
 
 def _public_records(
@@ -293,6 +303,8 @@ def public_list(
             since, until = _list_dates(
                 connection, applicable.scheme, lst, int(row.id), today, known
             )
+            if not _published(since, settings, today):
+                continue
             person = row.kind == "person"
             members.append(
                 PublicMember(
