@@ -411,20 +411,10 @@ def ingest_records(
     """Ingest one records file (CSV, JSON lines or Parquet) from one furnisher."""
     report = IngestReport("records", furnisher_id, path.name)
     step = _stepper(report, progress)
-    step("reading")
-    source = read_input(path, fields=RECORD_FIELDS, required=RECORD_REQUIRED)
-    digest = file_digest(path)
-    with store.reading() as connection:
-        furnisher = require_furnisher(connection, furnisher_id)
-        catalogue = catalogue_at(connection)
-        prior = _prior_batch(connection, furnisher_id, "records", digest)
-    if prior is not None:
-        return _duplicate(report, prior)
-    report.rows_read = source.rows
-    if _given_column(source, "recorded_at"):
-        report.warnings.append(
-            "the file's recorded_at column is ignored: the registry records when it learns a fact"
-        )
+    opened = _open_file(store, path, report, step, RECORD_FIELDS, RECORD_REQUIRED)
+    if opened is None:
+        return report
+    source, digest, furnisher, catalogue = opened
 
     step("validating")
     con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
@@ -500,6 +490,34 @@ def _position(connection: sa.Connection) -> tuple[int, str, int]:
     the batch's recorded_us (now, never before the previous batch)."""
     last_seq, last_hash, last_us = head(connection)
     return last_seq, last_hash, max(now_us(), last_us + 1)
+
+
+def _open_file(
+    store: Store,
+    path: Path,
+    report: IngestReport,
+    step: Progress,
+    fields: Sequence[str],
+    required: Sequence[str],
+) -> tuple[Input, str, Furnisher, Catalogue] | None:
+    """Read the file and check who sends it; None (the report saying so) when the same file
+    was ingested before."""
+    step("reading")
+    source = read_input(path, fields=fields, required=required)
+    digest = file_digest(path)
+    with store.reading() as connection:
+        furnisher = require_furnisher(connection, report.furnisher)
+        catalogue = catalogue_at(connection)
+        prior = _prior_batch(connection, report.furnisher, report.kind, digest)
+    if prior is not None:
+        _duplicate(report, prior)
+        return None
+    report.rows_read = source.rows
+    if _given_column(source, "recorded_at"):
+        report.warnings.append(
+            "the file's recorded_at column is ignored: the registry records when it learns a fact"
+        )
+    return source, digest, furnisher, catalogue
 
 
 def _stepper(report: IngestReport, progress: Progress | None) -> Progress:
@@ -684,20 +702,10 @@ def ingest_events(
     decision on the furnisher's records: the batch is of kind ``decision`` and named by it."""
     report = IngestReport("decision" if decision else "events", furnisher_id, decision or path.name)
     step = _stepper(report, progress)
-    step("reading")
-    source = read_input(path, fields=EVENT_FIELDS, required=EVENT_REQUIRED)
-    digest = file_digest(path)
-    with store.reading() as connection:
-        furnisher = require_furnisher(connection, furnisher_id)
-        catalogue = catalogue_at(connection)
-        prior = _prior_batch(connection, furnisher_id, report.kind, digest)
-    if prior is not None:
-        return _duplicate(report, prior)
-    report.rows_read = source.rows
-    if _given_column(source, "recorded_at"):
-        report.warnings.append(
-            "the file's recorded_at column is ignored: the registry records when it learns a fact"
-        )
+    opened = _open_file(store, path, report, step, EVENT_FIELDS, EVENT_REQUIRED)
+    if opened is None:
+        return report
+    source, digest, furnisher, catalogue = opened
 
     step("validating")
     con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
