@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,19 +187,53 @@ def file_objection(
 def decide_objection(
     store: Store, settings: Settings, case_id: int, *, uphold: bool, reason: str, by: str
 ) -> Case:
+    outcome = "upheld" if uphold else "rejected"
+    consequence = "the record is retracted and has no effect" if uphold else "the record stands"
+    _decide(
+        store,
+        settings,
+        objections,
+        "objection",
+        case_id,
+        outcome=outcome,
+        event=("retracted", None) if uphold else None,
+        reason=reason,
+        by=by,
+        tell=lambda ref: (
+            f"Your objection {case_id} to record {ref} was {outcome}: {consequence}. "
+            f"Reason: {reason.strip()}"
+        ),
+    )
+    return _case(store, settings, "objection", case_id)
+
+
+def _decide(
+    store: Store,
+    settings: Settings,
+    table: sa.Table,
+    label: str,
+    case_id: int,
+    *,
+    outcome: str,
+    event: tuple[str, dt.date | None] | None,
+    reason: str,
+    by: str,
+    tell: Callable[[str], str],
+) -> None:
+    """Decide a case once: the registry's ledger event first (a crash after it leaves an open
+    case to decide again, the event then a no-op repeat), then the case closed and the subject
+    told, in one transaction."""
     if not reason.strip() or not by.strip():
         raise UsageError("a decision needs --reason and --by (who decided)")
-    record = _open_case(store, objections, "objection", case_id)
-    if uphold:  # the ledger first: a crash after it leaves an open case to decide again
-        _registry_event(
-            store, settings, record, "retracted", None, f"objection {case_id} upheld by {by}"
-        )
+    record = _open_case(store, table, label, case_id)
+    if event is not None:
+        name, day = event
+        _registry_event(store, settings, record, name, day, f"{label} {case_id} {outcome} by {by}")
     with store.writing() as connection:
-        _open_case_in(connection, objections, "objection", case_id)
-        outcome = "upheld" if uphold else "rejected"
+        _open_case_in(connection, table, label, case_id)
         connection.execute(
-            objections.update()
-            .where(objections.c.id == case_id)
+            table.update()
+            .where(table.c.id == case_id)
             .values(
                 outcome=outcome,
                 decision_reason=reason.strip(),
@@ -207,17 +242,8 @@ def decide_objection(
             )
         )
         ref = f"{record.furnisher}/{record.record_id}"
-        consequence = "the record is retracted and has no effect" if uphold else "the record stands"
-        _notice(
-            store,
-            connection,
-            record.subject_key,
-            "objection",
-            ref,
-            f"Your objection {case_id} to record {ref} was {outcome}: {consequence}. "
-            f"Reason: {reason.strip()}",
-        )
-    return _case(store, settings, "objection", case_id)
+        kind = "objection" if table is objections else "repair"
+        _notice(store, connection, record.subject_key, kind, ref, tell(ref))
 
 
 def _open_case(store: Store, table: sa.Table, label: str, case_id: int) -> RecordRef:
@@ -360,43 +386,29 @@ def apply_repair(
 def decide_repair(
     store: Store, settings: Settings, case_id: int, *, grant: bool, reason: str, by: str
 ) -> Case:
-    if not reason.strip() or not by.strip():
-        raise UsageError("a decision needs --reason and --by (who decided)")
     today = settings.today()
-    record = _open_case(store, repairs, "repair application", case_id)
-    if grant:  # the ledger first: a crash after it leaves an open case to decide again
-        _registry_event(
-            store, settings, record, "repaired", today, f"repair {case_id} granted by {by}"
-        )
-    with store.writing() as connection:
-        _open_case_in(connection, repairs, "repair application", case_id)
-        outcome = "granted" if grant else "denied"
-        connection.execute(
-            repairs.update()
-            .where(repairs.c.id == case_id)
-            .values(
-                outcome=outcome,
-                decision_reason=reason.strip(),
-                decided_by=by.strip(),
-                decided_us=now_us(),
-            )
-        )
-        ref = f"{record.furnisher}/{record.record_id}"
-        consequence = (
-            f"from {today.isoformat()} the record is no longer published and the lists and "
-            "points it drove end"
-            if grant
-            else "the record stands"
-        )
-        _notice(
-            store,
-            connection,
-            record.subject_key,
-            "repair",
-            ref,
+    outcome = "granted" if grant else "denied"
+    consequence = (
+        f"from {today.isoformat()} the record is no longer published and the lists and points "
+        "it drove end"
+        if grant
+        else "the record stands"
+    )
+    _decide(
+        store,
+        settings,
+        repairs,
+        "repair application",
+        case_id,
+        outcome=outcome,
+        event=("repaired", today) if grant else None,
+        reason=reason,
+        by=by,
+        tell=lambda ref: (
             f"Your application {case_id} for credit repair of record {ref} was {outcome}: "
-            f"{consequence}. Reason: {reason.strip()}",
-        )
+            f"{consequence}. Reason: {reason.strip()}"
+        ),
+    )
     return _case(store, settings, "repair", case_id)
 
 
