@@ -2,12 +2,14 @@
 the store (snapshot, evaluate, store standings), and online standing latency.
 
     python bench/registry.py ingest   --records 1000000            # both stores
-    python bench/registry.py evaluate --records 20000000 --subjects 2000000 --store sqlite
-    python bench/registry.py online   --records 1000000
+    python bench/registry.py evaluate --records 20000000 --subjects 2000000 --stores sqlite
+    python bench/registry.py online   --records 1000000 --subjects 20000
 
-Inputs come from bench/generate.py's ledger (generated on first use under bench/data-N/). Each
-run starts from a fresh store: a SQLite file under bench/out/ or a fresh PostgreSQL schema at
-$SOCIALCREDIT_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test).
+Inputs come from bench/generate.py's ledger (generated on first use under
+bench/data-RECORDS-SUBJECTS/). Each run starts from a fresh store — a SQLite file under
+bench/out/ or a fresh PostgreSQL schema at $SOCIALCREDIT_BENCH_POSTGRES_URL (default
+postgresql://postgres@127.0.0.1:5432/test) — except `evaluate --keep`, which keeps the loaded
+store for the next run. Results go to bench/out/registry-WHAT.json.
 """
 
 from __future__ import annotations
