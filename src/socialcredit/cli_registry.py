@@ -34,6 +34,7 @@ from socialcredit.registry.notices import notices_of
 from socialcredit.registry.notices import send as send_notices
 from socialcredit.registry.policies import (
     add_furnisher,
+    list_batches,
     list_furnishers,
     publish_file,
 )
@@ -242,6 +243,58 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         table = Table("id", "name", "codes")
         for f in found:
             table.add_row(f.id, f.name, ", ".join(f.codes))
+        out.print(table)
+
+    @furnisher_app.command("batches")
+    def furnisher_batches(
+        furnisher_id: Annotated[
+            str | None, typer.Argument(metavar="[ID]", help="One furnisher (default: all).")
+        ] = None,
+        limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """The latest ingest batches: who sent which file when, and how many rows were
+        accepted, already known (no-op) or rejected."""
+        store, _ = open_store(db)
+        with store.reading() as connection:
+            found = list_batches(connection, furnisher_id=furnisher_id, limit=limit)
+        if as_json:
+            print_json(
+                [
+                    {
+                        **asdict(b),
+                        "received": us_to_iso(b.received_us),
+                        "rejection_rate": round(b.rejection_rate, 4),
+                    }
+                    for b in found
+                ]
+            )
+            return
+        table = Table(
+            "batch",
+            "furnisher",
+            "kind",
+            "file",
+            "received",
+            "rows",
+            "added",
+            "no-op",
+            "rejected",
+            title="batches",
+        )
+        for b in found:
+            table.add_row(
+                str(b.id),
+                b.furnisher,
+                b.kind,
+                b.file,
+                us_to_iso(b.received_us)[:19],
+                str(b.rows_read),
+                str(b.accepted),
+                str(b.noop),
+                f"{b.rejected} ({b.rejection_rate:.1%})",
+            )
         out.print(table)
 
     def run_ingest(

@@ -67,6 +67,11 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     repeat = sc("ingest", "records", str(records), "--furnisher", "court", db=store_url)
     assert "already ingested as batch 1" in repeat.stdout
 
+    shown_batches = sc("furnisher", "batches", "court", "--json", db=store_url)
+    assert shown_batches.returncode == 0, shown_batches.stderr
+    [batch] = json.loads(shown_batches.stdout)
+    assert (batch["rows_read"], batch["accepted"], batch["rejected"]) == (3, 2, 1)
+    assert batch["rejection_rate"] == 0.3333
     events = write_csv(tmp_path / "ev.csv", EVENT_HEADER, [("j2", "fulfilled", "2026-04-01")])
     done = sc("ingest", "events", str(events), "--furnisher", "court", "--json", db=store_url)
     assert done.returncode == 0 and json.loads(done.stdout)["accepted"] == 1
@@ -169,6 +174,7 @@ def test_every_registry_command_explains_itself() -> None:
         ("policy", "publish"),
         ("furnisher", "add"),
         ("furnisher", "list"),
+        ("furnisher", "batches"),
         ("ingest", "records"),
         ("ingest", "events"),
         ("evaluate",),

@@ -351,3 +351,45 @@ def require_furnisher(connection: sa.Connection, furnisher_id: str) -> Furnisher
 def list_furnishers(connection: sa.Connection) -> list[Furnisher]:
     rows = connection.execute(sa.select(furnishers).order_by(furnishers.c.id)).all()
     return [Furnisher(r.id, r.name, tuple(json.loads(r.codes))) for r in rows]
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    id: int
+    furnisher: str
+    kind: str
+    file: str
+    received_us: int
+    rows_read: int
+    accepted: int
+    noop: int
+    rejected: int
+
+    @property
+    def rejection_rate(self) -> float:
+        return self.rejected / self.rows_read if self.rows_read else 0.0
+
+
+def list_batches(
+    connection: sa.Connection, *, furnisher_id: str | None = None, limit: int = 50
+) -> list[BatchSummary]:
+    """The latest batches, newest first, optionally of one furnisher."""
+    from socialcredit.store.schema import batches
+
+    query = sa.select(batches).order_by(batches.c.id.desc()).limit(limit)
+    if furnisher_id is not None:
+        query = query.where(batches.c.furnisher == furnisher_id)
+    return [
+        BatchSummary(
+            int(r.id),
+            r.furnisher,
+            r.kind,
+            r.file_name,
+            int(r.received_us),
+            int(r.rows_read),
+            int(r.accepted),
+            int(r.noop),
+            int(r.rejected),
+        )
+        for r in connection.execute(query)
+    ]
