@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from socialcredit.identifiers import organisation_check_character, person_check_character
 from socialcredit.policy.loader import parse_catalogue, parse_scheme
 from socialcredit.policy.model import Catalogue, Scheme
-from socialcredit.semantics.fields import parse_instant
+from socialcredit.semantics.fields import parse_date, parse_instant
 
 BASE = dt.date(2024, 1, 1)
 
@@ -56,10 +56,15 @@ def catalogue() -> Catalogue:
 
 
 @st.composite
-def schemes(draw: st.DrawFn) -> Scheme:
+def schemes(draw: st.DrawFn, *, suspends: bool | None = None) -> Scheme:
+    """A generated scheme; ``suspends`` fixes objection_suspends_effect (None: drawn)."""
     subjects = draw(st.sampled_from([["person"], ["organisation"], ["person", "organisation"]]))
     usable = [c for c in CODES if set(c[2]) & set(subjects)]
     doc: dict[str, Any] = {"id": "gen", "version": 1, "title": "generated", "subjects": subjects}
+    if suspends is not None:
+        doc["objection_suspends_effect"] = suspends
+    elif draw(st.booleans()):
+        doc["objection_suspends_effect"] = draw(st.booleans())
     grades: list[str] = []
     if draw(st.booleans()):
         rules = []
@@ -211,8 +216,13 @@ def record_rows(draw: st.DrawFn) -> list[dict[str, str]]:
     return rows
 
 
+EVENTS = ["fulfilled", "repaired", "retracted", "objected", "objection_rejected"]
+
+
 @st.composite
-def event_rows(draw: st.DrawFn, records: list[dict[str, str]]) -> list[dict[str, str]]:
+def event_rows(
+    draw: st.DrawFn, records: list[dict[str, str]], names: list[str] = EVENTS
+) -> list[dict[str, str]]:
     keys = [(r["furnisher"], r["record_id"]) for r in records] or [("f1", "r0")]
     rows = []
     for _ in range(draw(st.integers(0, 12))):
@@ -221,13 +231,44 @@ def event_rows(draw: st.DrawFn, records: list[dict[str, str]]) -> list[dict[str,
             {
                 "furnisher": furnisher,
                 "record_id": record_id,
-                "event": sometimes_bad(
-                    draw, st.sampled_from(["fulfilled", "repaired", "retracted"]), ["paid", ""]
-                ),
+                "event": sometimes_bad(draw, st.sampled_from(names), ["paid", ""]),
                 "date": sometimes_bad(draw, st.builds(_day, st.integers(-10, 90)), ["", "x"]),
                 "recorded_at": sometimes_bad(draw, good_instants, BAD_INSTANTS),
             }
         )
+    return rows
+
+
+@st.composite
+def objection_rows(draw: st.DrawFn, records: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Objections to records while they are in effect, some rejected later (or, as bad data
+    can have it, before)."""
+    rows: list[dict[str, str]] = []
+    dated = [r for r in records if parse_date(r["occurred_on"]) is not None]
+    for _ in range(draw(st.integers(1, 6)) if dated else 0):
+        record = draw(st.sampled_from(dated))
+        occurred = parse_date(record["occurred_on"])
+        assert occurred is not None
+        filed = occurred + dt.timedelta(days=draw(st.integers(1, 60) | st.integers(-5, 0)))
+        key = {"furnisher": record["furnisher"], "record_id": record["record_id"]}
+        rows.append(
+            {
+                **key,
+                "event": "objected",
+                "date": filed.isoformat(),
+                "recorded_at": draw(good_instants),
+            }
+        )
+        if draw(st.booleans()):
+            decided = filed + dt.timedelta(days=draw(st.integers(1, 40) | st.integers(-3, 0)))
+            rows.append(
+                {
+                    **key,
+                    "event": "objection_rejected",
+                    "date": decided.isoformat(),
+                    "recorded_at": draw(good_instants),
+                }
+            )
     return rows
 
 
@@ -241,10 +282,14 @@ class Case:
 
 
 @st.composite
-def cases(draw: st.DrawFn) -> Case:
-    scheme = draw(schemes())
+def cases(draw: st.DrawFn, *, objections: bool = False) -> Case:
+    """A scheme, records, events, T and K; with ``objections``, mostly a scheme that suspends
+    effects under objection, objections to records in effect, and T beside their dates."""
+    scheme = draw(schemes(suspends=draw(st.integers(0, 3)) > 0 if objections else None))
     records = draw(record_rows())
     events = draw(event_rows(records))
+    if objections:
+        events += draw(objection_rows(records))
     # T on and around effect boundaries: an occurred_on plus a rule's or list's days, +-1.
     candidates = [0, 30, 60]
     days = [r.valid_days for r in scheme.score.rules] if scheme.score else []
@@ -261,9 +306,19 @@ def cases(draw: st.DrawFn) -> Case:
         offset = draw(st.integers(-10, 100))
     else:
         offset = draw(st.sampled_from(candidates)) - (how == "before")
+    if objections:  # mostly T on, or a day beside, the first or last day of a suspension
+        objection_days = [
+            (day - BASE).days
+            for e in events
+            if e["event"] in ("objected", "objection_rejected")
+            and (day := parse_date(e["date"])) is not None
+        ]
+        if objection_days and draw(st.integers(0, 3)) > 0:
+            offset = draw(st.sampled_from(objection_days)) + draw(st.sampled_from([0, 0, -1, 1]))
     as_of = BASE + dt.timedelta(days=offset)
     known_at = draw(
         st.just("2030-01-01T00:00:00Z")
+        | st.just("2030-01-01T00:00:00Z" if objections else "2024-02-01T00:00:00Z")
         | st.sampled_from(
             [r["recorded_at"] for r in records + events if parse_instant(r["recorded_at"])]
             or ["2024-02-01T00:00:00Z"]

@@ -39,6 +39,7 @@ from socialcredit.registry.policies import (
     publish_file,
 )
 from socialcredit.registry.publication import public_list, public_view
+from socialcredit.registry.reports import issue_report
 from socialcredit.registry.review import decide_review, list_reviews, request_review
 from socialcredit.registry.standings import (
     BatchResult,
@@ -396,6 +397,45 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             )
             return
         show_standing(view)
+
+    @app.command("report")
+    def report_command(
+        subject_id: Annotated[str, typer.Argument(metavar="SUBJECT_ID")],
+        out_path: Annotated[Path, typer.Option("--out", help="The file to write.")],
+        fmt: Annotated[
+            str, typer.Option("--format", help="html, pdf or json.", show_default=True)
+        ] = "pdf",
+        purpose: Annotated[
+            str, typer.Option("--purpose", help="Why the report is issued (audited).")
+        ] = "report requested by the subject",
+        actor: Actor = None,
+        role: Role = "operator",
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Issue a subject's credit report: a plain-language summary, then the standing under
+        every published scheme with each point and listing explained, every record with its
+        status, legal basis and publication window, objections, repairs and reviews, notices,
+        and who read the subject's data. Each issue is recorded and counted against the free
+        reports of the year (SOCIALCREDIT_FREE_REPORTS_PER_YEAR, at least 2)."""
+        store, settings = open_store(db)
+        with stage(f"writing the {fmt} report"):
+            issued = issue_report(
+                store,
+                settings,
+                subject_id,
+                fmt=fmt,
+                out=out_path,
+                reader=reader(actor, role, purpose),
+            )
+        if as_json:
+            print_json({**asdict(issued), "path": str(issued.path)})
+            return
+        charge = "free of charge" if issued.free else "beyond the free reports of the year"
+        out.print(
+            f"report {issued.id} about {issued.subject} written to {issued.path} "
+            f"({issued.format}; report {issued.number_this_year} this year, {charge})"
+        )
 
     @app.command("refresh")
     def refresh_command(db: Db = None, as_json: Json = False) -> None:

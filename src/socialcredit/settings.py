@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     review_days: int = Field(
         default=15, ge=1, description="Working days for a human review of a standing."
     )
+    registry_name: str = Field(
+        default="socialcredit registry",
+        min_length=1,
+        description="The registry's name, printed on every report it issues.",
+    )
+    free_reports_per_year: int = Field(
+        default=2,
+        ge=2,
+        description="Free reports per subject and calendar year (the law: at least 2).",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -173,6 +173,7 @@ def test_readme_commands_exist() -> None:
         "public subject",
         "public list",
         "notices list",
+        "report",
         "notices send",
         "review request",
         "objection file",

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 
-from socialcredit.engines.duckdb_engine import DuckDBEngine
+from socialcredit.engines.duckdb_engine import DuckDBEngine, register_catalogue
 from socialcredit.engines.reference import ReferenceEngine
+from socialcredit.engines.sql import (
+    Dialect,
+    evaluation_statements,
+    event_statements,
+    record_statements,
+)
 from socialcredit.evaluation import evaluate_files, parse_known_at
-from socialcredit.semantics.fields import EVENT_COLUMNS, RECORD_COLUMNS
+from socialcredit.semantics.fields import EVENT_COLUMNS, RECORD_COLUMNS, Record
+from socialcredit.semantics.reference import (
+    accept_events,
+    accept_records,
+    next_change,
+    visible_dates,
+)
 from tests.strategies import Case, cases, catalogue, to_csv
 
 
@@ -78,3 +91,62 @@ def test_engines_agree_with_explanations(case: Case, tmp_path: Path) -> None:
     outputs = run_both(case, tmp_path, explain=True)
     assert outputs["duckdb"] == outputs["reference"]
     assert outputs["duckdb-parquet"] == outputs["reference"]
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(case=cases(objections=True))
+def test_engines_agree_under_objection(case: Case, tmp_path: Path) -> None:
+    """Schemes that suspend a record's effect while it is under objection."""
+    outputs = run_both(case, tmp_path, explain=True)
+    assert outputs["duckdb"] == outputs["reference"]
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases(objections=True))
+def test_next_change_agrees(case: Case) -> None:
+    """The SQL ``holds_until`` is the reference ``next_change``, subject by subject."""
+    known_at_us = parse_known_at(case.known_at)
+    numbered = list(enumerate(case.records, start=1))
+    accepted = accept_records(numbered, catalogue())
+    keys = {(r.furnisher, r.record_id) for r in accepted.records}
+    events, _ = accept_events(list(enumerate(case.events, start=1)), keys)
+    dates = visible_dates(events, known_at_us)
+    by_subject: dict[str, list[Record]] = {}
+    for record in accepted.records:
+        if record.recorded_us <= known_at_us and record.kind in case.scheme.subjects:
+            by_subject.setdefault(record.subject_id, []).append(record)
+    expected = {
+        subject: next_change(records, dates, case.scheme, case.as_of)
+        for subject, records in by_subject.items()
+    }
+
+    d = Dialect("duckdb")
+    con = duckdb.connect(":memory:")
+    for name, rows, columns in (
+        ("records_in", case.records, (*RECORD_COLUMNS, "amount")),
+        ("events_in", case.events, EVENT_COLUMNS),
+    ):
+        table = pa.table(
+            {
+                "_row": pa.array(range(1, len(rows) + 1), pa.int64()),
+                **{c: pa.array([r.get(c) for r in rows], pa.string()) for c in columns},
+                "_error": pa.array([None] * len(rows), pa.string()),
+            }
+        )
+        con.register(name, table)
+    register_catalogue(con, catalogue())
+    statements = (
+        record_statements(d)
+        + event_statements(d)
+        + evaluation_statements(
+            d, case.scheme, as_of=case.as_of, known_at_us=known_at_us, next_change=True
+        )
+    )
+    for step in statements:
+        con.execute(f"CREATE TEMP {'VIEW' if step.view else 'TABLE'} {step.name} AS {step.query}")
+    found = dict(con.execute("SELECT subject_id, holds_until FROM standings").fetchall())
+    assert found == expected

@@ -162,8 +162,15 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     assert early.returncode == 1 and "commitment" in early.stderr
 
     verified = sc("verify", db=store_url)
-    assert verified.returncode == 0 and "ledger intact: 4 entries" in verified.stdout
+    # 2 records, a fulfilment, the objection's `objected` event and the upholding retraction.
+    assert verified.returncode == 0 and "ledger intact: 5 entries" in verified.stdout
     assert "audit log intact: 4 entries" in verified.stdout
+    reported = sc(
+        "report", BOB, "--format", "json", "--out", str(tmp_path / "b.json"), db=store_url
+    )
+    assert reported.returncode == 0 and "free of charge" in reported.stdout, reported.stderr
+    report = json.loads((tmp_path / "b.json").read_text(encoding="utf-8"))
+    assert {r["record"]: r["status"] for r in report["records"]}["court/j2"] == "retracted"
     refreshed = sc("refresh", "--json", db=store_url)
     assert refreshed.returncode == 0 and json.loads(refreshed.stdout)["pending_batches"] == 0
 
@@ -196,6 +203,7 @@ def test_every_registry_command_explains_itself() -> None:
         ("repair", "apply"),
         ("repair", "list"),
         ("repair", "decide"),
+        ("report",),
     ]
     for command in commands:
         shown = subprocess.run(

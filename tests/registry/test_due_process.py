@@ -4,9 +4,11 @@ the notices and the ledger."""
 from __future__ import annotations
 
 import datetime as dt
+from importlib import resources
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import time_machine
 
 from socialcredit.registry.audit import Reader
@@ -20,11 +22,13 @@ from socialcredit.registry.due_process import (
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.ledger import verify
 from socialcredit.registry.notices import notices_of
-from socialcredit.registry.policies import RegistryError
+from socialcredit.registry.policies import RegistryError, publish_scheme
 from socialcredit.registry.publication import public_list, public_view
 from socialcredit.registry.standings import after_ingest, standing_of
+from socialcredit.semantics.fields import reason_text
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
+from socialcredit.store.schema import ledger
 
 from .conftest import ACME, ALICE, EVENT_HEADER, RECORD_HEADER, write_csv
 
@@ -94,6 +98,52 @@ def test_a_rejected_objection_keeps_the_record_and_the_public_sees_the_mark(
     assert not record.under_objection
     assert listed(store, settings, ACME)
     assert "unpaid" in notices_of(store, CLERK, ACME)[-1].text
+
+
+def test_a_scheme_may_suspend_a_record_while_it_is_under_objection(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    shipped = resources.files("socialcredit") / "data" / "schemes" / "spc-defaulters.yaml"
+    text = shipped.read_text(encoding="utf-8")
+    suspending = text.replace("version: 1\n", "version: 2\nobjection_suspends_effect: true\n")
+    assert suspending != text
+    with store.writing() as connection:
+        publish_scheme(connection, suspending, source="test", max_effect_days=1826)
+    fill(store, settings, tmp_path)
+    assert listed(store, settings, ALICE)
+    case = file_objection(store, settings, ALICE, "court/j1", reason="I never owed this")
+    # The ledger has the objection; the listing is suspended at once, also in the current
+    # standings and the public list.
+    with store.reading() as connection:
+        events = connection.execute(
+            sa.select(ledger.c.event, ledger.c.event_date).where(ledger.c.entry == "event")
+        ).all()
+    assert [(e.event, e.event_date) for e in events] == [("objected", settings.today())]
+    assert not listed(store, settings, ALICE)
+    assert [m.identifier for m in public_list(store, settings, "spc-defaulters", LIST)] == [ACME]
+    decide_objection(store, settings, case.id, uphold=False, reason="the debt is real", by="li")
+    assert listed(store, settings, ALICE)
+    assert len(public_list(store, settings, "spc-defaulters", LIST)) == 2
+    # A second objection after the rejection is decided, but does not suspend again.
+    again = file_objection(store, settings, ALICE, "court/j1", reason="still not mine")
+    assert standing_of(store, settings, ALICE, reader=CLERK).under_objection == {
+        "court/j1": again.id
+    }
+    assert listed(store, settings, ALICE)
+    assert verify(store).problem is None
+
+
+def test_a_furnisher_cannot_send_the_registry_s_objection_events(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    fill(store, settings, tmp_path)
+    rows = [("j1", "objected", "2026-01-05"), ("j1", "objection_rejected", "2026-01-06")]
+    report = ingest_events(
+        store, write_csv(tmp_path / "e.csv", EVENT_HEADER, rows), furnisher_id="court"
+    )
+    assert report.accepted == 0
+    assert [(r.row, r.field) for r in report.rejections] == [(1, "event"), (2, "event")]
+    assert "written by the registry itself" in reason_text(report.rejections[0], kind_subjects={})
 
 
 def test_repair_is_refused_before_its_conditions_and_granted_after(

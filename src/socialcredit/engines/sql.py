@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from socialcredit.policy.model import Rule, Scheme
-from socialcredit.semantics.fields import MAX_YEAR, MIN_YEAR
+from socialcredit.semantics.fields import EVENT_NAMES, MAX_YEAR, MIN_YEAR
 
 DECIMAL = "DECIMAL(38,18)"
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -282,7 +282,7 @@ EVENT_CHECKS = (
     (_missing("furnisher"), "furnisher|missing", "furnisher"),
     (_missing("record_id"), "record_id|missing", "record_id"),
     (_missing("event"), "event|missing", "event"),
-    ("event NOT IN ('fulfilled', 'repaired', 'retracted')", "event|malformed", "event"),
+    (f"event NOT IN ({', '.join(quote(e) for e in EVENT_NAMES)})", "event|malformed", "event"),
     (f"event <> 'retracted' AND {_missing('date')}", "date|missing", "date"),
     ("event <> 'retracted' AND ev_date IS NULL", "date|malformed", "date"),
     (_missing("recorded_at"), "recorded_at|missing", "recorded_at"),
@@ -381,6 +381,8 @@ def evaluation_statements(
     code_lists = scheme.code_lists
 
     live = "NOT ret"
+    if scheme.objection_suspends_effect:  # semantics.reference.in_effect
+        live += f" AND NOT {_suspended(t)}"
     effect_columns = []
     for index, rule in enumerate(rules):
         until = _until(d, rule.valid_days, rule.ends_on_fulfilment)
@@ -418,7 +420,9 @@ def evaluation_statements(
             SELECT rec_row,
                    bool_or(event = 'retracted') AS ret,
                    min(CASE WHEN event = 'repaired' THEN ev_date END) AS rep,
-                   min(CASE WHEN event = 'fulfilled' THEN ev_date END) AS ful
+                   min(CASE WHEN event = 'fulfilled' THEN ev_date END) AS ful,
+                   min(CASE WHEN event = 'objected' THEN ev_date END) AS obj,
+                   min(CASE WHEN event = 'objection_rejected' THEN ev_date END) AS orej
             FROM ev WHERE ev_us <= {int(known_at_us)}
             GROUP BY rec_row
             """,
@@ -429,7 +433,7 @@ def evaluation_statements(
             SELECT sid, _row, furnisher, record_id, code, occ{effects}
             FROM (
                 SELECT r.sid, r._row, r.furnisher, r.record_id, r.code, r.occ, r.amt,
-                       coalesce(v.ret, FALSE) AS ret, v.rep, v.ful
+                       coalesce(v.ret, FALSE) AS ret, v.rep, v.ful, v.obj, v.orej
                 FROM rec r LEFT JOIN ev_visible v ON v.rec_row = r._row
                 WHERE r.rec_us <= {int(known_at_us)}{kind_filter}
             ) x
@@ -524,7 +528,7 @@ def _may_matter(scheme: Scheme, as_of: dt.date) -> str:
 def _next_change_moment(d: Dialect, scheme: Scheme, t: str) -> str:
     """Per record, the first day after T on which its effect starts or ends under some rule or
     list of the scheme (NULL: none); the minimum per subject is semantics.reference.next_change.
-    Reads the contributions inputs (code, occ, amt, ret, rep, ful)."""
+    Reads the contributions inputs (code, occ, amt, ret, rep, ful, obj, orej)."""
     rules = scheme.score.rules if scheme.score else ()
     parts: list[tuple[str, int, bool]] = [
         (f"code = {quote(rule.code)}", rule.valid_days, rule.ends_on_fulfilment) for rule in rules
@@ -538,10 +542,26 @@ def _next_change_moment(d: Dialect, scheme: Scheme, t: str) -> str:
     moments = []
     for condition, days, ends_on_fulfilment in parts:
         until = _until(d, days, ends_on_fulfilment)
+        candidates = [
+            f"CASE WHEN {t} < occ THEN occ END",
+            f"CASE WHEN {t} < {until} THEN {until} END",
+        ]
+        if scheme.objection_suspends_effect:  # a suspension inside the effect pauses it
+            inside = "(orej IS NULL OR obj < orej)"
+            candidates += [
+                f"CASE WHEN {inside} AND occ < obj AND obj < {until} AND {t} < obj THEN obj END",
+                f"CASE WHEN obj < orej AND occ < orej AND orej < {until} AND {t} < orej "
+                "THEN orej END",
+            ]
         moments.append(
             f"CASE WHEN NOT ret AND {condition} AND occ < {until} THEN "
-            f"CASE WHEN {t} < occ THEN occ WHEN {t} < {until} THEN {until} END END"
+            f"least({', '.join(candidates)}) END"
         )
     if not moments:
         return "CAST(NULL AS DATE)"
     return moments[0] if len(moments) == 1 else f"least({', '.join(moments)})"
+
+
+def _suspended(t: str) -> str:
+    """SQL true when the record is under an undecided objection on T (_Dates.suspended)."""
+    return f"coalesce(obj <= {t} AND (orej IS NULL OR {t} < orej), FALSE)"

@@ -288,7 +288,15 @@ def parse_catalogue(text: str, *, source: str = "<catalogue>") -> Catalogue:
 # --- scheme --------------------------------------------------------------------------------
 
 SCHEME_KEYS = ("id", "version", "title", "subjects")
-SCHEME_OPTIONAL = ("description", "jurisdiction", "effective_from", "score", "lists", "measures")
+SCHEME_OPTIONAL = (
+    "description",
+    "jurisdiction",
+    "effective_from",
+    "objection_suspends_effect",
+    "score",
+    "lists",
+    "measures",
+)
 SCORE_KEYS = ("base", "min", "max", "grades", "rules")
 RULE_KEYS = ("code", "valid_days", "legal_basis")
 RULE_OPTIONAL = ("points", "tiers", "ends_on_fulfilment", "cap")
@@ -621,6 +629,7 @@ def parse_scheme(
         jurisdiction=reader.text(doc, "jurisdiction", "scheme"),
         effective_from=reader.get(doc, "effective_from", "scheme", _date, "a date YYYY-MM-DD"),
         source=source,
+        objection_suspends_effect=reader.flag(doc, "objection_suspends_effect", "scheme"),
     )
 
 

@@ -134,6 +134,9 @@ class Scheme:
     jurisdiction: str | None = None
     effective_from: dt.date | None = None
     source: str = "<scheme>"
+    # While a visible objection to a record is undecided, the record has no effect (DESIGN.md
+    # step 2 and 5, extended: docs/evaluation.md "Objections").
+    objection_suspends_effect: bool = False
 
     @property
     def code_lists(self) -> tuple[CodeList, ...]:

@@ -25,6 +25,11 @@ def describe_scheme(scheme: Scheme, catalogue: Catalogue) -> str:
         lines.append(f"  jurisdiction: {scheme.jurisdiction}")
     if scheme.effective_from:
         lines.append(f"  effective from: {scheme.effective_from.isoformat()}")
+    lines.append(
+        "  under objection: a record has no effect until the objection is decided"
+        if scheme.objection_suspends_effect
+        else "  under objection: a record keeps its effect until the objection is decided"
+    )
     if scheme.score:
         score = scheme.score
         lines.append(f"  score: base {score.base}, bounded to [{score.min}, {score.max}]")

@@ -1,11 +1,14 @@
 """Objections and credit repair: the subject's rights as working procedures.
 
-Objection: a subject objects to one record (``FURNISHER/RECORD_ID``). From that moment the
-record shows *under objection* in every standing and on the public page until decided; its
-effect on standing continues. The decision is due within ``SOCIALCREDIT_OBJECTION_DAYS`` working
-days. Upheld: the registry writes a ``retracted`` event to the ledger (a decision batch), so the
-record has no effect at all, and the standings are updated at once. Rejected: the record stays,
-with the reason shown to the subject. A decision is taken once; the subject is told either way.
+Objection: a subject objects to one record (``FURNISHER/RECORD_ID``). The registry writes an
+``objected`` event dated that day to the ledger (a decision batch); from that moment the record
+shows *under objection* in every standing and on the public page until decided. Its effect on
+standing continues, unless the scheme says ``objection_suspends_effect: true``. The decision is
+due within ``SOCIALCREDIT_OBJECTION_DAYS`` working days. Upheld: a ``retracted`` event, so the
+record has no effect at all. Rejected: an ``objection_rejected`` event dated the decision day
+(the suspension, where there was one, ends) and the record stays, with the reason shown to the
+subject. Standings are updated at once; a decision is taken once; the subject is told either
+way.
 
 Credit repair: a subject applies for one record, with evidence and (where required) a credit
 commitment. The conditions are checked when the application is made and every unmet one is
@@ -33,7 +36,12 @@ from socialcredit.errors import UsageError
 from socialcredit.registry.calendar import load_calendar
 from socialcredit.registry.ingest import ingest_events
 from socialcredit.registry.notices import insert_rows as insert_notices
-from socialcredit.registry.policies import RegistryError, catalogue_at, scheme_at, scheme_ids
+from socialcredit.registry.policies import (
+    RegistryError,
+    catalogue_at,
+    schemes_in_force,
+)
+from socialcredit.registry.publication import published_on
 from socialcredit.registry.standings import after_ingest, under_objection  # noqa: F401
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
@@ -151,17 +159,17 @@ def file_objection(
     if not reason.strip():
         raise UsageError("--reason is required: what is wrong with the record")
     calendar = load_calendar(settings.holidays_file)
-    with store.writing() as connection:
+    with store.reading() as connection:
         record = _record(connection, identifier, ref)
-        if "retracted" in _events(connection, record.seq):
-            raise RegistryError(f"record {ref} is retracted already: it has no effect")
-        open_ = connection.scalar(
-            sa.select(objections.c.id).where(
-                objections.c.record_seq == record.seq, objections.c.outcome.is_(None)
-            )
-        )
-        if open_ is not None:
-            raise RegistryError(f"record {ref} is under objection already (objection {open_})")
+        _may_object(connection, record, ref)
+    # The ledger event first, dated today: a scheme that suspends effects under objection
+    # stops counting the record at once. A crash before the case is stored leaves the event;
+    # filing again repeats it as a no-op and opens the case.
+    _registry_event(
+        store, settings, record, "objected", settings.today(), f"objection by {identifier}"
+    )
+    with store.writing() as connection:
+        _may_object(connection, record, ref)
         due = calendar.add_working_days(settings.today(), settings.objection_days)
         case_id = connection.execute(
             objections.insert().values(
@@ -184,6 +192,18 @@ def file_objection(
     return _case(store, settings, "objection", int(case_id))
 
 
+def _may_object(connection: sa.Connection, record: RecordRef, ref: str) -> None:
+    if "retracted" in _events(connection, record.seq):
+        raise RegistryError(f"record {ref} is retracted already: it has no effect")
+    open_ = connection.scalar(
+        sa.select(objections.c.id).where(
+            objections.c.record_seq == record.seq, objections.c.outcome.is_(None)
+        )
+    )
+    if open_ is not None:
+        raise RegistryError(f"record {ref} is under objection already (objection {open_})")
+
+
 def decide_objection(
     store: Store, settings: Settings, case_id: int, *, uphold: bool, reason: str, by: str
 ) -> Case:
@@ -196,7 +216,7 @@ def decide_objection(
         "objection",
         case_id,
         outcome=outcome,
-        event=("retracted", None) if uphold else None,
+        event=("retracted", None) if uphold else ("objection_rejected", settings.today()),
         reason=reason,
         by=by,
         tell=lambda ref: (
@@ -298,14 +318,10 @@ def repair_conditions(
         catalogue = catalogue_at(connection, known)
         code = catalogue.codes[record.code]
         obliged = False
-        for sid in scheme_ids(connection, known):
-            scheme = scheme_at(
-                connection,
-                sid,
-                as_of=today,
-                known_us=known,
-                max_effect_days=settings.max_effect_days,
-            ).scheme
+        for applicable in schemes_in_force(
+            connection, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
+        ):
+            scheme = applicable.scheme
             rules = scheme.score.rules if scheme.score else ()
             obliged |= any(r.code == record.code and r.ends_on_fulfilment for r in rules)
             obliged |= any(
@@ -324,10 +340,7 @@ def repair_conditions(
             "the obligation the record carries is not fulfilled: the furnisher must first "
             "report its fulfilment"
         )
-    recorded_on = (
-        dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=record.recorded_us)
-    ).date()
-    published = max(record.occurred_on, recorded_on)
+    published = published_on(record.occurred_on, record.recorded_us)
     minimum = MIN_PUBLICATION_DAYS[code.severity]
     earliest = published + dt.timedelta(days=minimum)
     if today < earliest:

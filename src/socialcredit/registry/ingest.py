@@ -50,9 +50,11 @@ from socialcredit.registry.policies import Furnisher, catalogue_at, require_furn
 from socialcredit.semantics.fields import (
     EVENT_COLUMNS,
     LEDGER_CONFLICT,
+    OBJECTION_EVENTS,
     OTHER_FURNISHER,
     RECORD_COLUMNS,
     RECORD_OPTIONAL,
+    REGISTRY_EVENT,
     UNAUTHORISED,
     Rejection,
     reason_text,
@@ -688,6 +690,10 @@ def _register_subjects(
 # -- events ------------------------------------------------------------------------------------
 
 
+def _registry_only() -> str:
+    return f"event IN ({', '.join(quote(e) for e in OBJECTION_EVENTS)})"
+
+
 def ingest_events(
     store: Store,
     path: Path,
@@ -699,7 +705,8 @@ def ingest_events(
 ) -> IngestReport:
     """Ingest one events file (fulfilled, repaired, retracted) from one furnisher. With
     ``decision`` (e.g. "objection 4 upheld by wang.li"), the events are the registry's own
-    decision on the furnisher's records: the batch is of kind ``decision`` and named by it."""
+    decision on the furnisher's records: the batch is of kind ``decision`` and named by it, and
+    only such a batch may carry the objection events (``objected``, ``objection_rejected``)."""
     report = IngestReport("decision" if decision else "events", furnisher_id, decision or path.name)
     step = _stepper(report, progress)
     opened = _open_file(store, path, report, step, EVENT_FIELDS, EVENT_REQUIRED)
@@ -728,8 +735,10 @@ def ingest_events(
             "CREATE TEMP TABLE rec_checked AS SELECT seq AS _row, furnisher, record_id, "
             "CAST(NULL AS VARCHAR) AS problem FROM known_records"
         )
+        own = () if decision else ((_registry_only(), f"event|{REGISTRY_EVENT}", "event"),)
         checks = (
             *EVENT_CHECKS[:-1],
+            *own,
             (f"furnisher <> {quote(furnisher.id)}", f"furnisher|{OTHER_FURNISHER}", "furnisher"),
             EVENT_CHECKS[-1],
         )

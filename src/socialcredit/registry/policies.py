@@ -290,6 +290,16 @@ class Furnisher:
     codes: tuple[str, ...]
 
 
+def schemes_in_force(
+    connection: sa.Connection, *, as_of: dt.date, known_us: int, max_effect_days: int
+) -> list[Applicable]:
+    """Every published scheme, in the version in force at T as known at K, by id."""
+    return [
+        scheme_at(connection, sid, as_of=as_of, known_us=known_us, max_effect_days=max_effect_days)
+        for sid in scheme_ids(connection, known_us)
+    ]
+
+
 def add_furnisher(
     connection: sa.Connection, furnisher_id: str, name: str, codes: list[str], *, update: bool
 ) -> tuple[Furnisher, str]:

@@ -24,13 +24,14 @@ import sqlalchemy as sa
 from socialcredit.errors import UsageError
 from socialcredit.identifiers import check
 from socialcredit.policy.model import CodeList, Scheme
-from socialcredit.registry.policies import catalogue_at, scheme_at, scheme_ids
+from socialcredit.registry.policies import catalogue_at, scheme_at, schemes_in_force
 from socialcredit.registry.standings import (
     evaluate_facts,
     load_subject,
     subject_key,
     under_objection,
 )
+from socialcredit.semantics.fields import Record
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 
@@ -136,6 +137,27 @@ def publication_days(settings: Settings, severity: str) -> int:
     }[severity]
 
 
+def published_on(occurred_on: dt.date, recorded_us: int) -> dt.date:
+    """The day a record is first published: the later of its occurrence and its recording."""
+    recorded_on = (
+        dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=recorded_us)
+    ).date()
+    return max(occurred_on, recorded_on)
+
+
+def publication_window(
+    record: Record, severity: str, settings: Settings, repaired: dt.date | None
+) -> tuple[dt.date, dt.date]:
+    """When a record is (or would be, for an organisation) published: from the later of its
+    occurrence and its recording, for the period of its code's severity, ending early on the
+    day it is repaired. [start, end)."""
+    start = published_on(record.occurred_on, record.recorded_us)
+    end = start + dt.timedelta(days=publication_days(settings, severity))
+    if repaired is not None:
+        end = min(end, repaired)
+    return start, end
+
+
 def public_view(store: Store, settings: Settings, identifier: str) -> PublicView:
     """What is public about a subject today (in the registry's time zone)."""
     kind = check(identifier).kind
@@ -155,16 +177,9 @@ def public_view(store: Store, settings: Settings, identifier: str) -> PublicView
             return nothing  # the same answer as for a person with nothing public
         facts = load_subject(connection, key)
         catalogue = catalogue_at(connection, known)
-        schemes = [
-            scheme_at(
-                connection,
-                sid,
-                as_of=today,
-                known_us=known,
-                max_effect_days=settings.max_effect_days,
-            )
-            for sid in scheme_ids(connection, known)
-        ]
+        schemes = schemes_in_force(
+            connection, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
+        )
     view = PublicView(
         identifier=mask_identifier(identifier) if person else identifier,
         kind=facts.kind,
@@ -234,14 +249,7 @@ def _public_records(
         code = catalogue.codes.get(record.code)
         if code is None or key in retracted:
             continue
-        days = publication_days(settings, code.severity)
-        recorded_on = (
-            dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=record.recorded_us)
-        ).date()
-        start = max(record.occurred_on, recorded_on)
-        end = start + dt.timedelta(days=days)
-        if key in repaired:
-            end = min(end, repaired[key])
+        start, end = publication_window(record, code.severity, settings, repaired.get(key))
         if start <= today < end:
             found.append(
                 PublicRecord(

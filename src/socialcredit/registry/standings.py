@@ -31,7 +31,7 @@ from socialcredit.registry.audit import Reader, record_read
 from socialcredit.registry.notices import changes as notice_changes
 from socialcredit.registry.notices import changes_sql
 from socialcredit.registry.notices import insert_rows as insert_notices
-from socialcredit.registry.policies import Applicable, scheme_at, scheme_ids
+from socialcredit.registry.policies import Applicable, scheme_at, scheme_ids, schemes_in_force
 from socialcredit.semantics.fields import Event, Record
 from socialcredit.semantics.reference import (
     Standing,
@@ -693,14 +693,10 @@ def refresh(
     outcome = RefreshResult()
     with store.reading() as connection:
         stale = []
-        for sid in scheme_ids(connection, known):
-            applicable = scheme_at(
-                connection,
-                sid,
-                as_of=today,
-                known_us=known,
-                max_effect_days=settings.max_effect_days,
-            )
+        for applicable in schemes_in_force(
+            connection, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
+        ):
+            sid = applicable.scheme.id
             built = connection.scalar(
                 sa.select(current_builds.c.scheme_version).where(current_builds.c.scheme_id == sid)
             )

@@ -18,7 +18,10 @@ from socialcredit.identifiers import Kind, check
 RECORD_COLUMNS = ("furnisher", "record_id", "subject_id", "code", "occurred_on", "recorded_at")
 RECORD_OPTIONAL = ("amount",)
 EVENT_COLUMNS = ("furnisher", "record_id", "event", "date", "recorded_at")
-EVENT_NAMES = ("fulfilled", "repaired", "retracted")
+EVENT_NAMES = ("fulfilled", "repaired", "retracted", "objected", "objection_rejected")
+# Written by the registry for a subject's objection (filed, and decided against the subject);
+# a furnisher does not send these (registry.ingest refuses them).
+OBJECTION_EVENTS = ("objected", "objection_rejected")
 
 # The registry holds dates in these years. A date outside is refused as implausible (a typo such
 # as 2204 for 2024), which also keeps every effect end representable.
@@ -47,6 +50,7 @@ UNKNOWN_RECORD = "unknown_record"
 OTHER_FURNISHER = "other_furnisher"
 UNAUTHORISED = "unauthorised"
 LEDGER_CONFLICT = "ledger_conflict"
+REGISTRY_EVENT = "registry_event"
 
 PROBLEM_LABELS = {
     ROW: "unreadable row",
@@ -60,6 +64,7 @@ PROBLEM_LABELS = {
     OTHER_FURNISHER: "names another furnisher",
     UNAUTHORISED: "code not authorised for the furnisher",
     LEDGER_CONFLICT: "conflicts with a record in the ledger",
+    REGISTRY_EVENT: "an event only the registry writes",
 }
 
 
@@ -178,6 +183,11 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
         return (
             f"record {value} is already in the ledger (batch {rejection.detail}) with different "
             "content; to change a record, retract it and send a corrected one with a new record_id"
+        )
+    if problem == REGISTRY_EVENT:
+        return (
+            f"event {value!r} is written by the registry itself when a subject objects to a "
+            "record and when the objection is decided; a furnisher does not send it"
         )
     raise ValueError(f"unknown problem {problem!r}")
 

@@ -120,6 +120,17 @@ class _Dates:
     retracted: bool = False
     repaired: dt.date | None = None
     fulfilled: dt.date | None = None
+    objected: dt.date | None = None
+    objection_rejected: dt.date | None = None
+
+    def suspended(self, day: dt.date) -> bool:
+        """Under an undecided objection on ``day``: objected by then, not yet rejected. (An
+        upheld objection retracts the record.) Only schemes that say so suspend effects."""
+        return (
+            self.objected is not None
+            and self.objected <= day
+            and (self.objection_rejected is None or day < self.objection_rejected)
+        )
 
 
 def _event_dates(events: Iterable[Event]) -> dict[Key, _Dates]:
@@ -135,7 +146,11 @@ def _event_dates(events: Iterable[Event]) -> dict[Key, _Dates]:
     keys = retracted | {key for key, _ in earliest}
     return {
         key: _Dates(
-            key in retracted, earliest.get((key, "repaired")), earliest.get((key, "fulfilled"))
+            key in retracted,
+            earliest.get((key, "repaired")),
+            earliest.get((key, "fulfilled")),
+            earliest.get((key, "objected")),
+            earliest.get((key, "objection_rejected")),
         )
         for key in keys
     }
@@ -143,13 +158,22 @@ def _event_dates(events: Iterable[Event]) -> dict[Key, _Dates]:
 
 def effect_end(record: Record, days: int, dates: _Dates, *, ends_on_fulfilment: bool) -> dt.date:
     """The exclusive end of a record's effect: the earliest of occurred_on + days, the repair
-    date, and (when the rule or list ends on fulfilment) the fulfilment date."""
+    date, and (when the rule or list ends on fulfilment) the fulfilment date. A suspension
+    under objection pauses the effect without moving its end."""
     ends = [record.occurred_on + dt.timedelta(days=days)]
     if dates.repaired is not None:
         ends.append(dates.repaired)
     if ends_on_fulfilment and dates.fulfilled is not None:
         ends.append(dates.fulfilled)
     return min(ends)
+
+
+def in_effect(record: Record, end: dt.date, dates: _Dates, scheme: Scheme, as_of: dt.date) -> bool:
+    """The record counts at T: T lies in its effect and, where the scheme suspends effects under
+    objection, the record is not under an undecided objection on T."""
+    if not record.occurred_on <= as_of < end:
+        return False
+    return not (scheme.objection_suspends_effect and dates.suspended(as_of))
 
 
 def measure_triggers(scheme: Scheme, held: set[str], grade: str | None) -> dict[str, list[str]]:
@@ -211,7 +235,7 @@ def evaluate_subject(
                 end = effect_end(
                     record, rule.valid_days, ds, ends_on_fulfilment=rule.ends_on_fulfilment
                 )
-                if record.occurred_on <= as_of < end:
+                if in_effect(record, end, ds, scheme, as_of):
                     points = rule.points_for(record.amount)
                     rule_sum += points
                     item = entry(record)
@@ -237,7 +261,7 @@ def evaluate_subject(
             end = effect_end(
                 record, lst.duration_days, ds, ends_on_fulfilment=lst.ends_on_fulfilment
             )
-            if record.occurred_on <= as_of < end:
+            if in_effect(record, end, ds, scheme, as_of):
                 since = record.occurred_on if since is None else min(since, record.occurred_on)
                 until = end if until is None else max(until, end)
                 entry(record)["lists"][lst.id] = end.isoformat()
@@ -287,9 +311,18 @@ def next_change(
         end = effect_end(record, days, ds, ends_on_fulfilment=ends_on_fulfilment)
         if record.occurred_on >= end:  # repaired or fulfilled before it began: no effect
             return
-        moment = record.occurred_on if as_of < record.occurred_on else end
-        if as_of < moment and (found is None or moment < found):
-            found = moment
+        moments = [record.occurred_on, end]
+        start, stop = ds.objected, ds.objection_rejected
+        # A suspension inside the effect pauses it: its first and last days are changes.
+        if (
+            scheme.objection_suspends_effect
+            and start is not None
+            and (stop is None or start < stop)
+        ):
+            moments += [m for m in (start, stop) if m is not None and record.occurred_on < m < end]
+        for moment in moments:
+            if as_of < moment and (found is None or moment < found):
+                found = moment
 
     for record in records:
         ds = dates.get((record.furnisher, record.record_id), _Dates())

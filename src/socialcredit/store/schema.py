@@ -103,7 +103,7 @@ ledger = sa.Table(
     sa.Column("occurred_on", sa.Date),
     sa.Column("amount", sa.Text),  # exactly as furnished (a checked decimal); null when absent
     # events
-    sa.Column("event", sa.String(16)),
+    sa.Column("event", sa.String(32)),
     sa.Column("event_date", sa.Date),
     sa.Column("record_seq", sa.BigInteger),
     sa.Column("recorded_us", sa.BigInteger, nullable=False),
@@ -258,4 +258,18 @@ repairs = sa.Table(
     sa.Column("decided_by", sa.Text),
     sa.Column("decided_us", sa.BigInteger),
     sa.Index("ix_repairs_subject_id", "subject_id"),
+)
+
+# Every report issued to (or about) a subject: the free allowance per year is counted here.
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("subject_id", sa.BigInteger, nullable=False),
+    sa.Column("issued_us", sa.BigInteger, nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),  # calendar year in the registry's time zone
+    sa.Column("format", sa.String(8), nullable=False),  # html | pdf | json
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("free", sa.Boolean, nullable=False),
+    sa.Index("ix_reports_subject_id_year", "subject_id", "year"),
 )

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Debian packages the project needs beyond Python, for PDF reports (WeasyPrint):
+#   fonts-noto-cjk       Noto Sans CJK: Chinese names and text (found through fontconfig)
+#   libharfbuzz-subset0  HarfBuzz's font subsetter: WeasyPrint embeds only the glyphs used;
+#                        without it WeasyPrint falls back to fontTools, 15 times slower on a
+#                        CJK font, and warns that future versions require it.
+# Installs only what is missing; needs root (or sudo) when it installs.
+set -euo pipefail
+
+missing=()
+# (grep reads all its input: with -q, the writer could die of SIGPIPE and fail the pipeline)
+fc-list 2>/dev/null | grep "Noto Sans CJK SC" >/dev/null || missing+=(fonts-noto-cjk)
+ldconfig -p 2>/dev/null | grep "libharfbuzz-subset.so.0" >/dev/null || missing+=(libharfbuzz-subset0)
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "installing Debian packages: ${missing[*]}" >&2
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "need root or sudo to install ${missing[*]}" >&2; exit 1; }
+    as_root=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { "${as_root[@]}" apt-get update -qq && \
+         "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
