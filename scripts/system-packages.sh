@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages the project needs beyond Python, for PDF reports (WeasyPrint):
+# Debian packages the project needs beyond Python. For PDF reports (WeasyPrint):
 #   fonts-noto-cjk       Noto Sans CJK: Chinese names and text (found through fontconfig)
 #   libharfbuzz-subset0  HarfBuzz's font subsetter: WeasyPrint embeds only the glyphs used;
 #                        without it WeasyPrint falls back to fontTools, 15 times slower on a
@@ -11,6 +11,9 @@ missing=()
 # (grep reads all its input: with -q, the writer could die of SIGPIPE and fail the pipeline)
 fc-list 2>/dev/null | grep "Noto Sans CJK SC" >/dev/null || missing+=(fonts-noto-cjk)
 ldconfig -p 2>/dev/null | grep "libharfbuzz-subset.so.0" >/dev/null || missing+=(libharfbuzz-subset0)
+# The Spark engine (the extra socialcredit[spark]) runs on a Java 17+ runtime.
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)
+[ "${java_major:-0}" -ge 17 ] || missing+=(openjdk-17-jre-headless)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -161,8 +161,19 @@ def evaluate(
         ),
     ] = None,
     engine: Annotated[
-        str, typer.Option(help=f"Evaluation engine: {' or '.join(ENGINES)}.")
+        str,
+        typer.Option(
+            help=f"Evaluation engine: {', '.join(ENGINES)} (spark: the extra socialcredit[spark])."
+        ),
     ] = "duckdb",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master",
+            envvar="SOCIALCREDIT_SPARK_MASTER",
+            help="Spark's master URL for --engine spark (default local[*]), e.g. spark://host:7077.",
+        ),
+    ] = None,
     explain: Annotated[
         bool, typer.Option("--explain", help="Add each subject's explanation to its line.")
     ] = False,
@@ -180,9 +191,12 @@ def evaluate(
     included), 2 on a usage or policy error.
 
     Registry mode (no --records): evaluates everyone in the store under the published scheme
-    with the DuckDB engine over a snapshot of the ledger, stores the standings snapshot (and,
-    for today as now known, the current standings) and prints the grade distribution and list
-    sizes. Options: --db, --as-of, --known-at, --json.
+    with the DuckDB (or Spark) engine over a snapshot of the ledger, stores the standings
+    snapshot (and, for today as now known, the current standings) and prints the grade
+    distribution and list sizes. Options: --db, --as-of, --known-at, --engine, --json.
+
+    --engine spark runs the same SQL on Apache Spark (local[*], or --spark-master URL); with
+    --out ending in .parquet it writes a Parquet dataset partitioned by kind.
     """
     if records is None:
         file_only = {
@@ -191,7 +205,6 @@ def evaluate(
             "--rejects": rejects is not None,
             "--catalogue": catalogue is not None,
             "--explain": explain,
-            "--engine": engine != "duckdb",
         }
         given = [name for name, present in file_only.items() if present]
         if given:
@@ -199,7 +212,9 @@ def evaluate(
                 f"{', '.join(given)} need{'s' if len(given) == 1 else ''} --records (file mode); "
                 "without --records, evaluate runs over the registry's store (see --help)"
             )
-        registry_evaluate(scheme, as_of, known_at, db, as_json)
+        if engine not in ("duckdb", "spark"):
+            raise UsageError(f"registry mode evaluates with --engine duckdb or spark, not {engine}")
+        registry_evaluate(scheme, as_of, known_at, db, as_json, engine, spark_master)
         return
     if as_of is None or out_path is None:
         raise UsageError(
@@ -208,7 +223,7 @@ def evaluate(
     check_max_effect_days(max_effect_days)
     as_of_date = parse_as_of(as_of)
     known_at_us = parse_known_at(known_at)
-    selected = get_engine(engine)
+    selected = get_engine(engine, spark_master=spark_master)
     loaded_catalogue = resolve_catalogue(catalogue)
     loaded_scheme = resolve_scheme(
         scheme, catalogue=loaded_catalogue, max_effect_days=max_effect_days

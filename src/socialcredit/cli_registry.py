@@ -83,10 +83,16 @@ def print_json(data: Any) -> None:
 
 
 def registry_evaluate(
-    scheme_id: str, as_of: str | None, known_at: str | None, db: str | None, as_json: bool
+    scheme_id: str,
+    as_of: str | None,
+    known_at: str | None,
+    db: str | None,
+    as_json: bool,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> None:
     store, settings = open_store(db)
-    with stage(f"evaluating {scheme_id}") as step:
+    with stage(f"evaluating {scheme_id} with the {engine} engine") as step:
         result = evaluate_registry(
             store,
             settings,
@@ -94,6 +100,8 @@ def registry_evaluate(
             as_of=parse_as_of(as_of) if as_of else None,
             known_at_us=parse_known_at(known_at) if known_at else None,
             progress=step,
+            engine=engine,
+            spark_master=spark_master,
         )
     if as_json:
         print_json(_batch_json(result))

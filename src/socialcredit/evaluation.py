@@ -22,10 +22,17 @@ from socialcredit.semantics.fields import (
     parse_instant,
 )
 
-ENGINES = ("reference", "duckdb")
+ENGINES = ("reference", "duckdb", "spark")
 
 
-def get_engine(name: str) -> Engine:
+def get_engine(name: str, *, spark_master: str | None = None) -> Engine:
+    """An engine by name. ``spark`` needs the extra socialcredit[spark] (a clear usage error
+    says so); ``spark_master`` is its cluster (default $SOCIALCREDIT_SPARK_MASTER or local)."""
+    if name == "spark":
+        from socialcredit.engines.spark_engine import SparkEngine, require_pyspark
+
+        require_pyspark()  # fails early, naming the extra, when PySpark is missing
+        return SparkEngine(master=spark_master)
     if name == "reference":
         from socialcredit.engines.reference import ReferenceEngine
 
@@ -75,10 +82,19 @@ def evaluate_files(
 
     Both files appear whole or not at all: each is written beside its destination under a
     temporary name and renamed into place once complete, so a failed or killed run leaves any
-    earlier file as it was.
+    earlier file as it was. An ``out`` ending in ``.parquet`` is a Parquet dataset partitioned
+    by kind, written by the Spark engine (which swaps it in whole itself).
     """
+    dataset = out.suffix == ".parquet"
+    if dataset and engine.name != "spark":
+        raise UsageError(
+            f"--out {out}: a Parquet dataset of standings is written by --engine spark; the "
+            f"{engine.name} engine writes JSON lines (give --out a .jsonl name)"
+        )
+    if dataset and explain:
+        raise UsageError("--explain writes JSON lines: give --out a .jsonl name")
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial_out = out.with_name(f".{out.name}.partial")
+    partial_out = out if dataset else out.with_name(f".{out.name}.partial")
     request = Request(
         catalogue=catalogue,
         scheme=scheme,
@@ -97,7 +113,8 @@ def evaluate_files(
             partial_rejects = rejects.with_name(f".{rejects.name}.partial")
             write_rejects(partial_rejects, request, report)
             os.replace(partial_rejects, rejects)
-        os.replace(partial_out, out)
+        if not dataset:
+            os.replace(partial_out, out)
     finally:
         for leftover in out.parent.glob(f".{out.name}.partial"):
             leftover.unlink()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from socialcredit.engines.assemble import RowsOf, explained_standings
 from socialcredit.engines.base import Report, Request
 from socialcredit.engines.sql import (
     Dialect,
@@ -18,9 +18,8 @@ from socialcredit.engines.sql import (
     record_statements,
 )
 from socialcredit.inputs import Input
-from socialcredit.policy.model import Catalogue, Scheme
+from socialcredit.policy.model import Catalogue
 from socialcredit.semantics.fields import EVENT_COLUMNS, RECORD_COLUMNS, RECORD_OPTIONAL, Rejection
-from socialcredit.semantics.reference import Standing, measure_triggers
 
 EMPTY_EVENTS = pa.table(
     {
@@ -76,7 +75,7 @@ class DuckDBEngine:
         request.out.parent.mkdir(parents=True, exist_ok=True)
         if request.explain:
             with request.out.open("w", encoding="utf-8", newline="\n") as handle:
-                for standing in _explained(con, request.scheme):
+                for standing in explained_standings(_rows_of(con), request.scheme):
                     handle.write(standing.to_json())
                     handle.write("\n")
         else:
@@ -152,76 +151,11 @@ def rejections(con: duckdb.DuckDBPyConnection, table: str) -> list[Rejection]:
     return rejections
 
 
-def _explained(con: duckdb.DuckDBPyConnection, scheme: Scheme) -> list[Standing]:
-    """Standings with explanations, assembled from the SQL tables."""
-    rules = scheme.score.rules if scheme.score else ()
-    code_lists = scheme.code_lists
-    counted_columns = [f"p{i}" for i in range(len(rules))] + [
-        f"l{i}" for i in range(len(code_lists))
-    ]
-    counted: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    if counted_columns:
-        where = " OR ".join(f"{c} IS NOT NULL" for c in counted_columns)
-        query = f"SELECT * FROM contributions WHERE {where} ORDER BY sid, furnisher, record_id"
+def _rows_of(con: duckdb.DuckDBPyConnection) -> RowsOf:
+    def rows(query: str) -> Iterator[dict[str, Any]]:
         cursor = con.execute(query)
         names = [d[0] for d in cursor.description]
         for values in cursor.fetchall():
-            row = dict(zip(names, values, strict=True))
-            item: dict[str, Any] = {
-                "furnisher": row["furnisher"],
-                "record_id": row["record_id"],
-                "code": row["code"],
-                "points": None,
-                "legal_basis": None,
-                "ends": None,
-                "lists": {},
-            }
-            for index, rule in enumerate(rules):
-                if row[f"p{index}"] is not None:
-                    item.update(
-                        points=int(row[f"p{index}"]),
-                        legal_basis=rule.legal_basis,
-                        ends=_iso(row[f"pe{index}"]),
-                    )
-            for index, lst in enumerate(code_lists):
-                if row[f"l{index}"] is not None:
-                    item["lists"][lst.id] = _iso(row[f"l{index}"])
-            item["lists"] = dict(sorted(item["lists"].items()))
-            counted[int(row["sid"])].append(item)
+            yield dict(zip(names, values, strict=True))
 
-    standings = []
-    cursor = con.execute("SELECT * FROM standings ORDER BY sid")
-    names = [d[0] for d in cursor.description]
-    for values in cursor.fetchall():
-        row = dict(zip(names, values, strict=True))
-        caps = {}
-        for index, rule in enumerate(rules):
-            total = int(row[f"s{index}"] or 0)
-            if rule.cap is not None and abs(total) > rule.cap:
-                caps[rule.code] = (rule.cap if total > 0 else -rule.cap) - total
-        list_dates = {
-            lst.id: {"since": _iso(row[f"since{i}"]), "until": _iso(row[f"until{i}"])}
-            for i, lst in enumerate(code_lists)
-        }
-        held = list(row["lists"])
-        standings.append(
-            Standing(
-                subject_id=row["subject_id"],
-                kind=row["kind"],
-                score=row["score"],
-                grade=row["grade"],
-                lists=tuple(held),
-                measures=tuple(row["measures"]),
-                explanation={
-                    "records": counted.get(int(row["sid"]), []),
-                    "cap_adjustments": dict(sorted(caps.items())),
-                    "lists": {i: list_dates.get(i, {"since": None, "until": None}) for i in held},
-                    "measures": measure_triggers(scheme, set(held), row["grade"]),
-                },
-            )
-        )
-    return standings
-
-
-def _iso(value: dt.date | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return rows

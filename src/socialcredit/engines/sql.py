@@ -32,31 +32,66 @@ def quote(text: str) -> str:
 
 @dataclass(frozen=True)
 class Dialect:
-    """The small differences between SQL engines."""
+    """The small differences between SQL engines: DuckDB (``duckdb``) and Spark SQL (``spark``,
+    run with ``spark.sql.ansi.enabled=false`` so that a failed cast is NULL, as in DuckDB's
+    ``try_cast``). Everything else in this module is one query text for both."""
 
     name: str = "duckdb"
 
+    def __post_init__(self) -> None:
+        if self.name not in ("duckdb", "spark"):
+            raise ValueError(f"no SQL dialect {self.name!r}")
+
+    @property
+    def spark(self) -> bool:
+        return self.name == "spark"
+
+    @property
+    def text(self) -> str:
+        """The text type."""
+        return "STRING" if self.spark else "VARCHAR"
+
     def full_match(self, expr: str, pattern: str) -> str:
+        if self.spark:  # Java regex: \z is the very end (a $ also matches before a final newline)
+            anchored = "^(?:" + pattern + ")\\z"
+            return f"({expr} RLIKE {quote(anchored.replace(chr(92), chr(92) * 2))})"
         return f"regexp_full_match({expr}, {quote(pattern)})"
 
     def try_date(self, expr: str) -> str:
-        return f"try_cast({expr} AS DATE)"
+        return f"CAST({expr} AS DATE)" if self.spark else f"try_cast({expr} AS DATE)"
 
     def epoch_days(self, expr: str) -> str:
-        return f"({expr} - DATE '1970-01-01')"
+        return f"unix_date({expr})" if self.spark else f"({expr} - DATE '1970-01-01')"
 
     def add_days(self, expr: str, days: int) -> str:
-        return f"({expr} + {int(days)})"
+        return f"date_add({expr}, {int(days)})" if self.spark else f"({expr} + {int(days)})"
+
+    def position(self, haystack: str, needle: str) -> str:
+        """1-based position of ``needle`` in ``haystack``, 0 when absent."""
+        return f"{'instr' if self.spark else 'strpos'}({haystack}, {needle})"
+
+    def subject_numbers(self) -> str:
+        """``sid``, a key per distinct subject_id that sorts as the identifiers do. DuckDB numbers
+        them; Spark keeps the identifier itself (a global row_number would gather every
+        subject into one task)."""
+        if self.spark:
+            return "subject_id"
+        return "CAST(row_number() OVER (ORDER BY subject_id) AS INTEGER)"
 
     def string_array(self, items: list[tuple[str, str]]) -> str:
         """An array of the labels whose condition holds, in the given order."""
+        empty = "CAST(array() AS ARRAY<STRING>)" if self.spark else "CAST([] AS VARCHAR[])"
         if not items:
-            return "CAST([] AS VARCHAR[])"
+            return empty
         parts = [
-            f"CASE WHEN {cond} THEN [{quote(label)}] ELSE CAST([] AS VARCHAR[]) END"
+            f"CASE WHEN {cond} THEN "
+            + (f"array({quote(label)})" if self.spark else f"[{quote(label)}]")
+            + f" ELSE {empty} END"
             for cond, label in items
         ]
-        return parts[0] if len(parts) == 1 else f"list_concat({', '.join(parts)})"
+        if len(parts) == 1:
+            return parts[0]
+        return f"{'concat' if self.spark else 'list_concat'}({', '.join(parts)})"
 
 
 def date_literal(date: dt.date) -> str:
@@ -121,7 +156,7 @@ def subject_kind(d: Dialect, s: str) -> str:
         f"AND substr({s}, 7, 4) <> '0000' AND {d.try_date(birth)} IS NOT NULL"
     )
     uscc_sum = " + ".join(
-        f"(strpos({quote(ALPHABET)}, substr({s}, {i + 1}, 1)) - 1) * {w}"
+        f"({d.position(quote(ALPHABET), f'substr({s}, {i + 1}, 1)')} - 1) * {w}"
         for i, w in enumerate(USCC_WEIGHTS)
     )
     organisation = (
@@ -204,7 +239,7 @@ def record_statements(
         Statement(
             "rec_ids",
             f"SELECT subject_id, {subject_kind(d, 'subject_id')} AS kind, "
-            "CAST(row_number() OVER (ORDER BY subject_id) AS INTEGER) AS sid "
+            f"{d.subject_numbers()} AS sid "
             "FROM (SELECT DISTINCT subject_id FROM records_in WHERE subject_id IS NOT NULL) d",
         ),
         _lookup("rec_dates", "occurred_on", "records_in", _checked_date(d, "s")),
@@ -265,11 +300,11 @@ def record_statements(
         ),
         Statement(
             "rec_rejects",
-            """
+            f"""
             SELECT _row, problem, value, detail FROM rec_checked WHERE problem IS NOT NULL
             UNION ALL
             SELECT _row, 'record_id|conflict', furnisher || '/' || record_id,
-                   CAST(first_row AS VARCHAR)
+                   CAST(first_row AS {d.text})
             FROM rec_repeats WHERE NOT same
             """,
         ),
@@ -329,7 +364,7 @@ def event_statements(d: Dialect, *, checks: Checks = EVENT_CHECKS) -> list[State
         ),
         Statement(
             "ev_rejects",
-            "SELECT _row, problem, value, CAST(NULL AS VARCHAR) AS detail "
+            f"SELECT _row, problem, value, CAST(NULL AS {d.text}) AS detail "
             "FROM ev_checked WHERE problem IS NOT NULL",
         ),
     ]
@@ -412,6 +447,7 @@ def evaluation_statements(
         aggregates.append(f"max(l{index}) AS until{index}")
     if next_change:
         aggregates.append("min(nc) AS holds_until")
+    aliases = [aggregate.rsplit(" AS ", 1)[1] for aggregate in aggregates]
 
     statements = [
         Statement(
@@ -449,7 +485,7 @@ def evaluation_statements(
             """
             if population is None
             else f"""
-            SELECT i.subject_id, i.kind, p.sid, a.* EXCLUDE (sid)
+            SELECT i.subject_id, i.kind, p.sid, {", ".join(f"a.{name}" for name in aliases)}
             FROM ({population}) p
             JOIN rec_ids i ON i.sid = p.sid
             LEFT JOIN (SELECT sid, {", ".join(aggregates)} FROM contributions GROUP BY sid) a
@@ -474,7 +510,7 @@ def evaluation_statements(
         )
         grade = f"CASE {bands} END"
     else:
-        score, grade = "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)"
+        score, grade = "CAST(NULL AS BIGINT)", f"CAST(NULL AS {d.text})"
     statements.append(
         Statement("scored", f"SELECT *, CAST({score} AS BIGINT) AS score FROM per_subject", True)
     )

@@ -13,17 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import resource
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from socialcredit.engines.sql import Dialect, evaluation_statements
+from socialcredit.engines.sql import Dialect, Statement, evaluation_statements
 from socialcredit.errors import UsageError
 from socialcredit.identifiers import check
 from socialcredit.policy.model import Scheme
@@ -436,59 +439,94 @@ def _typed(table: pa.Table, types: tuple[pa.DataType, ...]) -> pa.Table:
     return table if table.schema.equals(schema) else table.cast(schema)
 
 
-def _batch_standings(
-    con: duckdb.DuckDBPyConnection, scheme: Scheme, as_of: dt.date, known_at_us: int
-) -> None:
-    """Run the evaluation over registered ``snap_records``, ``snap_events``, ``snap_subjects``
-    (as ledger_snapshot makes them): leaves table ``result`` (sid, subject_id, score, grade,
-    lists, measures, holds_until). The ledger is validated already, so the inputs are the
-    accepted records and events as they are, grouped by the store's integer subject keys."""
-    con.execute(
-        "CREATE TEMP VIEW rec_ids AS SELECT CAST(id AS BIGINT) AS sid, identifier AS subject_id, "
-        "kind FROM snap_subjects"
-    )
-    con.execute(
-        """
-        CREATE TEMP VIEW rec AS
-        SELECT seq AS _row, CAST(NULL AS VARCHAR) AS furnisher,
-               CAST(NULL AS VARCHAR) AS record_id, subject_id AS sid,
-               CAST(NULL AS VARCHAR) AS kind, code, occurred_on AS occ,
-               CAST(coalesce(amount, '0') AS DECIMAL(38,18)) AS amt, recorded_us AS rec_us
-        FROM snap_records
-        """
-    )
-    con.execute(
-        """
-        CREATE TEMP VIEW ev AS
-        SELECT record_seq AS rec_row, event, event_date AS ev_date, recorded_us AS ev_us
-        FROM snap_events
-        """
-    )
+def batch_statements(
+    d: Dialect, scheme: Scheme, as_of: dt.date, known_at_us: int
+) -> list[Statement]:
+    """The evaluation over ``snap_records``, ``snap_events``, ``snap_subjects`` (as
+    ledger_snapshot makes them), ending in table ``standings`` (with ``holds_until``). The
+    ledger is validated already, so the inputs are the accepted records and events as they
+    are, grouped by the store's integer subject keys."""
     # A subject's first record was recorded when the subject was registered (same batch).
     kinds = ", ".join(f"'{k}'" for k in scheme.subjects)
     population = (
         f"SELECT CAST(id AS BIGINT) AS sid FROM snap_subjects "
         f"WHERE first_recorded_us <= {int(known_at_us)} AND kind IN ({kinds})"
     )
-    statements = evaluation_statements(
-        Dialect("duckdb"),
+    inputs = [
+        Statement(
+            "rec_ids",
+            "SELECT CAST(id AS BIGINT) AS sid, identifier AS subject_id, kind FROM snap_subjects",
+            view=True,
+        ),
+        Statement(
+            "rec",
+            f"""
+            SELECT seq AS _row, CAST(NULL AS {d.text}) AS furnisher,
+                   CAST(NULL AS {d.text}) AS record_id, subject_id AS sid,
+                   CAST(NULL AS {d.text}) AS kind, code, occurred_on AS occ,
+                   CAST(coalesce(amount, '0') AS DECIMAL(38,18)) AS amt, recorded_us AS rec_us
+            FROM snap_records
+            """,
+            view=True,
+        ),
+        Statement(
+            "ev",
+            "SELECT record_seq AS rec_row, event, event_date AS ev_date, recorded_us AS ev_us "
+            "FROM snap_events",
+            view=True,
+        ),
+    ]
+    return inputs + evaluation_statements(
+        d,
         scheme,
         as_of=as_of,
         known_at_us=known_at_us,
         next_change=True,
         population=population,
     )
-    for step in statements:
+
+
+def _duckdb_standings(
+    con: duckdb.DuckDBPyConnection,
+    snapshot: tuple[pa.Table, pa.Table, pa.Table],
+    scheme: Scheme,
+    as_of: dt.date,
+    known_at_us: int,
+) -> None:
+    for name, table in zip(SNAPSHOT_QUERIES, snapshot, strict=True):
+        con.register(f"snap_{name}", table)
+    for step in batch_statements(Dialect("duckdb"), scheme, as_of, known_at_us):
         kind_ = "VIEW" if step.view else "TABLE"
         con.execute(f"CREATE TEMP {kind_} {step.name} AS {step.query}")
-    con.execute(
-        """
-        CREATE TEMP TABLE result AS
-        SELECT sid, subject_id, score, grade, to_json(lists) AS lists,
-               to_json(measures) AS measures, holds_until
-        FROM standings
-        """
-    )
+
+
+def _spark_standings(
+    snapshot: tuple[pa.Table, pa.Table, pa.Table],
+    scheme: Scheme,
+    as_of: dt.date,
+    known_at_us: int,
+    master: str | None,
+) -> pa.Table:
+    """The same statements on Spark, over the snapshot handed over as Parquet files."""
+    from socialcredit.engines.spark_engine import drop, run_statements, spark_session
+
+    spark = spark_session(master)
+    names: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="socialcredit-snapshot-") as folder:
+        try:
+            for name, table in zip(SNAPSHOT_QUERIES, snapshot, strict=True):
+                path = Path(folder) / f"{name}.parquet"
+                pq.write_table(table, path)
+                spark.read.parquet(str(path)).createOrReplaceTempView(f"snap_{name}")
+                names.append(f"snap_{name}")
+            run_statements(
+                spark, batch_statements(Dialect("spark"), scheme, as_of, known_at_us), names
+            )
+            return spark.sql(
+                "SELECT sid, subject_id, score, grade, lists, measures, holds_until FROM standings"
+            ).toArrow()
+        finally:
+            drop(spark, names)
 
 
 def evaluate_registry(
@@ -502,10 +540,15 @@ def evaluate_registry(
     keep_snapshot: bool = True,
     snapshot: tuple[pa.Table, pa.Table, pa.Table] | None = None,
     make_current: bool | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> BatchResult:
-    """Evaluate everyone under a scheme with the DuckDB engine over a snapshot of the ledger;
+    """Evaluate everyone under a scheme over a snapshot of the ledger, with the DuckDB engine
+    (or ``engine="spark"``: the same statements on Spark, the snapshot handed over as Parquet);
     store the snapshot of standings and, when it is today's as currently known, make it the
     current standings of that scheme."""
+    if engine not in ("duckdb", "spark"):
+        raise UsageError(f"the registry evaluates with --engine duckdb or spark, not {engine!r}")
     step = progress or (lambda _message: None)
     current = (as_of is None and known_at_us is None) if make_current is None else make_current
     known = now_us() if known_at_us is None else known_at_us
@@ -530,10 +573,21 @@ def evaluate_registry(
     started = time.perf_counter()
     con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
     try:
-        con.register("snap_records", records)
-        con.register("snap_events", events)
-        con.register("snap_subjects", people)
-        _batch_standings(con, scheme, day, known)
+        if engine == "spark":
+            con.register(
+                "standings",
+                _spark_standings((records, events, people), scheme, day, known, spark_master),
+            )
+        else:
+            _duckdb_standings(con, (records, events, people), scheme, day, known)
+        con.execute(
+            """
+            CREATE TEMP TABLE result AS
+            SELECT sid, subject_id, score, grade, to_json(lists) AS lists,
+                   to_json(measures) AS measures, holds_until
+            FROM standings
+            """
+        )
         result = con.sql(
             "SELECT sid, score, grade, lists, measures, holds_until FROM result ORDER BY sid"
         ).to_arrow_table()
