@@ -28,6 +28,7 @@ from socialcredit.registry.due_process import (
     file_objection,
     queue,
 )
+from socialcredit.registry.export import export_ledger
 from socialcredit.registry.ingest import IngestReport, ingest_events, ingest_records
 from socialcredit.registry.ledger import verify
 from socialcredit.registry.notices import notices_of
@@ -443,6 +444,34 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         out.print(
             f"report {issued.id} about {issued.subject} written to {issued.path} "
             f"({issued.format}; report {issued.number_this_year} this year, {charge})"
+        )
+
+    export_app = typer.Typer(help="Write the registry's data out in interchange formats.")
+    app.add_typer(export_app, name="export")
+
+    @export_app.command("ledger")
+    def export_ledger_command(
+        out_dir: Annotated[Path, typer.Option("--out", help="The folder to write.")],
+        replace: Annotated[
+            bool, typer.Option("--replace", help="Write over an existing export.")
+        ] = False,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Write the ledger's records and events as Parquet partitioned by region and month
+        (OUT/records/region=R/month=YYYY-MM/…, OUT/events/…, OUT/manifest.json with the
+        ledger's head hash): the interchange format for Spark and for other registries.
+        Identifiers are in it in full: it is the registry's own data, not a public file."""
+        store, _ = open_store(db)
+        with stage("exporting the ledger"):
+            done = export_ledger(store, out_dir, replace=replace)
+        if as_json:
+            print_json({**asdict(done), "folder": str(done.folder)})
+            return
+        out.print(
+            f"{done.records} records and {done.events} events in {done.partitions} "
+            f"region-month partitions written to {done.folder} (ledger head {done.head_seq}, "
+            f"{done.head_hash[:16]}…)"
         )
 
     @app.command("refresh")

@@ -174,6 +174,7 @@ def test_readme_commands_exist() -> None:
         "public list",
         "notices list",
         "report",
+        "export ledger",
         "notices send",
         "review request",
         "objection file",

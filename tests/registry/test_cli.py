@@ -204,6 +204,7 @@ def test_every_registry_command_explains_itself() -> None:
         ("repair", "list"),
         ("repair", "decide"),
         ("report",),
+        ("export", "ledger"),
     ]
     for command in commands:
         shown = subprocess.run(

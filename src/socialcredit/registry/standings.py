@@ -377,36 +377,41 @@ SNAPSHOT_QUERIES = {
 
 
 def ledger_snapshot(store: Store, known_at_us: int) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """(records, events, subjects) visible at K, as Arrow tables, from one consistent read.
+    """(records, events, subjects) visible at K, as Arrow tables, from one consistent read."""
+    k = int(known_at_us)
+    records, events, people = read_arrow(
+        store, [(query.format(k=k), types) for query, types in SNAPSHOT_QUERIES.values()]
+    )
+    return records, events, people
+
+
+def read_arrow(store: Store, queries: list[tuple[str, tuple[pa.DataType, ...]]]) -> list[pa.Table]:
+    """Run queries in one consistent read and return their results as Arrow tables of the
+    given column types.
 
     PostgreSQL is read through ADBC (libpq's binary COPY). SQLite is read through the same
     sqlite3 library the store uses: a second SQLite library in one process (ADBC bundles its
     own) would break SQLite's POSIX file locks."""
-    k = int(known_at_us)
     if store.dialect == "postgresql":
         connection = store.adbc_connect()
         try:
             cursor = connection.cursor()
             cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             tables = []
-            for query, _ in SNAPSHOT_QUERIES.values():
-                cursor.execute(query.format(k=k))
+            for query, _ in queries:
+                cursor.execute(query)
                 tables.append(cursor.fetch_arrow_table())
             cursor.execute("COMMIT")
             cursor.close()
         finally:
             connection.close()
-        records, events, people = (
-            _typed(t, types)
-            for t, (_, types) in zip(tables, SNAPSHOT_QUERIES.values(), strict=True)
-        )
-        return records, events, people
+        return [_typed(t, types) for t, (_, types) in zip(tables, queries, strict=True)]
     with store.reading() as sa_connection:
         raw: Any = sa_connection.connection.driver_connection
         cursor = raw.cursor()
         tables = []
-        for name, (query, types) in SNAPSHOT_QUERIES.items():
-            cursor.execute(query.format(k=k))
+        for query, types in queries:
+            cursor.execute(query)
             names = [d[0] for d in cursor.description]
             batches_: list[pa.RecordBatch] = []
             while rows := cursor.fetchmany(250_000):
@@ -425,10 +430,8 @@ def ledger_snapshot(store: Store, known_at_us: int) -> tuple[pa.Table, pa.Table,
                 )
             schema = pa.schema(list(zip(names, types, strict=True)))
             tables.append(pa.Table.from_batches(batches_, schema=schema))
-            del name
         cursor.close()
-    records, events, people = tables
-    return records, events, people
+    return tables
 
 
 def _typed(table: pa.Table, types: tuple[pa.DataType, ...]) -> pa.Table:
