@@ -188,11 +188,19 @@ def bench_evaluate(args: argparse.Namespace) -> dict[str, object]:
             load_s = time.perf_counter() - started
             print(f"{kind}: loaded in {load_s:.1f} s", flush=True)
             runs = []
-            for _ in range(args.repeat):
+            for _, engine in ((r, e) for r in range(args.repeat) for e in args.engines):
                 known = now_us()
                 started = time.perf_counter()
                 snapshot = ledger_snapshot(store, known)
                 snap_s = time.perf_counter() - started
+                name, _, master = engine.partition(":")
+                startup_s = 0.0
+                if name == "spark":  # the session's start-up, timed apart from the evaluation
+                    from socialcredit.engines.spark_engine import spark_session
+
+                    begun = time.perf_counter()
+                    spark_session(master or None).range(1).count()
+                    startup_s = time.perf_counter() - begun
                 result = evaluate_registry(
                     store,
                     settings,
@@ -201,9 +209,13 @@ def bench_evaluate(args: argparse.Namespace) -> dict[str, object]:
                     snapshot=snapshot,
                     make_current=True,
                     keep_snapshot=True,
+                    engine=name,
+                    spark_master=master or None,
                 )
                 runs.append(
                     {
+                        "engine": engine,
+                        "spark_startup_s": round(startup_s, 2),
                         "snapshot_s": round(snap_s, 2),
                         "evaluate_s": round(result.timings["evaluate"], 2),
                         "store_s": round(result.timings["store"], 2),
@@ -290,6 +302,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--keep", action="store_true", help="evaluate: keep the loaded store for the next run"
+    )
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        default=["duckdb"],
+        help="evaluate: duckdb, and/or spark:MASTER (e.g. spark:local[1] spark:local[2])",
     )
     args = parser.parse_args()
     args.subjects = args.subjects or max(args.records // 10, 1000)

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 MASTER_VARIABLE = "SOCIALCREDIT_SPARK_MASTER"
+# In local mode Spark runs in the driver's JVM: its heap is the engine's memory.
+DRIVER_MEMORY_VARIABLE = "SOCIALCREDIT_SPARK_DRIVER_MEMORY"
 LOG_CONFIG = Path(__file__).parent.parent / "data" / "spark-log4j2.properties"
 MISSING = (
     "the Spark engine needs PySpark: install the extra with "
@@ -79,8 +81,11 @@ def spark_session(master: str | None = None) -> SparkSession:
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_CONFIG}")
     )
     if url.startswith("local"):
-        # One machine: a few shuffle partitions per core, not the cluster default of 200.
-        builder = builder.config("spark.sql.shuffle.partitions", str(2 * (os.cpu_count() or 1)))
+        # One machine: a few shuffle partitions per core, not the cluster default of 200; the
+        # JVM heap from $SOCIALCREDIT_SPARK_DRIVER_MEMORY (default 4g).
+        builder = builder.config(
+            "spark.sql.shuffle.partitions", str(2 * (os.cpu_count() or 1))
+        ).config("spark.driver.memory", os.environ.get(DRIVER_MEMORY_VARIABLE, "4g"))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
@@ -256,25 +261,18 @@ def write_json_lines(standings: pa.Table, out: Path) -> None:
         con.close()
 
 
-def write_parquet(spark: SparkSession, out: Path | str) -> None:
+def write_parquet(spark: SparkSession, out: Path) -> None:
     """The standings as a Parquet dataset partitioned by kind (subject_id, score, grade, lists,
-    measures), written by Spark: ``out`` may be any path Spark writes (HDFS, object storage)."""
-    target = str(out)
-    if "://" not in target:  # local: write beside, then swap in whole
-        local = Path(target)
-        partial = local.with_name(f".{local.name}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        spark.sql("SELECT * FROM standings").drop("sid").select(
-            "subject_id", "kind", "score", "grade", "lists", "measures"
-        ).write.partitionBy("kind").parquet(str(partial.absolute()))
-        if local.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{local.name}.old", dir=local.parent))
-            local.rename(old / local.name)
-            partial.rename(local)
-            shutil.rmtree(old)
-        else:
-            partial.rename(local)
-        return
-    spark.sql("SELECT subject_id, kind, score, grade, lists, measures FROM standings").write.mode(
-        "overwrite"
-    ).partitionBy("kind").parquet(target)
+    measures), written by Spark beside ``out`` and swapped in whole."""
+    partial = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    spark.sql(
+        "SELECT subject_id, kind, score, grade, lists, measures FROM standings"
+    ).write.partitionBy("kind").parquet(str(partial.absolute()))
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old", dir=out.parent))
+        out.rename(old / out.name)
+        partial.rename(out)
+        shutil.rmtree(old)
+    else:
+        partial.rename(out)

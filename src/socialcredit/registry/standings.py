@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import resource
 import tempfile
 import time
@@ -515,7 +516,10 @@ def _spark_standings(
 
     spark = spark_session(master)
     names: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="socialcredit-snapshot-") as folder:
+    # On a cluster the executors read the snapshot: $SOCIALCREDIT_SPARK_SCRATCH names a folder
+    # every node sees (default: the system's temporary folder, enough in local mode).
+    scratch = os.environ.get("SOCIALCREDIT_SPARK_SCRATCH") or None
+    with tempfile.TemporaryDirectory(prefix="socialcredit-snapshot-", dir=scratch) as folder:
         try:
             for name, table in zip(SNAPSHOT_QUERIES, snapshot, strict=True):
                 path = Path(folder) / f"{name}.parquet"
