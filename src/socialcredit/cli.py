@@ -21,6 +21,7 @@ from socialcredit.cli_registry import (
 from socialcredit.demo import build_demo
 from socialcredit.errors import SocialCreditError, UsageError
 from socialcredit.evaluation import ENGINES, evaluate_files, get_engine, parse_as_of, parse_known_at
+from socialcredit.inputs import is_url
 from socialcredit.policy.loader import check_max_effect_days
 from socialcredit.policy.model import DEFAULT_MAX_EFFECT_DAYS
 from socialcredit.policy.shipped import resolve_catalogue, resolve_scheme, shipped_scheme_ids
@@ -127,6 +128,11 @@ def policy_list() -> None:
     out.print(table)
 
 
+def location(text: str) -> Path | str:
+    """A URL as given (a Path would fold its ``//``), anything else a local path."""
+    return text if is_url(text) else Path(text)
+
+
 @app.command()
 def evaluate(
     scheme: Annotated[
@@ -136,8 +142,11 @@ def evaluate(
         ),
     ],
     records: Annotated[
-        Path | None,
-        typer.Option(help="Records: .csv, .jsonl or .parquet. Without it: registry mode."),
+        str | None,
+        typer.Option(
+            help="Records: .csv, .jsonl or .parquet (with --engine spark also a Parquet URL: "
+            "hdfs://, s3a://, file://). Without it: registry mode."
+        ),
     ] = None,
     as_of: Annotated[
         str | None,
@@ -147,12 +156,19 @@ def evaluate(
         ),
     ] = None,
     out_path: Annotated[
-        Path | None, typer.Option("--out", help="Where to write standings (JSON lines).")
+        str | None,
+        typer.Option(
+            "--out",
+            help="Where to write standings: JSON lines, or (--engine spark) a .parquet dataset, "
+            "also at a URL.",
+        ),
     ] = None,
     catalogue: Annotated[
         str | None, typer.Option(help="The catalogue YAML file (default: the shipped one).")
     ] = None,
-    events: Annotated[Path | None, typer.Option(help="Events: .csv, .jsonl or .parquet.")] = None,
+    events: Annotated[
+        str | None, typer.Option(help="Events: .csv, .jsonl or .parquet (or a Parquet URL).")
+    ] = None,
     known_at: Annotated[
         str | None,
         typer.Option(
@@ -232,11 +248,11 @@ def evaluate(
         report, _ = evaluate_files(
             catalogue=loaded_catalogue,
             scheme=loaded_scheme,
-            records=records,
-            events=events,
+            records=location(records),
+            events=location(events) if events is not None else None,
             as_of=as_of_date,
             known_at_us=known_at_us,
-            out=out_path,
+            out=location(out_path),
             engine=selected,
             explain=explain,
             rejects=rejects,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from socialcredit.engines.base import Engine, Report, Request, write_rejects
 from socialcredit.errors import UsageError
-from socialcredit.inputs import read_input
+from socialcredit.inputs import Input, is_url, read_input, remote_parquet
 from socialcredit.policy.model import Catalogue, Scheme
 from socialcredit.semantics.fields import (
     EVENT_COLUMNS,
@@ -69,11 +69,11 @@ def evaluate_files(
     *,
     catalogue: Catalogue,
     scheme: Scheme,
-    records: Path,
-    events: Path | None,
+    records: Path | str,
+    events: Path | str | None,
     as_of: dt.date,
     known_at_us: int,
-    out: Path,
+    out: Path | str,
     engine: Engine,
     explain: bool = False,
     rejects: Path | None = None,
@@ -85,7 +85,12 @@ def evaluate_files(
     earlier file as it was. An ``out`` ending in ``.parquet`` is a Parquet dataset partitioned
     by kind, written by the Spark engine (which swaps it in whole itself).
     """
-    dataset = out.suffix == ".parquet"
+    remote = [str(p) for p in (records, events, out) if p is not None and is_url(p)]
+    if remote and engine.name != "spark":
+        raise UsageError(f"{remote[0]}: URLs are read and written by --engine spark only")
+    if is_url(out) and not str(out).rstrip("/").endswith(".parquet"):
+        raise UsageError(f"--out {out}: to a URL, standings are written as a .parquet dataset")
+    dataset = str(out).rstrip("/").endswith(".parquet")
     if dataset and engine.name != "spark":
         raise UsageError(
             f"--out {out}: a Parquet dataset of standings is written by --engine spark; the "
@@ -93,15 +98,16 @@ def evaluate_files(
         )
     if dataset and explain:
         raise UsageError("--explain writes JSON lines: give --out a .jsonl name")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial_out = out if dataset else out.with_name(f".{out.name}.partial")
+    if isinstance(out, Path):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    partial_out = (
+        out if dataset or is_url(out) else Path(out).with_name(f".{Path(out).name}.partial")
+    )
     request = Request(
         catalogue=catalogue,
         scheme=scheme,
-        records=read_input(
-            records, fields=(*RECORD_COLUMNS, *RECORD_OPTIONAL), required=RECORD_COLUMNS
-        ),
-        events=read_input(events, fields=EVENT_COLUMNS, required=EVENT_COLUMNS) if events else None,
+        records=_input(records, (*RECORD_COLUMNS, *RECORD_OPTIONAL), RECORD_COLUMNS),
+        events=_input(events, EVENT_COLUMNS, EVENT_COLUMNS) if events else None,
         as_of=as_of,
         known_at_us=known_at_us,
         out=partial_out,
@@ -116,6 +122,14 @@ def evaluate_files(
         if not dataset:
             os.replace(partial_out, out)
     finally:
-        for leftover in out.parent.glob(f".{out.name}.partial"):
-            leftover.unlink()
+        if not is_url(out):
+            local = Path(out)
+            for leftover in local.parent.glob(f".{local.name}.partial"):
+                leftover.unlink()
     return report, replace(request, out=out)
+
+
+def _input(location: Path | str, fields: tuple[str, ...], required: tuple[str, ...]) -> Input:
+    if is_url(location):
+        return remote_parquet(str(location))
+    return read_input(Path(location), fields=fields, required=required)

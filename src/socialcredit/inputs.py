@@ -47,7 +47,7 @@ class Input:
     name: str
     rows: int
     load: Callable[[], pa.Table]
-    parquet: Path | None = None
+    parquet: Path | str | None = None  # a str: a URL only Spark reads (see remote_parquet)
     present: tuple[str, ...] = ()
     _table: pa.Table | None = field(default=None, repr=False)
 
@@ -278,6 +278,23 @@ def _read_parquet(path: Path, fields: Sequence[str], required: Sequence[str]) ->
 
 def _eager(path: Path, table: pa.Table) -> Input:
     return Input(name=path.name, rows=int(table.num_rows), load=lambda: table, _table=table)
+
+
+def is_url(location: str | Path) -> bool:
+    """A location with a scheme (``hdfs://``, ``s3a://``, ``file://``…), for Spark to open."""
+    return "://" in str(location)
+
+
+def remote_parquet(url: str) -> Input:
+    """A Parquet file at a URL, read by the Spark engine itself: its columns are checked and
+    its rows counted when Spark opens it (``rows`` is -1 until then)."""
+
+    def unavailable() -> pa.Table:
+        raise UsageError(f"{url}: a URL is read by --engine spark only")
+
+    if not url.rstrip("/").endswith(".parquet"):
+        raise UsageError(f"{url}: only Parquet files are read from a URL (a .parquet name)")
+    return Input(name=url.rstrip("/").rsplit("/", 1)[-1], rows=-1, load=unavailable, parquet=url)
 
 
 def read_input(path: Path, *, fields: Sequence[str], required: Sequence[str]) -> Input:

@@ -4,16 +4,20 @@ files and from the registry's ledger. One Spark session (local mode) serves the 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from socialcredit.engines.duckdb_engine import DuckDBEngine
 from socialcredit.engines.spark_engine import SparkEngine, spark_session
+from socialcredit.errors import UsageError
 from socialcredit.evaluation import evaluate_files, parse_known_at
 from socialcredit.policy.shipped import resolve_catalogue, resolve_scheme
 from socialcredit.semantics.fields import EVENT_COLUMNS, RECORD_COLUMNS
@@ -126,3 +130,56 @@ def test_without_pyspark_the_error_names_the_extra() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert shown.startswith("UsageError") and "socialcredit[spark]" in shown
+
+
+def test_spark_reads_and_writes_urls(tmp_path: Path) -> None:
+    """Spark opens the files itself from a URL (file:// here; hdfs:// and s3a:// alike) and
+    writes the Parquet dataset to one; the standings are the DuckDB engine's."""
+    rows = [*RECORDS, {**RECORDS[0], "record_id": "j0", "amount": "5"}]  # a conflicting repeat
+    table = pa.table(
+        {c: pa.array([r[c] for r in rows], pa.string()) for c in (*RECORD_COLUMNS, "amount")}
+    )
+    pq.write_table(table, tmp_path / "records.parquet")
+    shipped = resolve_catalogue(None)
+    scheme = resolve_scheme("spc-defaulters", catalogue=shipped)
+    common = {
+        "catalogue": shipped,
+        "scheme": scheme,
+        "events": None,
+        "as_of": dt.date(2026, 3, 1),
+        "known_at_us": parse_known_at("2026-02-01T00:00:00Z"),
+    }
+    url = (tmp_path / "records.parquet").absolute().as_uri()
+    assert url.startswith("file:///")
+    out_url = (tmp_path / "standings.parquet").absolute().as_uri()
+    report, _ = evaluate_files(
+        records=url, out=out_url, engine=SparkEngine(master="local[2]"), **common
+    )
+    expected, _ = evaluate_files(
+        records=tmp_path / "records.parquet",
+        out=tmp_path / "duckdb.jsonl",
+        engine=DuckDBEngine(),
+        **common,
+    )
+    assert report.records_read == 4
+    assert (
+        [(r.row, r.field) for r in report.record_rejections]
+        == [(r.row, r.field) for r in expected.record_rejections]
+        == [(3, "subject_id"), (4, "record_id")]
+    )
+    written = pq.read_table(tmp_path / "standings.parquet").sort_by("subject_id")
+    lines = [json.loads(line) for line in (tmp_path / "duckdb.jsonl").read_text().splitlines()]
+    assert written.column("subject_id").to_pylist() == [line["subject_id"] for line in lines]
+    assert written.column("lists").to_pylist() == [line["lists"] for line in lines]
+
+    with pytest.raises(UsageError, match="--engine spark only"):
+        evaluate_files(records=url, out=tmp_path / "d.jsonl", engine=DuckDBEngine(), **common)
+    typed = table.set_column(4, "occurred_on", pa.array([dt.date(2026, 1, 5)] * 4))
+    pq.write_table(typed, tmp_path / "typed.parquet")
+    with pytest.raises(UsageError, match="occurred_on are not text"):
+        evaluate_files(
+            records=(tmp_path / "typed.parquet").absolute().as_uri(),
+            out=out_url,
+            engine=SparkEngine(master="local[2]"),
+            **common,
+        )

@@ -25,8 +25,15 @@ class Request:
     events: Input | None
     as_of: dt.date
     known_at_us: int
-    out: Path
+    out: Path | str  # a str: a URL (the Spark engine's Parquet output)
     explain: bool = False
+
+    @property
+    def local_out(self) -> Path:
+        """``out`` as a local path (the engines that write JSON lines write only there)."""
+        if isinstance(self.out, str):
+            raise ValueError(f"{self.out}: not a local path")
+        return self.out
 
 
 @dataclass

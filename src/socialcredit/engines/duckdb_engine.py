@@ -72,16 +72,16 @@ class DuckDBEngine:
             kind = "VIEW" if step.view else "TABLE"
             con.execute(f"CREATE TEMP {kind} {step.name} AS {step.query}")
 
-        request.out.parent.mkdir(parents=True, exist_ok=True)
+        request.local_out.parent.mkdir(parents=True, exist_ok=True)
         if request.explain:
-            with request.out.open("w", encoding="utf-8", newline="\n") as handle:
+            with request.local_out.open("w", encoding="utf-8", newline="\n") as handle:
                 for standing in explained_standings(_rows_of(con), request.scheme):
                     handle.write(standing.to_json())
                     handle.write("\n")
         else:
             con.execute(
                 "COPY (SELECT subject_id, kind, score, grade, lists, measures FROM standings "
-                f"ORDER BY sid) TO {quote(str(request.out))} (FORMAT json)"
+                f"ORDER BY sid) TO {quote(str(request.local_out))} (FORMAT json)"
             )
         count = con.execute
         return Report(

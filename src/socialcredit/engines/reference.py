@@ -25,8 +25,8 @@ class ReferenceEngine:
             known_at_us=request.known_at_us,
             explain=request.explain,
         )
-        request.out.parent.mkdir(parents=True, exist_ok=True)
-        with request.out.open("w", encoding="utf-8", newline="\n") as handle:
+        request.local_out.parent.mkdir(parents=True, exist_ok=True)
+        with request.local_out.open("w", encoding="utf-8", newline="\n") as handle:
             for standing in standings:
                 handle.write(standing.to_json())
                 handle.write("\n")

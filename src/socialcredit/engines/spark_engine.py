@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +134,10 @@ class SparkEngine:
         )
         run_statements(spark, statements, names)
 
-        if request.out.suffix == ".parquet":
+        if isinstance(request.out, str):  # a URL: Spark writes there itself
+            select = "SELECT subject_id, kind, score, grade, lists, measures FROM standings"
+            spark.sql(select).write.mode("overwrite").partitionBy("kind").parquet(request.out)
+        elif request.out.suffix == ".parquet":
             write_parquet(spark, request.out)
         else:
             request.out.parent.mkdir(parents=True, exist_ok=True)
@@ -151,13 +155,13 @@ class SparkEngine:
                 )
         count = _count(spark)
         return Report(
-            records_read=request.records.rows,
+            records_read=count("SELECT count(*) FROM records_in"),
             records_accepted=count(
                 "SELECT (SELECT count(*) FROM rec_checked WHERE problem IS NULL) "
                 "- (SELECT count(*) FROM rec_repeats)"
             ),
             records_noop=count("SELECT count(*) FROM rec_repeats WHERE same"),
-            events_read=request.events.rows if request.events else 0,
+            events_read=count("SELECT count(*) FROM events_in") if request.events else 0,
             events_accepted=count("SELECT count(*) FROM ev_checked WHERE problem IS NULL"),
             subjects=count("SELECT count(*) FROM standings"),
             record_rejections=rejections(spark, "rec_rejects"),
@@ -198,6 +202,8 @@ def register_input(spark: SparkSession, name: str, source: Input, fields: tuple[
         from pyspark.sql import functions as F
 
         raw = spark.read.parquet(str(source.parquet))
+        if isinstance(source.parquet, str):  # a URL: Spark is the first to see its columns
+            source = replace(source, present=_remote_columns(raw, source.parquet, fields))
         frame = raw.select(
             (F.col("_metadata.row_index") + 1).cast("bigint").alias("_row"),
             *(
@@ -209,6 +215,24 @@ def register_input(spark: SparkSession, name: str, source: Input, fields: tuple[
     else:
         frame = spark.createDataFrame(source.table.select(["_row", *fields, "_error"]))
     frame.createOrReplaceTempView(name)
+
+
+def _remote_columns(raw: DataFrame, url: str, fields: tuple[str, ...]) -> tuple[str, ...]:
+    """The known columns of a Parquet file at a URL; each must be text, the required present."""
+    types = dict(raw.dtypes)
+    optional = {*RECORD_OPTIONAL}
+    missing = [f for f in fields if f not in types and f not in optional]
+    if missing:
+        raise UsageError(
+            f"{url}: missing required columns {', '.join(missing)} (found: {', '.join(types)})"
+        )
+    typed = [f for f in fields if f in types and types[f] != "string"]
+    if typed:
+        raise UsageError(
+            f"{url}: columns {', '.join(typed)} are not text; a Parquet file read from a URL "
+            "must carry text columns, as a furnisher sends them (or copy it locally)"
+        )
+    return tuple(f for f in fields if f in types)
 
 
 def register_catalogue(spark: SparkSession, catalogue: Catalogue) -> None:
