@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-registry clean
+BROWSER := $(VENV)/.browser
+
+.PHONY: demo serve test lint bench bench-registry bench-service clean
 
 $(STAMP): pyproject.toml scripts/system-packages.sh
 	./scripts/system-packages.sh
@@ -13,8 +15,15 @@ $(STAMP): pyproject.toml scripts/system-packages.sh
 	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
 	touch $(STAMP)
 
+# The browser tests drive Debian's Chromium (installed here, not downloaded by Playwright).
+$(BROWSER): $(STAMP) scripts/system-packages.sh
+	./scripts/system-packages.sh test
+	touch $(BROWSER)
+
+# Builds the synthetic city into demo-out/, then serves the API and the portal; prints the
+# portal's address and a demo credential for every role.
 demo: $(STAMP)
-	$(BIN)/socialcredit demo --out demo-out
+	$(BIN)/socialcredit demo --out demo-out --serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -22,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint $(BROWSER)
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -32,6 +41,10 @@ bench-registry: $(STAMP)
 	$(BIN)/python bench/registry.py ingest --records 2000000 --parts 2
 	$(BIN)/python bench/registry.py online --records 1000000 --subjects 20000
 	$(BIN)/python bench/registry.py evaluate --records 20000000 --subjects 2000000 --repeat 2
+
+bench-service: $(STAMP)
+	./scripts/system-packages.sh bench
+	$(BIN)/python bench/service.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache .hypothesis

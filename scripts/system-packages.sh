@@ -4,10 +4,22 @@
 #   libharfbuzz-subset0  HarfBuzz's font subsetter: WeasyPrint embeds only the glyphs used;
 #                        without it WeasyPrint falls back to fontTools, 15 times slower on a
 #                        CJK font, and warns that future versions require it.
+# With the argument `test`, also what the browser tests drive: Debian's Chromium and its driver
+# (Playwright launches /usr/bin/chromium; its own browser downloads are not used). With `bench`,
+# also the HTTP load generator wrk.
 # Installs only what is missing; needs root (or sudo) when it installs.
 set -euo pipefail
 
 missing=()
+case "${1:-}" in
+    test)
+        [ -x /usr/bin/chromium ] || missing+=(chromium)
+        [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+        ;;
+    bench)
+        command -v wrk >/dev/null || missing+=(wrk)
+        ;;
+esac
 # (grep reads all its input: with -q, the writer could die of SIGPIPE and fail the pipeline)
 fc-list 2>/dev/null | grep "Noto Sans CJK SC" >/dev/null || missing+=(fonts-noto-cjk)
 ldconfig -p 2>/dev/null | grep "libharfbuzz-subset.so.0" >/dev/null || missing+=(libharfbuzz-subset0)

@@ -18,6 +18,7 @@ from socialcredit.cli_registry import (
     show_batch,
     show_standing,
 )
+from socialcredit.cli_service import register_service_commands, serve_demo
 from socialcredit.demo import build_demo
 from socialcredit.errors import SocialCreditError, UsageError
 from socialcredit.evaluation import ENGINES, evaluate_files, get_engine, parse_as_of, parse_known_at
@@ -286,6 +287,15 @@ def demo(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for the city and its store.")
     ] = Path("demo-out"),
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Then create a demo credential for every role, print them with the portal's "
+            "address, and serve the API and the portal.",
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="The port to serve on (with --serve).")] = 8000,
 ) -> None:
     """Build a synthetic city into a fresh embedded registry (OUT/socialcredit.db): generate
     it, register its furnishers, ingest every file, evaluate every shipped scheme, and show
@@ -299,6 +309,7 @@ def demo(
         seed=seed,
         today=settings.today(),
         console=err,
+        history_months=12 if serve else 0,
     )
     for batch in result.results:
         show_batch(batch)
@@ -319,6 +330,8 @@ def demo(
         f"  socialcredit evaluate --scheme rongcheng-person --db {result.db_url}\n"
         f"  socialcredit verify --db {result.db_url}"
     )
+    if serve:
+        serve_demo(result.db_url, example, port=port)
 
 
 def _a_listed_person(store: Store) -> str | None:
@@ -334,6 +347,7 @@ def _a_listed_person(store: Store) -> str | None:
 
 
 register_commands(app, policy_app)
+register_service_commands(app)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from rich.table import Table
 from socialcredit.cli_common import Db, Json, err, out
 from socialcredit.errors import UsageError
 from socialcredit.evaluation import parse_as_of, parse_known_at
-from socialcredit.registry.admin import init_store
+from socialcredit.registry.admin import init_store, publish_files
 from socialcredit.registry.audit import Reader, reads_of, verify_audit
 from socialcredit.registry.due_process import (
     Case,
@@ -37,7 +37,6 @@ from socialcredit.registry.policies import (
     add_furnisher,
     list_batches,
     list_furnishers,
-    publish_file,
 )
 from socialcredit.registry.publication import public_list, public_view
 from socialcredit.registry.reports import issue_report
@@ -48,6 +47,7 @@ from socialcredit.registry.standings import (
     evaluate_registry,
     refresh,
     standing_of,
+    view_json,
 )
 from socialcredit.semantics.fields import PROBLEM_LABELS
 from socialcredit.settings import Settings
@@ -205,12 +205,7 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         A published version is never changed: the same text again is a no-op, a changed scheme
         needs a higher `version`. A new catalogue must keep every published scheme valid."""
         store, settings = open_store(db)
-        with store.writing() as connection:
-            published = [
-                publish_file(connection, path, max_effect_days=settings.max_effect_days)
-                for path in files
-            ]
-        rebuilt = refresh(store, settings).schemes_rebuilt if any(p.new for p in published) else []
+        published, rebuilt = publish_files(store, settings, files)
         if as_json:
             print_json({"published": [asdict(p) for p in published], "evaluated": rebuilt})
             return
@@ -387,23 +382,7 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             known_at_us=parse_known_at(known_at) if known_at else None,
         )
         if as_json:
-            print_json(
-                {
-                    "subject_id": view.facts.identifier,
-                    "kind": view.facts.kind,
-                    "as_of": view.as_of.isoformat(),
-                    "known_at": us_to_iso(view.known_at_us),
-                    "under_objection": view.under_objection,
-                    "standings": {
-                        sid: {
-                            "version": ev.scheme.version,
-                            "holds_until": ev.holds_until.isoformat() if ev.holds_until else None,
-                            "standing": json.loads(ev.standing.to_json()) if ev.standing else None,
-                        }
-                        for sid, ev in view.results.items()
-                    },
-                }
-            )
+            print_json(view_json(view))
             return
         show_standing(view)
 

@@ -20,10 +20,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from socialcredit.demo_city import generate_city
 from socialcredit.registry.admin import init_store
 from socialcredit.registry.ingest import ingest_events, ingest_records
-from socialcredit.registry.policies import add_furnisher
-from socialcredit.registry.standings import BatchResult, rebuild_current
+from socialcredit.registry.policies import add_furnisher, schemes_in_force
+from socialcredit.registry.standings import (
+    BatchResult,
+    evaluate_registry,
+    ledger_snapshot,
+    rebuild_current,
+)
 from socialcredit.settings import Settings
-from socialcredit.store.db import Store
+from socialcredit.store.db import Store, now_us
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ def build_demo(
     seed: int,
     today: dt.date,
     console: Console,
+    history_months: int = 0,
 ) -> Demo:
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,5 +114,43 @@ def build_demo(
     )
     with console.status("evaluating every scheme"):
         results = rebuild_current(store, settings)
+    if history_months:
+        with console.status(f"evaluating the last {history_months} month-ends (list history)"):
+            evaluate_history(store, settings, today, history_months)
     store.engine.dispose()
     return Demo(db_url, city_dir, records, events, rejected, results, time.perf_counter() - started)
+
+
+def evaluate_history(store: Store, settings: Settings, today: dt.date, months: int) -> int:
+    """Snapshots of every scheme with lists at the last ``months`` month-ends, as the ledger is
+    known now: the history the operator dashboard draws (list sizes over time)."""
+    known = now_us()
+    snapshot = ledger_snapshot(store, known)
+    with store.reading() as connection:
+        wanted = [
+            a.scheme.id
+            for a in schemes_in_force(
+                connection, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
+            )
+            if a.scheme.lists
+        ]
+    month_end = today.replace(day=1) - dt.timedelta(days=1)
+    days = []
+    for _ in range(months):
+        days.append(month_end)
+        month_end = month_end.replace(day=1) - dt.timedelta(days=1)
+    count = 0
+    for day in reversed(days):
+        for scheme_id in wanted:
+            evaluate_registry(
+                store,
+                settings,
+                scheme_id,
+                as_of=day,
+                known_at_us=known,
+                snapshot=snapshot,
+                keep_snapshot=True,
+                make_current=False,
+            )
+            count += 1
+    return count

@@ -18,6 +18,10 @@ class UsageError(SocialCreditError):
     exit_code = 2
 
 
+class NotFound(UsageError):
+    """What the caller named does not exist: no records about a subject, no such case."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One validation problem: where it is (file and item path) and what to do about it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,6 +11,11 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from socialcredit.policy.model import ABSOLUTE_MAX_EFFECT_DAYS, DEFAULT_MAX_EFFECT_DAYS
+
+
+@lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 class Settings(BaseSettings):
@@ -87,6 +93,45 @@ class Settings(BaseSettings):
         description="Free reports per subject and calendar year (the law: at least 2).",
     )
 
+    # -- the HTTP service (socialcredit serve) ----------------------------------------------
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where people reach the portal: the base of the sign-in links it issues.",
+    )
+    rate_public_per_second: float = Field(
+        default=20, gt=0, description="Public pages and API: requests per second per address."
+    )
+    rate_public_burst: int = Field(default=60, ge=1, description="Public: the burst allowed.")
+    rate_checks_per_second: float = Field(
+        default=5_000, gt=0, description="Checks: requests per second per agency key."
+    )
+    rate_checks_burst: int = Field(default=10_000, ge=1, description="Checks: the burst allowed.")
+    key_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How long a worker trusts an API key it has looked up (a revocation takes "
+        "effect within this time).",
+    )
+    secure_cookies: bool = Field(
+        default=False, description="Mark the portal's cookies Secure (set it behind HTTPS)."
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer URL of a national e-ID: subjects may sign in with it.",
+    )
+    oidc_client_id: str | None = Field(default=None, description="OpenID Connect client id.")
+    oidc_client_secret: str | None = Field(default=None, description="OpenID Connect secret.")
+    oidc_state_secret: str | None = Field(
+        default=None,
+        description="Signs the OpenID Connect state cookie; set it when serving with several "
+        "workers (default: random per worker).",
+    )
+    oidc_identifier_claim: str = Field(
+        default="resident_id",
+        description="The ID token claim that carries the subject's 18-character identifier.",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -100,4 +145,4 @@ class Settings(BaseSettings):
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """Today's date in the registry's time zone."""
-        return (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(self.timezone)).date()
+        return (now or dt.datetime.now(dt.UTC)).astimezone(_zone(self.timezone)).date()

@@ -179,6 +179,11 @@ def test_readme_commands_exist() -> None:
         "review request",
         "objection file",
         "repair apply",
+        "serve",
+        "key create",
+        "key list",
+        "key revoke",
+        "key link",
     ):
         assert f"socialcredit {command}" in readme
         assert run(*command.split(), "--help").returncode == 0

@@ -63,8 +63,8 @@ def settings(store_url: str) -> Settings:
     return Settings(database_url=store_url)
 
 
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
+def open_store(settings: Settings) -> Store:
+    """A store at the settings' URL, migrated, with the court and the traffic police."""
     store = Store(settings.database_url)
     init_store(store, settings)
     with store.writing() as connection:
@@ -82,6 +82,12 @@ def store(settings: Settings) -> Iterator[Store]:
             ["traffic.ticket", "traffic.red_light"],
             update=False,
         )
+    return store
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    store = open_store(settings)
     yield store
     store.engine.dispose()
 

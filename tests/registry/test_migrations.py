@@ -11,12 +11,14 @@ from socialcredit.store.db import Store, _alembic_config
 
 def test_init_migrates_a_store_of_the_first_release(store_url: str) -> None:
     store = Store(store_url)
-    with store.engine.begin() as connection:
-        command.upgrade(_alembic_config(connection), "0001")
-    done = init_store(store, Settings(database_url=store_url))
-    assert (done.schema_from, done.schema_to) == ("0001", "0006")
-    store.check_ready()
-    again = init_store(store, Settings(database_url=store_url))
-    assert again.schema_from == again.schema_to == "0006"
-    assert not any(p.new for p in again.published)
-    store.engine.dispose()
+    try:
+        with store.engine.begin() as connection:
+            command.upgrade(_alembic_config(connection), "0001")
+        done = init_store(store, Settings(database_url=store_url))
+        assert (done.schema_from, done.schema_to) == ("0001", "0007")
+        store.check_ready()
+        again = init_store(store, Settings(database_url=store_url))
+        assert again.schema_from == again.schema_to == "0007"
+        assert not any(p.new for p in again.published)
+    finally:
+        store.engine.dispose()

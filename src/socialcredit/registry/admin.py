@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from socialcredit.registry.policies import Published, publish_shipped
+from socialcredit.registry.policies import Published, publish_file, publish_shipped
 from socialcredit.registry.standings import refresh
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
@@ -26,3 +28,17 @@ def init_store(store: Store, settings: Settings) -> Initialised:
         published = publish_shipped(connection, max_effect_days=settings.max_effect_days)
     evaluated = refresh(store, settings).schemes_rebuilt
     return Initialised(before, after, published, evaluated)
+
+
+def publish_files(
+    store: Store, settings: Settings, paths: Sequence[Path]
+) -> tuple[list[Published], list[str]]:
+    """Validate and publish policy files, all or none; when any is new, re-evaluate the current
+    standings of the schemes it changes. Returns what was published and what was evaluated."""
+    with store.writing() as connection:
+        published = [
+            publish_file(connection, path, max_effect_days=settings.max_effect_days)
+            for path in paths
+        ]
+    rebuilt = refresh(store, settings).schemes_rebuilt if any(p.new for p in published) else []
+    return published, rebuilt

@@ -32,7 +32,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from socialcredit.errors import UsageError
+from socialcredit.errors import NotFound, UsageError
 from socialcredit.registry.calendar import load_calendar
 from socialcredit.registry.ingest import ingest_events
 from socialcredit.registry.notices import insert_rows as insert_notices
@@ -83,7 +83,7 @@ def _record(connection: sa.Connection, identifier: str, ref: str) -> RecordRef:
         )
     ).first()
     if row is None or row.identifier != identifier:
-        raise UsageError(f"{identifier} has no record {ref}")
+        raise NotFound(f"{identifier} has no record {ref}")
     return RecordRef(
         int(row.seq),
         int(row.subject_id),
@@ -277,7 +277,7 @@ def _open_case_in(
     """The record of an undecided case; a decided or unknown one is refused."""
     row = connection.execute(sa.select(table).where(table.c.id == case_id)).first()
     if row is None:
-        raise UsageError(f"no {label} {case_id}")
+        raise NotFound(f"no {label} {case_id}")
     if row.outcome is not None:
         raise RegistryError(
             f"{label} {case_id} was already decided ({row.outcome}) by {row.decided_by}; "

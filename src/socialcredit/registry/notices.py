@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
-from socialcredit.errors import UsageError
+from socialcredit.errors import NotFound, UsageError
 from socialcredit.policy.model import Catalogue, Scheme
 from socialcredit.registry.audit import Reader, record_read
 from socialcredit.registry.bulk import insert_from_duckdb
@@ -213,7 +213,7 @@ def notices_of(store: Store, reader: Reader, identifier: str) -> list[Notice]:
     with store.reading() as connection:
         key = connection.scalar(sa.select(subjects.c.id).where(subjects.c.identifier == identifier))
         if key is None:
-            raise UsageError(f"the registry holds no records about {identifier}")
+            raise NotFound(f"the registry holds no records about {identifier}")
         rows = connection.execute(
             sa.select(notices).where(notices.c.subject_id == key).order_by(notices.c.id)
         ).all()

@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from socialcredit.errors import UsageError
+from socialcredit.errors import NotFound, UsageError
 from socialcredit.identifiers import check
 from socialcredit.policy.model import CodeList, Scheme
 from socialcredit.registry.policies import catalogue_at, scheme_at, schemes_in_force
@@ -295,7 +295,7 @@ def public_list(
         )
         lst = next((item for item in applicable.scheme.lists if item.id == list_id), None)
         if lst is None:
-            raise UsageError(f"scheme {scheme_id} has no list {list_id!r}")
+            raise NotFound(f"scheme {scheme_id} has no list {list_id!r}")
         if not lst.public:
             raise UsageError(f"list {list_id} of scheme {scheme_id} is not public")
         rows = connection.execute(

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from socialcredit.errors import UsageError
+from socialcredit.errors import NotFound, UsageError
 from socialcredit.identifiers import check
 from socialcredit.policy.model import Catalogue
 from socialcredit.registry.audit import Reader, record_read
@@ -90,7 +90,7 @@ def issue_report(
     with store.writing() as connection:
         key = subject_key(connection, identifier)
         if key is None:
-            raise UsageError(f"the registry holds no records about {identifier}")
+            raise NotFound(f"the registry holds no records about {identifier}")
         before = int(
             connection.scalar(
                 sa.select(sa.func.count())
@@ -127,6 +127,31 @@ def issue_report(
     data = report_data(store, settings, key, issue)
     _write(out, render(data, fmt))
     return Issued(report_id, identifier, fmt, out, free, before + 1)
+
+
+def subject_page(
+    store: Store, settings: Settings, identifier: str, *, reader: Reader
+) -> dict[str, Any]:
+    """What the subject's own portal page shows: the report's content (standings explained,
+    records and their status, cases, notices, who read the data), without issuing a report.
+    The read is audited first."""
+    if check(identifier).kind is None:
+        raise UsageError(f"{identifier!r} is not a valid identifier: {check(identifier).reason}")
+    with store.reading() as connection:
+        key = subject_key(connection, identifier)
+    if key is None:
+        raise NotFound(f"the registry holds no records about {identifier}")
+    record_read(store, reader, key, identifier, "portal page")
+    return report_data(store, settings, key, None)
+
+
+def subject_cases(store: Store, identifier: str) -> dict[str, list[dict[str, Any]]]:
+    """A subject's objections, repair applications and review requests, oldest first."""
+    with store.reading() as connection:
+        key = subject_key(connection, identifier)
+        if key is None:
+            raise NotFound(f"the registry holds no records about {identifier}")
+        return _cases(connection, key)
 
 
 def _write(out: Path, content: bytes) -> None:
@@ -168,7 +193,7 @@ def _environment() -> Environment:
 
 
 def report_data(
-    store: Store, settings: Settings, key: int, issue: dict[str, Any]
+    store: Store, settings: Settings, key: int, issue: dict[str, Any] | None
 ) -> dict[str, Any]:
     """The report as plain data (the JSON format, and what the templates render)."""
     today, known = settings.today(), now_us()
@@ -231,8 +256,24 @@ def report_data(
             for r in reads
         ],
     }
+    data["access_summary"] = _access_summary(data["access"])
     data["summary"] = _summary(data)
     return data
+
+
+def _access_summary(reads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The reads grouped by who, role, why and what, with how often and when first and last:
+    a subject checked at a ticket counter every week reads one line, not hundreds."""
+    groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for read in reads:
+        key = (read["actor"], read["role"], read["purpose"], read["what"])
+        group = groups.get(key)
+        if group is None:
+            groups[key] = {**read, "count": 1, "first": read["at"], "last": read["at"]}
+        else:
+            group["count"] += 1
+            group["last"] = read["at"]
+    return sorted(groups.values(), key=lambda g: g["last"], reverse=True)
 
 
 def _standing(sid: str, evaluated: Evaluated, catalogue: Catalogue) -> dict[str, Any]:
@@ -514,6 +555,8 @@ def _summary(data: dict[str, Any]) -> list[str]:
         "answer within fixed working-day deadlines."
     )
     issue = data["report"]
+    if issue is None:  # a page, not an issued report
+        return lines
     lines.append(
         f"This is report {issue['number_this_year']} issued about you this year; "
         + (

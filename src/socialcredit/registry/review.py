@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from socialcredit.errors import UsageError
+from socialcredit.errors import NotFound, UsageError
 from socialcredit.registry.calendar import load_calendar
 from socialcredit.registry.notices import insert_rows as insert_notices
 from socialcredit.registry.policies import RegistryError, scheme_ids
@@ -49,9 +49,9 @@ def request_review(
     with store.writing() as connection:
         key = connection.scalar(sa.select(subjects.c.id).where(subjects.c.identifier == identifier))
         if key is None:
-            raise UsageError(f"the registry holds no records about {identifier}")
+            raise NotFound(f"the registry holds no records about {identifier}")
         if scheme_id is not None and scheme_id not in scheme_ids(connection):
-            raise UsageError(f"no published scheme {scheme_id!r}")
+            raise NotFound(f"no published scheme {scheme_id!r}")
         due = calendar.add_working_days(today, settings.review_days)
         review_id = connection.execute(
             reviews.insert().values(
@@ -90,7 +90,7 @@ def decide_review(
     with store.writing() as connection:
         row = connection.execute(sa.select(reviews).where(reviews.c.id == review_id)).first()
         if row is None:
-            raise UsageError(f"no review {review_id}")
+            raise NotFound(f"no review {review_id}")
         if row.outcome is not None:
             raise RegistryError(
                 f"review {review_id} was already decided ({row.outcome}) by {row.decided_by}; "

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from socialcredit.engines.sql import Dialect, Statement, evaluation_statements
-from socialcredit.errors import UsageError
+from socialcredit.errors import NotFound, UsageError
 from socialcredit.identifiers import check
 from socialcredit.policy.model import Scheme
 from socialcredit.registry.audit import Reader, record_read
@@ -44,7 +44,7 @@ from socialcredit.semantics.reference import (
     visible_dates,
 )
 from socialcredit.settings import Settings
-from socialcredit.store.db import Store, now_us
+from socialcredit.store.db import Store, now_us, us_to_iso
 from socialcredit.store.schema import (
     batches,
     current_builds,
@@ -200,7 +200,7 @@ def standing_of(
     with store.reading() as connection:
         key = subject_key(connection, identifier)
         if key is None:
-            raise UsageError(f"the registry holds no records about {identifier}")
+            raise NotFound(f"the registry holds no records about {identifier}")
         facts = load_subject(connection, key)
         wanted = [scheme_id] if scheme_id else scheme_ids(connection, known)
         results = {}
@@ -224,6 +224,25 @@ def standing_of(
         what += f" as_of={day.isoformat()} known_at_us={known}"
     record_read(store, reader, key, identifier, what)
     return SubjectView(facts, day, known, results, marks)
+
+
+def view_json(view: SubjectView) -> dict[str, Any]:
+    """A subject's standing as JSON (the CLI's --json and the API), every point explained."""
+    return {
+        "subject_id": view.facts.identifier,
+        "kind": view.facts.kind,
+        "as_of": view.as_of.isoformat(),
+        "known_at": us_to_iso(view.known_at_us),
+        "under_objection": view.under_objection,
+        "standings": {
+            sid: {
+                "version": ev.scheme.version,
+                "holds_until": ev.holds_until.isoformat() if ev.holds_until else None,
+                "standing": json.loads(ev.standing.to_json()) if ev.standing else None,
+            }
+            for sid, ev in view.results.items()
+        },
+    }
 
 
 # -- current standings -------------------------------------------------------------------------

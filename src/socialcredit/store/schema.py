@@ -141,6 +141,7 @@ standings = sa.Table(
     # The first date on which the standing may change without new data; null: never.
     sa.Column("holds_until", sa.Date),
     sa.Index("ix_standings_holds_until", "holds_until"),
+    sa.Index("ix_standings_subject_id", "subject_id"),  # a subject's standings: checks
 )
 
 # Which scheme version the current standings of each scheme were last built for, in batch.
@@ -272,4 +273,39 @@ reports = sa.Table(
     sa.Column("actor", sa.Text, nullable=False),
     sa.Column("free", sa.Boolean, nullable=False),
     sa.Index("ix_reports_subject_id_year", "subject_id", "year"),
+)
+
+# Credentials: API keys (shown once, stored as a SHA-256 of the secret, revocable) and the
+# one-time sign-in links of subjects (``kind`` = login; used once, then spent). A key is bound to
+# one role and, by role, to one furnisher, one agency or one subject.
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(8), nullable=False),  # key | login
+    sa.Column("prefix", key_text(16), nullable=False, unique=True),  # the public part
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("furnisher_id", sa.String(100)),
+    sa.Column("agency", sa.Text),
+    sa.Column("subject", key_text(18)),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("expires_us", sa.BigInteger),
+    sa.Column("used_us", sa.BigInteger),
+    sa.Column("revoked_us", sa.BigInteger),
+)
+
+# Portal sessions: a browser signed in with a key or a sign-in link. The cookie carries the
+# session's secret; the store keeps its SHA-256, the CSRF token of its forms and its expiry.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("credential_id", sa.Integer, sa.ForeignKey("credentials.id"), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("expires_us", sa.BigInteger, nullable=False),
+    sa.Column("ended_us", sa.BigInteger),
 )

@@ -1,0 +1,457 @@
+"""Point-of-service checks: which joint measures apply to a subject at one relying agency now.
+
+A check reads the subject's current standings (kept current after every ingest, re-evaluated
+first when their ``holds_until`` day has come or a newer scheme version is in force), keeps the
+measures of schemes in force whose ``agency`` is the asking agency and whose lists or grades the
+subject is on, and says what triggers each — and whether a record that could cause it is under
+an open objection (a record whose code the triggering code list names; for a grade or a
+grade list, a record the scheme's score rules count).
+
+Every check of a subject the registry holds data on is a read of that subject's data: it is
+recorded in the access audit (actor, role, purpose, what), and the answer is handed over only
+once the entry is committed — through a :class:`~socialcredit.registry.audit.GroupCommitter`
+when many checks run at once, so that one commit serves many.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.errors import UsageError
+from socialcredit.identifiers import check
+from socialcredit.policy.model import CodeList, Scheme
+from socialcredit.registry.audit import ReadEntry, Reader
+from socialcredit.registry.policies import Applicable, schemes_in_force
+from socialcredit.registry.standings import update_current
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store, now_us
+from socialcredit.store.schema import policy_versions
+
+MAX_BATCH = 10_000
+_CHUNK = 1_000
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What makes a measure apply: a list the subject is on, or its grade."""
+
+    scheme: str
+    list_id: str | None
+    grade: str | None
+    under_objection: bool
+    objections: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One measure that applies at the agency now."""
+
+    scheme: str
+    scheme_version: int
+    measure: str
+    title: str
+    kind: str
+    legal_basis: str
+    triggered_by: tuple[Trigger, ...]
+
+    @property
+    def under_objection(self) -> bool:
+        return any(t.under_objection for t in self.triggered_by)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    subject: str
+    kind: str | None
+    as_of: dt.date
+    known: bool  # does the registry hold data on the subject at all
+    measures: tuple[Applied, ...] = ()
+    error: str | None = None  # the identifier is not valid
+
+
+@dataclass(frozen=True)
+class _AgencyMeasure:
+    applicable: Applicable
+    measure_id: str
+    title: str
+    kind: str
+    legal_basis: str
+    lists: frozenset[str]
+    grades: frozenset[str]
+
+
+@dataclass
+class _Policies:
+    day: dt.date
+    latest_policy: int
+    schemes: dict[str, Applicable]
+    by_agency: dict[str, list[_AgencyMeasure]] = field(default_factory=dict)
+    codes: dict[tuple[str, str | None], frozenset[str]] = field(default_factory=dict)
+
+
+def _trigger_codes(scheme: Scheme, list_id: str | None) -> frozenset[str]:
+    """The codes whose records can cause a listing on ``list_id`` (None: the grade)."""
+    for lst in scheme.lists:
+        if lst.id == list_id and isinstance(lst, CodeList):
+            return frozenset(lst.codes)
+    return frozenset(rule.code for rule in scheme.score.rules) if scheme.score else frozenset()
+
+
+_UNION = """
+SELECT 'S', s.identifier, s.id, s.kind, t.scheme_id, t.scheme_version,
+       CAST(t.as_of AS TEXT), t.grade, t.lists, CAST(t.holds_until AS TEXT)
+FROM subjects s LEFT JOIN standings t ON t.subject_id = s.id AND t.scheme_id IN ({schemes})
+WHERE s.identifier IN ({marks})
+UNION ALL
+SELECT 'O', s.identifier, s.id, NULL, l.code, o.id, NULL, NULL, NULL, NULL
+FROM subjects s JOIN objections o ON o.subject_id = s.id JOIN ledger l ON l.seq = o.record_seq
+WHERE s.identifier IN ({marks}) AND o.outcome IS NULL
+UNION ALL
+SELECT 'P', NULL, (SELECT max(id) FROM policy_versions), NULL, NULL, NULL, NULL, NULL, NULL, NULL
+"""
+
+
+@dataclass
+class Prepared:
+    """A check read from the store, before its audit entries are made durable."""
+
+    results: list[CheckResult]
+    entries: list[ReadEntry]
+    stale: list[int]  # subjects whose current standing must be re-evaluated first
+
+
+class Checker:
+    """Answers checks for one store. Thread-safe. Reads take one SQL statement per 1,000
+    identifiers (subjects, current standings, open objections and the newest policy version,
+    one consistent snapshot) on a connection each thread keeps; the schemes in force are kept
+    in memory and reloaded when a policy is published or the day changes."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._policies: _Policies | None = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._connections: list[Any] = []  # every thread's, to close at the end
+        self._statements: dict[tuple[int, int], str] = {}
+
+    # -- the schemes in force ---------------------------------------------------------------
+
+    def _policies_for(self, latest: int) -> _Policies:
+        day = self.settings.today()
+        cached = self._policies
+        if cached is not None and cached.day == day and cached.latest_policy == latest:
+            return cached
+        with self._lock, self.store.reading() as connection:
+            found = schemes_in_force(
+                connection,
+                as_of=day,
+                known_us=now_us(),
+                max_effect_days=self.settings.max_effect_days,
+            )
+            policies = _Policies(day, latest, {a.scheme.id: a for a in found})
+            for applicable in found:
+                scheme = applicable.scheme
+                for m in scheme.measures:
+                    policies.by_agency.setdefault(m.agency, []).append(
+                        _AgencyMeasure(
+                            applicable,
+                            m.id,
+                            m.title,
+                            m.kind,
+                            m.legal_basis,
+                            frozenset(m.lists),
+                            frozenset(m.grades),
+                        )
+                    )
+                    for list_id in (*m.lists, None):
+                        policies.codes[(scheme.id, list_id)] = _trigger_codes(scheme, list_id)
+            self._policies = policies
+            return policies
+
+    def agencies(self) -> list[str]:
+        with self.store.reading() as connection:
+            latest = int(connection.scalar(sa.select(sa.func.max(policy_versions.c.id))) or 0)
+        return sorted(self._policies_for(latest).by_agency)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _cursor(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            # One DB-API connection per thread, kept: a check costs one statement, no pool.
+            connection = self.store.engine.raw_connection()
+            if self.store.dialect == "postgresql":
+                connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection.cursor()
+
+    def close(self) -> None:
+        """Close every thread's connection (the service is stopping)."""
+        with self._lock:
+            found, self._connections = self._connections, []
+        for connection in found:
+            with contextlib.suppress(Exception):  # already broken: nothing to release
+                connection.close()
+        self._local = threading.local()
+
+    def _statement(self, count: int, schemes: int) -> str:
+        found = self._statements.get((count, schemes))
+        if found is None:
+            mark = "%s" if self.store.dialect == "postgresql" else "?"
+            found = _UNION.format(
+                marks=", ".join([mark] * count), schemes=", ".join([mark] * max(1, schemes))
+            )
+            self._statements[(count, schemes)] = found
+        return found
+
+    def _read(
+        self, identifiers: Sequence[str], schemes: Sequence[str]
+    ) -> tuple[int, dict[str, tuple[int, str]], dict[int, dict[str, Any]], dict[int, Any]]:
+        """Subjects (key, kind), their current standings under ``schemes``, their open
+        objections (code → objection ids), and the newest policy version's id."""
+        keys: dict[str, tuple[int, str]] = {}
+        rows: dict[int, dict[str, Any]] = {}
+        objected: dict[int, dict[str, list[int]]] = {}
+        latest = 0
+        unique = list(dict.fromkeys(identifiers)) or ["-"]
+        cursor = self._cursor()
+        try:
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start : start + _CHUNK]
+                wanted = list(schemes) or ["-"]
+                cursor.execute(self._statement(len(chunk), len(wanted)), (*wanted, *chunk, *chunk))
+                for tag, ident, key, kind, name, number, as_of, grade, lists, until in cursor:
+                    if tag == "S":
+                        keys[ident] = (int(key), kind)
+                        if name is not None:
+                            rows.setdefault(int(key), {})[name] = (
+                                int(number),
+                                as_of[:10],
+                                grade,
+                                lists,
+                                None if until is None else until[:10],
+                            )
+                    elif tag == "O":
+                        objected.setdefault(int(key), {}).setdefault(name, []).append(int(number))
+                    else:
+                        latest = int(key or 0)
+        except BaseException:
+            self._local.connection = None  # a broken connection is not kept
+            raise
+        finally:
+            cursor.close()
+        return latest, keys, rows, objected
+
+    # -- answering --------------------------------------------------------------------------
+
+    def prepare(self, agency: str, identifiers: Sequence[str], *, reader: Reader) -> Prepared:
+        """Read and answer a check, without recording it: the caller makes ``entries``
+        durable before handing ``results`` over (or re-evaluates ``stale`` and asks again)."""
+        if len(identifiers) > MAX_BATCH:
+            raise UsageError(
+                f"at most {MAX_BATCH:,} identifiers per check, not {len(identifiers):,}"
+            )
+        unique = list(dict.fromkeys(identifiers))
+        policies = self._policies
+        schemes = self._agency_schemes(policies, agency) if policies is not None else []
+        latest, keys, rows, objected = self._read(unique, schemes)
+        if policies is None or policies.latest_policy != latest or policies.day != self._today():
+            policies = self._policies_for(latest)  # a policy was published, or a day began
+            schemes = self._agency_schemes(policies, agency)
+            latest, keys, rows, objected = self._read(unique, schemes)
+        measures = policies.by_agency.get(agency)
+        if measures is None:
+            raise UsageError(f"no scheme in force names the agency {agency!r}")
+        day = policies.day.isoformat()
+        relevant = [policies.schemes[sid] for sid in schemes]
+        stale = [
+            key
+            for key, kind in keys.values()
+            if self._stale(rows.get(key, {}), relevant, kind, day)
+        ]
+        what = f"check at {agency}"
+        entries = [
+            ReadEntry(reader, key, identifier, what) for identifier, (key, _) in keys.items()
+        ]
+        # Identifiers in the registry were validated when first furnished; only the others are
+        # checked here (python-stdnum costs more than the rest of a check).
+        verdicts = {i: check(i) for i in unique if i not in keys}
+        results = []
+        for identifier in identifiers:
+            found = keys.get(identifier)
+            if found is None:
+                verdict = verdicts[identifier]
+                if verdict.kind is None:
+                    reason = f"not a valid identifier: {verdict.reason}"
+                    results.append(CheckResult(identifier, None, policies.day, False, error=reason))
+                else:
+                    results.append(CheckResult(identifier, verdict.kind, policies.day, False))
+                continue
+            key, kind = found
+            mine = rows.get(key)
+            applied = (
+                self._applied(measures, mine, objected.get(key, {}), policies)
+                if mine is not None and any(r[3] != "[]" or r[2] is not None for r in mine.values())
+                else ()
+            )
+            results.append(CheckResult(identifier, kind, policies.day, True, applied))
+        return Prepared(results, entries, stale)
+
+    def _today(self) -> dt.date:
+        return self.settings.today()
+
+    @staticmethod
+    def _agency_schemes(policies: _Policies, agency: str) -> list[str]:
+        return sorted({m.applicable.scheme.id for m in policies.by_agency.get(agency, [])})
+
+    def refresh(self, keys: list[int]) -> None:
+        """Re-evaluate these subjects' current standings now (their day or a new scheme
+        version has come)."""
+        update_current(self.store, self.settings, keys)
+
+    def check(
+        self,
+        agency: str,
+        identifiers: Sequence[str],
+        *,
+        reader: Reader,
+        record: Callable[[list[ReadEntry]], object],
+    ) -> list[CheckResult]:
+        """Check each identifier at ``agency``; ``record`` makes the audit entries durable
+        (it returns only once they are committed) before any result is returned."""
+        prepared = self.prepare(agency, identifiers, reader=reader)
+        if prepared.stale:
+            self.refresh(prepared.stale)
+            prepared = self.prepare(agency, identifiers, reader=reader)
+        record(prepared.entries)
+        return prepared.results
+
+    @staticmethod
+    def _stale(rows: dict[str, Any], schemes: list[Applicable], kind: str, day: str) -> bool:
+        for applicable in schemes:
+            if kind not in applicable.scheme.subjects:
+                continue
+            row = rows.get(applicable.scheme.id)
+            if (
+                row is None
+                or row[0] != applicable.scheme.version
+                or row[1] > day
+                or (row[4] is not None and row[4] <= day)
+            ):
+                return True
+        return False
+
+    @staticmethod
+    def _applied(
+        measures: list[_AgencyMeasure],
+        rows: dict[str, Any],
+        objected: dict[str, list[int]],
+        policies: _Policies,
+    ) -> tuple[Applied, ...]:
+        if not rows:
+            return ()
+        applied = []
+        for m in measures:
+            sid = m.applicable.scheme.id
+            row = rows.get(sid)
+            if row is None:
+                continue
+            _version, _as_of, grade, lists_json, _until = row
+            on = (
+                [lst for lst in json.loads(lists_json) if lst in m.lists]
+                if lists_json != "[]"
+                else []
+            )
+            triggers: list[tuple[str | None, str | None]] = [(lst, None) for lst in on]
+            if grade is not None and grade in m.grades:
+                triggers.append((None, grade))
+            if not triggers:
+                continue
+            found = []
+            for list_id, by_grade in triggers:
+                codes = policies.codes.get((sid, list_id), frozenset())
+                ids = tuple(sorted(i for code in codes for i in objected.get(code, [])))
+                found.append(Trigger(sid, list_id, by_grade, bool(ids), ids))
+            applied.append(
+                Applied(
+                    sid,
+                    m.applicable.scheme.version,
+                    m.measure_id,
+                    m.title,
+                    m.kind,
+                    m.legal_basis,
+                    tuple(found),
+                )
+            )
+        return tuple(applied)
+
+
+def _measure_json(a: Applied) -> dict[str, Any]:
+    return {
+        "scheme": a.scheme,
+        "scheme_version": a.scheme_version,
+        "measure": a.measure,
+        "title": a.title,
+        "kind": a.kind,
+        "legal_basis": a.legal_basis,
+        "under_objection": a.under_objection,
+        "triggered_by": [
+            {
+                "list": t.list_id,
+                "grade": t.grade,
+                "under_objection": t.under_objection,
+                "objections": list(t.objections),
+            }
+            for t in a.triggered_by
+        ],
+    }
+
+
+_MEASURES_TEXT: dict[tuple[Applied, ...], str] = {}
+
+
+def result_text(result: CheckResult) -> str:
+    """A check result as the API's JSON text. Fast for the batch: the measures' JSON is the
+    same for every subject with the same measures and triggers, and is made once."""
+    if result.error is not None:
+        return json.dumps({"subject": result.subject, "error": result.error}, ensure_ascii=False)
+    measures = "[]"
+    if result.measures:
+        cached = _MEASURES_TEXT.get(result.measures)
+        if cached is None:
+            cached = json.dumps(
+                [_measure_json(a) for a in result.measures],
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            if len(_MEASURES_TEXT) < 10_000:
+                _MEASURES_TEXT[result.measures] = cached
+        measures = cached
+    subject = (
+        f'"{result.subject}"'
+        if result.known  # an identifier from the registry: digits and capitals only
+        else json.dumps(result.subject, ensure_ascii=False)
+    )
+    kind = "null" if result.kind is None else f'"{result.kind}"'
+    known = "true" if result.known else "false"
+    return (
+        f'{{"subject":{subject},"kind":{kind},"as_of":"{result.as_of.isoformat()}",'
+        f'"known":{known},"measures":{measures}}}'
+    )
+
+
+def result_json(result: CheckResult) -> dict[str, Any]:
+    """A check result as the API returns it, as data."""
+    found: dict[str, Any] = json.loads(result_text(result))
+    return found

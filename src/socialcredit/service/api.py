@@ -1,0 +1,706 @@
+"""The JSON API under ``/v1``: a thin layer over the registry's service functions.
+
+Every route names the roles that may call it; a subject's routes act on the identifier its key
+is bound to and on no other; a furnisher submits as its own furnisher only; an agency checks at
+its own agency only. Every read of a person's data goes through the registry's audited reads.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from socialcredit.errors import NotFound
+from socialcredit.identifiers import check
+from socialcredit.policy.summary import describe_scheme
+from socialcredit.registry.access import Principal
+from socialcredit.registry.admin import publish_files
+from socialcredit.registry.audit import Reader, reads_of
+from socialcredit.registry.checks import result_text
+from socialcredit.registry.due_process import (
+    Case,
+    apply_repair,
+    decide_objection,
+    decide_repair,
+    file_objection,
+    queue,
+)
+from socialcredit.registry.ingest import IngestReport, ingest_events, ingest_records
+from socialcredit.registry.notices import notices_of
+from socialcredit.registry.policies import (
+    catalogue_at,
+    list_batches,
+    list_furnishers,
+    schemes_in_force,
+)
+from socialcredit.registry.publication import public_list, public_view
+from socialcredit.registry.reports import issue_report, subject_cases
+from socialcredit.registry.review import Review, decide_review, list_reviews, request_review
+from socialcredit.registry.standings import after_ingest, standing_of, view_json
+from socialcredit.semantics.fields import reason_text
+from socialcredit.semantics.reference import catalogue_kinds
+from socialcredit.service import models as m
+from socialcredit.service.state import ApiError, State, app_state, state_of
+from socialcredit.store.db import now_us, us_to_iso
+from socialcredit.store.schema import policy_versions, subjects
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer sck_...")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: sck_...")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": m.Error, "description": text}
+    for code, text in (
+        (400, "The request cannot be acted on: the message says why."),
+        (401, "No valid API key was given."),
+        (403, "The key's role may not do this, or not for this subject."),
+        (404, "No such subject, case, scheme or list."),
+        (413, "The body is too large."),
+        (415, "The body's media type is not one this route takes."),
+        (422, "The body or a parameter is malformed."),
+        (429, "Too many requests: wait as Retry-After says."),
+    )
+}
+
+MAX_BODY = 256 * 1024 * 1024
+
+
+async def caller(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+    key: Annotated[str | None, Depends(_header)] = None,
+) -> Principal:
+    """The authenticated caller, from ``Authorization: Bearer`` or ``X-API-Key``."""
+    token = bearer.credentials if bearer is not None else key
+    if not token:
+        raise ApiError(401, "unauthenticated", "this route needs an API key (X-API-Key header)")
+    found = state_of(request).principal(token)
+    if found is None:
+        raise ApiError(401, "unauthenticated", "the API key is not valid or was revoked")
+    return found
+
+
+def role(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(who: Annotated[Principal, Depends(caller)]) -> Principal:
+        if who.role not in roles:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"a {who.role} key may not do this; it needs a {' or '.join(roles)} key",
+            )
+        return who
+
+    return dependency
+
+
+Operator = Annotated[Principal, Depends(role("operator"))]
+Furnisher = Annotated[Principal, Depends(role("furnisher"))]
+Agency = Annotated[Principal, Depends(role("agency"))]
+Subject = Annotated[Principal, Depends(role("subject"))]
+AppState = Annotated[State, Depends(app_state)]
+
+
+def reader_of(who: Principal, purpose: str | None, default: str) -> Reader:
+    return Reader(who.actor, who.role, (purpose or "").strip() or default)
+
+
+def _subject_of(who: Principal) -> str:
+    assert who.subject is not None
+    return who.subject
+
+
+def case_out(case: Case) -> m.CaseOut:
+    return m.CaseOut(**{**asdict(case), "due": case.due.isoformat()})
+
+
+def review_out(review: Review) -> m.ReviewOut:
+    data = asdict(review)
+    data.pop("requested_us")
+    return m.ReviewOut(**{**data, "due": review.due.isoformat()})
+
+
+CaseId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="The case number.")]
+
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+# -- relying agencies: point-of-service checks --------------------------------------------------
+
+
+@router.get(
+    "/checks/{subject_id}",
+    tags=["checks"],
+    response_model=m.CheckOut,
+    summary="The measures that apply to a subject at your agency now",
+)
+async def check_one(
+    subject_id: str,
+    who: Agency,
+    state: AppState,
+    purpose: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """Each measure of a scheme in force at the key's agency that applies to the subject today,
+    with the list or grade that triggers it and whether a record that could cause it is under
+    objection. The check is recorded in the subject's access audit before the answer is sent."""
+    if check(subject_id).kind is None:
+        raise ApiError(
+            400,
+            "invalid_identifier",
+            f"{subject_id!r} is not a valid identifier: {check(subject_id).reason}",
+        )
+    assert who.agency is not None
+    reader = reader_of(who, purpose, f"point-of-service check at {who.agency}")
+    results = await state.check(who.agency, [subject_id], reader)
+    return Response(result_text(results[0]).encode(), media_type="application/json")
+
+
+@router.post(
+    "/checks",
+    tags=["checks"],
+    response_model=m.ChecksOut,
+    summary="Check up to 10,000 subjects at once",
+)
+async def check_many(request_body: m.CheckRequest, who: Agency, state: AppState) -> Response:
+    """The same answer as the single check for each identifier, in the order given; an invalid
+    identifier gets an ``error`` instead of failing the batch. Every subject the registry holds
+    data on gets an audit entry, committed before the answer is sent."""
+    assert who.agency is not None
+    reader = reader_of(who, request_body.purpose, f"point-of-service check at {who.agency}")
+    results = await state.check(who.agency, request_body.subjects, reader, in_thread=True)
+    agency = json.dumps(who.agency, ensure_ascii=False)
+    body = f'{{"agency":{agency},"results":[{",".join(result_text(r) for r in results)}]}}'
+    return Response(body.encode(), media_type="application/json")
+
+
+# -- furnishers ---------------------------------------------------------------------------------
+
+MEDIA = {
+    "text/csv": ".csv",
+    "application/x-ndjson": ".jsonl",
+    "application/jsonl": ".jsonl",
+    "application/json": ".jsonl",
+}
+
+_SUBMIT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The rows, with the columns of a furnished file: CSV with a header row "
+        "(text/csv), JSON lines (application/x-ndjson) or a JSON array of objects.",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        },
+    }
+}
+
+
+async def _body_file(request: Request, folder: Path) -> Path:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    suffix = MEDIA.get(media)
+    if suffix is None:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send the rows as text/csv, application/x-ndjson or application/json",
+        )
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_BODY:
+            raise ApiError(413, "too_large", f"at most {MAX_BODY // 2**20} MiB per batch")
+    if media == "application/json":
+        try:
+            rows = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ApiError(400, "invalid_json", f"the body is not JSON: {error}") from None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ApiError(400, "invalid_json", "the body must be a JSON array of objects")
+        body = bytearray(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+        )
+    path = folder / f"batch{suffix}"
+    path.write_bytes(bytes(body))
+    return path
+
+
+def ingest_out(report: IngestReport, standings: str, state: State) -> m.IngestOut:
+    with state.store.reading() as connection:
+        kinds = catalogue_kinds(catalogue_at(connection))
+    return m.IngestOut(
+        kind=report.kind,
+        furnisher=report.furnisher,
+        rows_read=report.rows_read,
+        accepted=report.accepted,
+        noop=report.noop,
+        rejected=report.rejected,
+        batch_id=report.batch_id,
+        duplicate_of=report.duplicate_of,
+        recorded_at=report.recorded_at,
+        warnings=report.warnings,
+        rejections=[
+            m.RejectionOut(
+                row=r.row,
+                field=r.field,
+                reason=reason_text(r, kind_subjects=kinds),
+                detail=r.detail,
+            )
+            for r in sorted(report.rejections, key=lambda r: r.row)
+        ],
+        standings=standings,
+    )
+
+
+async def _submit(kind: str, request: Request, who: Principal, state: State) -> m.IngestOut:
+    assert who.furnisher_id is not None
+    with tempfile.TemporaryDirectory(prefix="socialcredit-batch-") as folder:
+        path = await _body_file(request, Path(folder))
+        ingest = ingest_records if kind == "records" else ingest_events
+
+        def work() -> m.IngestOut:
+            report = ingest(state.store, path, furnisher_id=who.furnisher_id or "")
+            note = after_ingest(state.store, state.settings, report.affected, report.batch_id)
+            return ingest_out(report, note, state)
+
+        return await run_in_threadpool(work)
+
+
+@router.post(
+    "/records",
+    tags=["furnishers"],
+    response_model=m.IngestOut,
+    openapi_extra=_SUBMIT_BODY,
+    summary="Submit records (the same validation and report as `socialcredit ingest`)",
+)
+async def submit_records(request: Request, who: Furnisher, state: AppState) -> m.IngestOut:
+    """Every row is validated; rejected rows come back with row, field and reason, valid rows
+    are appended to the ledger in one transaction. The same body again adds nothing."""
+    return await _submit("records", request, who, state)
+
+
+@router.post(
+    "/events",
+    tags=["furnishers"],
+    response_model=m.IngestOut,
+    openapi_extra=_SUBMIT_BODY,
+    summary="Submit events on your records (fulfilled, repaired, retracted)",
+)
+async def submit_events(request: Request, who: Furnisher, state: AppState) -> m.IngestOut:
+    return await _submit("events", request, who, state)
+
+
+def _batch(b: Any) -> m.BatchOut:
+    return m.BatchOut(
+        id=b.id,
+        furnisher=b.furnisher,
+        kind=b.kind,
+        file=b.file,
+        received=us_to_iso(b.received_us),
+        rows_read=b.rows_read,
+        accepted=b.accepted,
+        noop=b.noop,
+        rejected=b.rejected,
+        rejection_rate=b.rejection_rate,
+    )
+
+
+@router.get("/batches", tags=["furnishers"], response_model=list[m.BatchOut])
+def batches(
+    who: Annotated[Principal, Depends(role("furnisher", "operator"))],
+    state: AppState,
+    furnisher: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[m.BatchOut]:
+    """The latest batches, newest first: a furnisher sees its own, an operator any."""
+    if who.role == "furnisher":
+        if furnisher not in (None, who.furnisher_id):
+            raise ApiError(403, "forbidden", "a furnisher sees its own batches only")
+        furnisher = who.furnisher_id
+    with state.store.reading() as connection:
+        found = list_batches(connection, furnisher_id=furnisher, limit=limit)
+    return [_batch(b) for b in found]
+
+
+# -- subjects: their own data -------------------------------------------------------------------
+
+
+@router.get("/me/standing", tags=["subjects"], response_model=m.StandingOut)
+def my_standing(who: Subject, state: AppState) -> dict[str, Any]:
+    """Your standing under every scheme that applies to you, every point and listing traced
+    to its record and legal basis."""
+    view = standing_of(
+        state.store,
+        state.settings,
+        _subject_of(who),
+        reader=Reader(who.actor, "subject", "subject's own request"),
+    )
+    return view_json(view)
+
+
+@router.get(
+    "/me/report",
+    tags=["subjects"],
+    responses={200: {"content": {"application/pdf": {}, "text/html": {}, "application/json": {}}}},
+)
+def my_report(
+    who: Subject,
+    state: AppState,
+    format: Annotated[str, Query(pattern="^(pdf|html|json)$")] = "pdf",
+) -> Response:
+    """Issue your credit report (the first two a year are free)."""
+    with tempfile.TemporaryDirectory(prefix="socialcredit-report-") as folder:
+        out = Path(folder) / f"report.{format}"
+        issued = issue_report(
+            state.store,
+            state.settings,
+            _subject_of(who),
+            fmt=format,
+            out=out,
+            reader=Reader(who.actor, "subject", "subject's own request"),
+        )
+        content = out.read_bytes()
+    media = {
+        "pdf": "application/pdf",
+        "html": "text/html; charset=utf-8",
+        "json": "application/json",
+    }
+    name = f"report-{issued.subject}-{issued.id}.{format}"
+    return Response(
+        content,
+        media_type=media[format],
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.post("/me/objections", tags=["subjects"], response_model=m.CaseOut, status_code=201)
+def my_objection(body: m.ObjectionIn, who: Subject, state: AppState) -> m.CaseOut:
+    """Object to one of your records; the registry must decide within its deadline."""
+    case = file_objection(
+        state.store, state.settings, _subject_of(who), body.record, reason=body.reason
+    )
+    return case_out(case)
+
+
+@router.post("/me/repairs", tags=["subjects"], response_model=m.CaseOut, status_code=201)
+def my_repair(body: m.RepairIn, who: Subject, state: AppState) -> m.CaseOut:
+    """Apply for credit repair of one of your records (its conditions are checked first)."""
+    case = apply_repair(
+        state.store,
+        state.settings,
+        _subject_of(who),
+        body.record,
+        evidence=body.evidence,
+        commitment=body.commitment,
+    )
+    return case_out(case)
+
+
+@router.post("/me/reviews", tags=["subjects"], response_model=m.ReviewOut, status_code=201)
+def my_review(body: m.ReviewIn, who: Subject, state: AppState) -> m.ReviewOut:
+    """Ask that a person review your standing."""
+    found = request_review(
+        state.store, state.settings, _subject_of(who), reason=body.reason, scheme_id=body.scheme
+    )
+    return review_out(found)
+
+
+@router.get("/me/cases", tags=["subjects"], response_model=dict[str, list[dict[str, Any]]])
+def my_cases(who: Subject, state: AppState) -> dict[str, list[dict[str, Any]]]:
+    """Your objections, repair applications and review requests, with deadlines and
+    decisions."""
+    return subject_cases(state.store, _subject_of(who))
+
+
+@router.get("/me/notices", tags=["subjects"], response_model=list[m.NoticeOut])
+def my_notices(who: Subject, state: AppState) -> list[m.NoticeOut]:
+    found = notices_of(
+        state.store, Reader(who.actor, "subject", "subject's own request"), _subject_of(who)
+    )
+    return [
+        m.NoticeOut(
+            id=n.id,
+            created=us_to_iso(n.created_us),
+            kind=n.kind,
+            scheme_id=n.scheme_id,
+            ref=n.ref,
+            text=n.text,
+            sent=None if n.sent_us is None else us_to_iso(n.sent_us),
+            channel=n.channel,
+        )
+        for n in found
+    ]
+
+
+@router.get("/me/audit", tags=["subjects"], response_model=list[m.ReadOut])
+def my_audit(who: Subject, state: AppState) -> list[m.ReadOut]:
+    """Who read your data, when and why (this listing is itself recorded)."""
+    found = reads_of(
+        state.store, Reader(who.actor, "subject", "subject's own request"), _subject_of(who)
+    )
+    return [
+        m.ReadOut(
+            seq=r.seq,
+            at=us_to_iso(r.at_us),
+            actor=r.actor,
+            role=r.role,
+            purpose=r.purpose,
+            what=r.what,
+        )
+        for r in found
+    ]
+
+
+# -- operators ----------------------------------------------------------------------------------
+
+
+@router.get("/subjects/{subject_id}/standing", tags=["operators"], response_model=m.StandingOut)
+def subject_standing(
+    subject_id: str,
+    who: Operator,
+    state: AppState,
+    purpose: Annotated[str, Query(min_length=1, max_length=500)],
+) -> dict[str, Any]:
+    """A subject's standing, explained; the operator must say why (audited)."""
+    view = standing_of(
+        state.store, state.settings, subject_id, reader=Reader(who.actor, "operator", purpose)
+    )
+    return view_json(view)
+
+
+@router.get("/queues/objections", tags=["operators"], response_model=list[m.CaseOut])
+def objection_queue(who: Operator, state: AppState, overdue: bool = False) -> list[m.CaseOut]:
+    """Open objections, overdue first, then by deadline."""
+    return [
+        case_out(c) for c in queue(state.store, state.settings, "objection", overdue_only=overdue)
+    ]
+
+
+@router.get("/queues/repairs", tags=["operators"], response_model=list[m.CaseOut])
+def repair_queue(who: Operator, state: AppState, overdue: bool = False) -> list[m.CaseOut]:
+    found = queue(state.store, state.settings, "repair", overdue_only=overdue)
+    return [case_out(c) for c in found]
+
+
+@router.get("/queues/reviews", tags=["operators"], response_model=list[m.ReviewOut])
+def review_queue(who: Operator, state: AppState, overdue: bool = False) -> list[m.ReviewOut]:
+    found = list_reviews(state.store, state.settings, overdue_only=overdue)
+    return [review_out(r) for r in found]
+
+
+@router.post("/objections/{case_id}/decision", tags=["operators"], response_model=m.CaseOut)
+def objection_decision(
+    case_id: CaseId, body: m.ObjectionDecision, who: Operator, state: AppState
+) -> m.CaseOut:
+    """Uphold (the record is retracted) or reject (it stands), with a reason the subject
+    reads."""
+    case = decide_objection(
+        state.store, state.settings, case_id, uphold=body.uphold, reason=body.reason, by=who.actor
+    )
+    return case_out(case)
+
+
+@router.post("/repairs/{case_id}/decision", tags=["operators"], response_model=m.CaseOut)
+def repair_decision(
+    case_id: CaseId, body: m.RepairDecision, who: Operator, state: AppState
+) -> m.CaseOut:
+    case = decide_repair(
+        state.store, state.settings, case_id, grant=body.grant, reason=body.reason, by=who.actor
+    )
+    return case_out(case)
+
+
+@router.post("/reviews/{review_id}/decision", tags=["operators"], response_model=m.ReviewOut)
+def review_decision(
+    review_id: CaseId, body: m.ReviewDecision, who: Operator, state: AppState
+) -> m.ReviewOut:
+    found = decide_review(
+        state.store,
+        state.settings,
+        review_id,
+        outcome=body.outcome,
+        reason=body.reason,
+        by=who.actor,
+    )
+    return review_out(found)
+
+
+@router.get("/policies", tags=["operators"], response_model=list[m.PolicyVersionOut])
+def policies(who: Operator, state: AppState) -> list[m.PolicyVersionOut]:
+    """Every published version of the catalogue and the schemes, newest first."""
+    with state.store.reading() as connection:
+        rows = connection.execute(
+            sa.select(policy_versions).order_by(policy_versions.c.id.desc())
+        ).all()
+    return [
+        m.PolicyVersionOut(
+            id=r.id,
+            kind=r.kind,
+            policy_id=r.policy_id,
+            version=r.version,
+            effective_from=r.effective_from.isoformat() if r.effective_from else None,
+            published=us_to_iso(r.published_us),
+            digest=r.digest,
+        )
+        for r in rows
+    ]
+
+
+@router.post(
+    "/policies",
+    tags=["operators"],
+    response_model=m.PublishedOut,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "A scheme or catalogue in the policy language (YAML).",
+            "content": {"application/yaml": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def publish_policy(request: Request, who: Operator, state: AppState) -> m.PublishedOut:
+    """Publish a new version of a scheme or of the catalogue; refused (422, with every
+    problem) if it fails validation — prohibited grounds, missing legal bases, effects too
+    long."""
+    text = (await request.body()).decode("utf-8", errors="replace")
+    if not text.strip():
+        raise ApiError(400, "empty_body", "send the policy's YAML text as the body")
+    with tempfile.TemporaryDirectory(prefix="socialcredit-policy-") as folder:
+        path = Path(folder) / "policy.yaml"
+        path.write_text(text, encoding="utf-8")
+        found, evaluated = await run_in_threadpool(
+            publish_files, state.store, state.settings, [path]
+        )
+    published = found[0]
+    return m.PublishedOut(
+        kind=published.kind,
+        policy_id=published.policy_id,
+        version=published.version,
+        new=published.new,
+        evaluated=evaluated,
+    )
+
+
+@router.get("/furnishers", tags=["operators"], response_model=list[m.FurnisherOut])
+def furnishers(who: Operator, state: AppState) -> list[m.FurnisherOut]:
+    with state.store.reading() as connection:
+        found = list_furnishers(connection)
+    return [m.FurnisherOut(id=f.id, name=f.name, codes=list(f.codes)) for f in found]
+
+
+# -- the public ---------------------------------------------------------------------------------
+
+
+def search_organisations(state: State, q: str, limit: int = 50) -> list[m.OrganisationOut]:
+    """Organisations by exact code or by a part of their name (persons are never listed)."""
+    text = q.strip()
+    if not text:
+        return []
+    query = sa.select(subjects.c.identifier, subjects.c.name, subjects.c.region).where(
+        subjects.c.kind == "organisation"
+    )
+    if check(text.upper()).kind == "organisation":
+        query = query.where(subjects.c.identifier == text.upper())
+    else:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(subjects.c.name.like(f"%{escaped}%", escape="\\"))
+    with state.store.reading() as connection:
+        rows = connection.execute(query.order_by(subjects.c.name).limit(limit)).all()
+    return [m.OrganisationOut(identifier=r.identifier, name=r.name, region=r.region) for r in rows]
+
+
+@router.get("/public/organisations", tags=["public"], response_model=list[m.OrganisationOut])
+def public_organisations(
+    state: AppState, q: Annotated[str, Query(min_length=1, max_length=100)]
+) -> list[m.OrganisationOut]:
+    """Search organisations by name (any part) or by Unified Social Credit Code."""
+    return search_organisations(state, q)
+
+
+@router.get("/public/subjects/{subject_id}", tags=["public"], response_model=m.PublicSubjectOut)
+def public_subject(subject_id: str, state: AppState) -> dict[str, Any]:
+    """What the law makes public about a subject today: an organisation's records in their
+    publication window and its public listings; for a person only public listings, masked —
+    never a score or grade."""
+    return public_view(state.store, state.settings, subject_id).to_json()
+
+
+def public_lists(state: State) -> list[m.PublicListOut]:
+    with state.store.reading() as connection:
+        found = schemes_in_force(
+            connection,
+            as_of=state.settings.today(),
+            known_us=now_us(),
+            max_effect_days=state.settings.max_effect_days,
+        )
+    return [
+        m.PublicListOut(
+            scheme=a.scheme.id,
+            list_id=lst.id,
+            title=lst.title,
+            kind=lst.kind,
+            legal_basis=lst.legal_basis,
+        )
+        for a in found
+        for lst in a.scheme.lists
+        if lst.public
+    ]
+
+
+@router.get("/public/lists", tags=["public"], response_model=list[m.PublicListOut])
+def public_lists_route(state: AppState) -> list[m.PublicListOut]:
+    """The public lists of the schemes in force."""
+    return public_lists(state)
+
+
+@router.get(
+    "/public/lists/{scheme_id}/{list_id}", tags=["public"], response_model=list[m.PublicMemberOut]
+)
+def public_list_members(scheme_id: str, list_id: str, state: AppState) -> list[m.PublicMemberOut]:
+    """The members of a public list today, persons masked."""
+    if scheme_id not in {lst.scheme for lst in public_lists(state)}:
+        raise NotFound(f"no scheme {scheme_id!r} with public lists is in force")
+    return [
+        m.PublicMemberOut(**asdict(member))
+        for member in public_list(state.store, state.settings, scheme_id, list_id)
+    ]
+
+
+def published_schemes(state: State) -> list[m.SchemeOut]:
+    known = now_us()
+    with state.store.reading() as connection:
+        catalogue = catalogue_at(connection, known)
+        found = schemes_in_force(
+            connection,
+            as_of=state.settings.today(),
+            known_us=known,
+            max_effect_days=state.settings.max_effect_days,
+        )
+    return [
+        m.SchemeOut(
+            id=a.scheme.id,
+            version=a.scheme.version,
+            title=a.scheme.title,
+            subjects=list(a.scheme.subjects),
+            effective_from=a.scheme.effective_from.isoformat() if a.scheme.effective_from else None,
+            summary=describe_scheme(a.scheme, catalogue),
+        )
+        for a in found
+    ]
+
+
+@router.get("/public/schemes", tags=["public"], response_model=list[m.SchemeOut])
+def public_schemes(state: AppState) -> list[m.SchemeOut]:
+    """The schemes in force, each rule, list and measure in plain language with its legal
+    basis."""
+    return published_schemes(state)

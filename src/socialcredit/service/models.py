@@ -1,0 +1,283 @@
+"""The API's request and response bodies (what /openapi.json documents)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable, machine-readable: e.g. not_found, forbidden.")
+    message: str = Field(description="What went wrong and what to do about it.")
+    details: list[dict[str, Any]] | None = None
+
+
+class Error(BaseModel):
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: str
+    store: str | None = None
+    schema_revision: str | None = None
+
+
+class TriggerOut(BaseModel):
+    list_: str | None = Field(
+        alias="list", description="The list the subject is on that triggers the measure."
+    )
+    grade: str | None = Field(description="The grade that triggers it (grade measures).")
+    under_objection: bool
+    objections: list[int]
+
+
+class MeasureOut(BaseModel):
+    scheme: str
+    scheme_version: int
+    measure: str
+    title: str
+    kind: str
+    legal_basis: str
+    under_objection: bool = Field(description="A record that could cause it is under objection.")
+    triggered_by: list[TriggerOut]
+
+
+class CheckOut(BaseModel):
+    subject: str
+    kind: str | None = None
+    as_of: str | None = None
+    known: bool | None = Field(
+        default=None, description="Whether the registry holds any data on the subject."
+    )
+    measures: list[MeasureOut] | None = None
+    error: str | None = Field(default=None, description="Set when the identifier is not valid.")
+
+
+class CheckRequest(BaseModel):
+    subjects: list[str] = Field(max_length=10_000, description="Up to 10,000 identifiers.")
+    purpose: str | None = Field(
+        default=None, max_length=500, description="Why (audited); default: point-of-service check."
+    )
+
+
+class ChecksOut(BaseModel):
+    agency: str
+    results: list[CheckOut]
+
+
+class RejectionOut(BaseModel):
+    row: int
+    field: str
+    reason: str
+    detail: str | None = None
+
+
+class IngestOut(BaseModel):
+    kind: str
+    furnisher: str
+    rows_read: int
+    accepted: int
+    noop: int
+    rejected: int
+    batch_id: int | None
+    duplicate_of: int | None
+    recorded_at: str | None
+    warnings: list[str]
+    rejections: list[RejectionOut]
+    standings: str
+
+
+class ObjectionIn(BaseModel):
+    record: str = Field(description="FURNISHER/RECORD_ID of one of your records.", max_length=300)
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class RepairIn(BaseModel):
+    record: str = Field(max_length=300)
+    evidence: str = Field(min_length=1, max_length=5000)
+    commitment: bool = Field(description="You sign the commitment to keep faith (信用承诺).")
+
+
+class ReviewIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=5000)
+    scheme: str | None = Field(default=None, max_length=100)
+
+
+class CaseOut(BaseModel):
+    kind: str
+    id: int
+    subject: str
+    record: str
+    text: str
+    due: str
+    outcome: str | None
+    decision_reason: str | None
+    decided_by: str | None
+    overdue: bool
+
+
+class ReviewOut(BaseModel):
+    id: int
+    subject: str
+    scheme_id: str | None
+    reason: str
+    due: str
+    outcome: str | None
+    decision_reason: str | None
+    decided_by: str | None
+    overdue: bool
+
+
+class ObjectionDecision(BaseModel):
+    uphold: bool = Field(description="true: the record is retracted; false: it stands.")
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class RepairDecision(BaseModel):
+    grant: bool
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class ReviewDecision(BaseModel):
+    outcome: Literal["confirmed", "corrected"]
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class NoticeOut(BaseModel):
+    id: int
+    created: str
+    kind: str
+    scheme_id: str | None
+    ref: str | None
+    text: str
+    sent: str | None
+    channel: str | None
+
+
+class ReadOut(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    role: str
+    purpose: str
+    what: str
+
+
+class OrganisationOut(BaseModel):
+    identifier: str
+    name: str | None
+    region: str | None
+
+
+class PublicRecordOut(BaseModel):
+    furnisher: str
+    record_id: str
+    code: str
+    title: str
+    legal_basis: str
+    occurred_on: str
+    amount: str | None
+    published_from: str
+    published_until: str
+    under_objection: bool
+
+
+class PublicListingOut(BaseModel):
+    scheme: str
+    list_id: str
+    title: str
+    kind: str
+    legal_basis: str
+    since: str | None
+    until: str | None
+
+
+class PublicSubjectOut(BaseModel):
+    identifier: str
+    kind: str
+    name: str | None
+    on: str
+    records: list[PublicRecordOut]
+    lists: list[PublicListingOut]
+
+
+class PublicListOut(BaseModel):
+    scheme: str
+    list_id: str
+    title: str
+    kind: str
+    legal_basis: str
+
+
+class PublicMemberOut(BaseModel):
+    identifier: str
+    kind: str
+    name: str | None
+    since: str | None
+    until: str | None
+
+
+class SchemeOut(BaseModel):
+    id: str
+    version: int
+    title: str
+    subjects: list[str]
+    effective_from: str | None
+    summary: str = Field(description="Every rule, list and measure in plain language.")
+
+
+class PolicyVersionOut(BaseModel):
+    id: int
+    kind: str
+    policy_id: str
+    version: int
+    effective_from: str | None
+    published: str
+    digest: str
+
+
+class PublishedOut(BaseModel):
+    kind: str
+    policy_id: str
+    version: int
+    new: bool
+    evaluated: list[str] = Field(description="Schemes whose current standings were re-evaluated.")
+
+
+class FurnisherOut(BaseModel):
+    id: str
+    name: str
+    codes: list[str]
+
+
+class BatchOut(BaseModel):
+    id: int
+    furnisher: str
+    kind: str
+    file: str
+    received: str
+    rows_read: int
+    accepted: int
+    noop: int
+    rejected: int
+    rejection_rate: float
+
+
+class StandingOut(BaseModel):
+    subject_id: str
+    kind: str
+    as_of: str
+    known_at: str
+    under_objection: dict[str, int] = Field(
+        description="FURNISHER/RECORD_ID → the open objection's id."
+    )
+    standings: dict[str, dict[str, Any]] = Field(
+        description="Per scheme: version, holds_until and the standing with every point explained."
+    )
+
+
+class KeyOut(BaseModel):
+    id: int
+    role: str
+    label: str

@@ -1,0 +1,150 @@
+"""Security headers and rate limits, as one plain ASGI middleware (no per-request task or body
+copy: it sits in front of the point-of-service checks).
+
+Rate limits are token buckets per client and class of endpoint, kept in each worker process
+(with N workers a client may get up to N times the rate): the public pages and API by client
+address, the checks by credential (or address when none is given). A refused request gets 429
+with ``Retry-After`` and the JSON error body every error has.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# The portal's own assets only; no inline script; forms post to this origin only.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+# Swagger UI and ReDoc start with an inline script.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"
+)
+BASE_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+]
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    stamp: float
+
+
+class RateLimiter:
+    """Token buckets: ``rate`` requests per second on average, bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, Bucket] = {}
+        self._lock = threading.Lock()
+
+    def take(self, who: str) -> float:
+        """0 if allowed, else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            bucket = self._buckets.get(who)
+            if bucket is None:
+                if len(self._buckets) > 100_000:  # forget idle clients rather than grow forever
+                    self._buckets.clear()
+                bucket = self._buckets[who] = Bucket(float(self.burst), now)
+            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+            bucket.stamp = now
+            if bucket.tokens >= 1:
+                bucket.tokens -= 1
+                return 0.0
+            return (1 - bucket.tokens) / self.rate
+
+
+def _limited_class(path: str, method: str) -> str | None:
+    if path.startswith("/v1/checks"):
+        return "checks"
+    if path.startswith(("/v1/public", "/public", "/search", "/schemes")) or (
+        path in ("/login", "/login/link") and method == "POST"
+    ):
+        return "public"
+    if path == "/login/link":
+        return "public"
+    return None
+
+
+def _client(scope: Scope, by_key: bool) -> str:
+    if by_key:
+        for name, value in scope.get("headers", ()):
+            if name in (b"authorization", b"x-api-key"):
+                # the public part of a key is enough to tell clients apart
+                return value.decode("latin-1").split("_")[1] if b"_" in value else "bad-key"
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+class SecurityMiddleware:
+    def __init__(self, app: ASGIApp, *, public: RateLimiter, checks: RateLimiter) -> None:
+        self.app = app
+        self.limiters = {"public": public, "checks": checks}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        limited = _limited_class(path, scope["method"])
+        if limited is not None:
+            wait = self.limiters[limited].take(_client(scope, limited == "checks"))
+            if wait > 0:
+                await _too_many(send, wait)
+                return
+        docs = path in ("/docs", "/redoc") or path.startswith("/static-offline-docs")
+        csp = (DOCS_CSP if docs else CSP).encode()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in BASE_HEADERS if h[0] not in present)
+                if b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", csp))
+                if b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _too_many(send: Send, wait: float) -> None:
+    body = json.dumps(
+        {
+            "error": {
+                "code": "rate_limited",
+                "message": f"too many requests: wait {wait:.1f} s and try again",
+            }
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"retry-after", str(max(1, round(wait + 0.5))).encode()),
+        (b"content-length", str(len(body)).encode()),
+        *BASE_HEADERS,
+        (b"content-security-policy", CSP.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

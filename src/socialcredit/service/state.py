@@ -1,0 +1,112 @@
+"""What one worker process of the service holds: the store, the settings, the checker with its
+schemes in force, the audit's group committer and a short-lived cache of API keys."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from socialcredit.errors import SocialCreditError
+from socialcredit.registry.access import Credential, Principal, authenticate, principal_of
+from socialcredit.registry.audit import GroupCommitter, ReadEntry, Reader
+from socialcredit.registry.checks import Checker, CheckResult
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store
+
+
+class ApiError(SocialCreditError):
+    """An error the API answers with its status, a stable code and a message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class State:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.database_url)
+        self.checker = Checker(self.store, settings)
+        self.committer: GroupCommitter | None = None
+        self._keys: dict[str, tuple[Principal | None, float]] = {}
+        self._lock = threading.Lock()
+        self.oauth: Any = None  # the OpenID Connect client, made on first use
+
+    def start(self) -> None:
+        self.store.check_ready()
+        self.committer = GroupCommitter(self.store)
+
+    def stop(self) -> None:
+        if self.committer is not None:
+            self.committer.close()
+            self.committer = None
+        self.checker.close()
+        self.store.engine.dispose()
+
+    async def check(
+        self, agency: str, identifiers: Sequence[str], reader: Reader, *, in_thread: bool = False
+    ) -> list[CheckResult]:
+        """Answer a check; returns once its audit entries are durable. The read is one short
+        statement, run on the event loop (``in_thread`` for large batches); re-evaluating a
+        stale standing runs in a thread."""
+        if in_thread:
+            prepared = await run_in_threadpool(
+                self.checker.prepare, agency, identifiers, reader=reader
+            )
+        else:
+            prepared = self.checker.prepare(agency, identifiers, reader=reader)
+        if prepared.stale:
+            await run_in_threadpool(self.checker.refresh, prepared.stale)
+            prepared = await run_in_threadpool(
+                self.checker.prepare, agency, identifiers, reader=reader
+            )
+        if prepared.entries:
+            if self.committer is None:
+                raise RuntimeError("the service is not started")
+            await asyncio.wrap_future(self.committer.submit(prepared.entries))
+        return prepared.results
+
+    def audit(self, entries: list[ReadEntry]) -> list[int]:
+        """Record reads durably (group commit); returns once they are committed."""
+        if self.committer is None:
+            raise RuntimeError("the service is not started")
+        return self.committer.record(entries)
+
+    def principal(self, token: str) -> Principal | None:
+        """The key's principal; a lookup is trusted for ``key_cache_seconds``."""
+        now = time.monotonic()
+        cached = self._keys.get(token)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        found = authenticate(self.store, token)
+        with self._lock:
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            self._keys[token] = (found, now + self.settings.key_cache_seconds)
+        return found
+
+    @staticmethod
+    def principal_of_credential(credential: Credential) -> Principal:
+        return principal_of(credential)
+
+    def forget_keys(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
+def state_of(request: Request) -> State:
+    state: State = request.app.state.socialcredit
+    return state
+
+
+async def app_state(request: Request) -> State:
+    """The dependency form of :func:`state_of` (async: no thread hop)."""
+    return state_of(request)

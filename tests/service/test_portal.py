@@ -1,0 +1,196 @@
+"""The portal in process: sign-in, sessions, CSRF, who may open which page, and every page."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from socialcredit.registry.access import LOGIN_TTL_US, create_login_link
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store
+from socialcredit.store.schema import credentials
+
+from .conftest import ACME, ACME_NAME, ALICE, Keys
+
+LIST = "dishonest-judgment-defaulters"
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, key: str) -> None:
+    token = csrf_of(client.get("/login").text)
+    response = client.post(
+        "/login", data={"key": key, "csrf": token, "next": ""}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+
+
+def sign_in_with_link(client: TestClient, link: str) -> None:
+    page = client.get(f"/login/link?token={link}")
+    response = client.post(
+        "/login/link", data={"token": link, "csrf": csrf_of(page.text)}, follow_redirects=False
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/me", response.text
+
+
+def test_public_pages(client: TestClient) -> None:
+    home = client.get("/")
+    assert home.status_code == 200 and "Search organisations" in home.text
+    found = client.get("/search", params={"q": "远洋"})
+    assert ACME_NAME in found.text and f"/public/subjects/{ACME}" in found.text
+    partial = client.get("/search", params={"q": "远洋"}, headers={"HX-Request": "true"})
+    assert ACME_NAME in partial.text and "<html" not in partial.text
+    org = client.get(f"/public/subjects/{ACME}")
+    assert ACME_NAME in org.text and "court/j2" in org.text and "amount 90000" in org.text
+    lists = client.get("/public/lists")
+    assert f"/public/lists/spc-defaulters/{LIST}" in lists.text
+    members = client.get(f"/public/lists/spc-defaulters/{LIST}")
+    assert ALICE not in members.text and ALICE[:6] in members.text  # masked
+    schemes = client.get("/schemes")
+    assert "legal basis" in schemes.text
+    missing = client.get("/public/lists/spc-defaulters/nope")
+    assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+
+
+def test_sign_in_with_a_key_and_out(client: TestClient, keys: Keys) -> None:
+    token = csrf_of(client.get("/login").text)
+    bad = client.post("/login", data={"key": "sck_x_y", "csrf": token})
+    assert bad.status_code == 401 and "not valid" in bad.text
+    sign_in(client, keys.operator)
+    cookie = next(c for c in client.cookies.jar if c.name == "sc_session")
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    dashboard = client.get("/operator")
+    assert dashboard.status_code == 200 and "Grade distribution" in dashboard.text
+    token = csrf_of(dashboard.text)
+    client.post("/logout", data={"csrf": token})
+    assert client.get("/operator", follow_redirects=False).status_code == 303
+
+
+def test_forms_without_the_csrf_token_are_refused(client: TestClient, keys: Keys) -> None:
+    refused = client.post("/login", data={"key": keys.operator, "csrf": "forged"})
+    assert refused.status_code == 403 and "did not come from this site" in refused.text
+    sign_in(client, keys.operator)
+    queue = client.post("/operator/objections/1", data={"decision": "uphold", "reason": "x"})
+    assert queue.status_code == 422  # no token at all: the form is malformed
+    forged = client.post(
+        "/operator/objections/1", data={"decision": "uphold", "reason": "x", "csrf": "forged"}
+    )
+    assert forged.status_code == 403
+
+
+def test_who_may_open_which_page(client: TestClient, keys: Keys) -> None:
+    assert client.get("/me", follow_redirects=False).headers["location"] == "/login?next=/me"
+    sign_in(client, keys.alice)
+    assert client.get("/me").status_code == 200
+    operator_page = client.get("/operator")
+    assert operator_page.status_code == 403 and "for operators" in operator_page.text
+    assert client.get("/operator/queues").status_code == 403
+
+
+def test_a_sign_in_link_works_once(
+    client: TestClient, keys: Keys, store: Store, settings: Settings
+) -> None:
+    assert "Continue to my standing" in client.get(f"/login/link?token={keys.alice_link}").text
+    sign_in_with_link(client, keys.alice_link)
+    me = client.get("/me")
+    assert ALICE in me.text and "Download my report" in me.text
+    again = client.post("/login/link", data={"token": keys.alice_link, "csrf": csrf_of(me.text)})
+    assert again.status_code == 400 and "used already" in again.text
+    old = create_login_link(store, settings, subject=ALICE, by="t")
+    with store.writing("audit_log") as connection:
+        connection.execute(
+            credentials.update()
+            .where(credentials.c.id == old.credential.id)
+            .values(expires_us=sa.literal(old.credential.created_us - LOGIN_TTL_US))
+        )
+    expired = client.post("/login/link", data={"token": old.token, "csrf": csrf_of(me.text)})
+    assert "expired" in expired.text
+
+
+def test_the_subjects_page_and_its_forms(client: TestClient, keys: Keys, store: Store) -> None:
+    sign_in_with_link(client, keys.alice_link)
+    page = client.get("/me")
+    assert 'class="listing"' in page.text and "black list" in page.text
+    assert "Who read my data" in page.text and "portal page" in page.text
+    filed = client.post(
+        "/me/objections",
+        data={"record": "court/j1", "reason": "I paid it", "csrf": csrf_of(page.text)},
+    )
+    assert filed.status_code == 200 and "objection 1 filed" in filed.text
+    assert "under objection (1)" in filed.text
+    review = client.post(
+        "/me/reviews", data={"reason": "look again", "scheme": "", "csrf": csrf_of(page.text)}
+    )
+    assert "review 1 requested" in review.text
+    refused = client.post(
+        "/me/objections",
+        data={"record": "court/nope", "reason": "x", "csrf": csrf_of(page.text)},
+    )
+    assert refused.status_code == 404 and "has no record" in refused.text
+    pdf = client.get("/me/report.pdf")
+    assert pdf.content.startswith(b"%PDF")
+
+
+def test_the_operator_decides_from_the_queue(client: TestClient, keys: Keys) -> None:
+    sign_in_with_link(client, keys.alice_link)
+    page = client.get("/me")
+    client.post(
+        "/me/objections",
+        data={"record": "court/j1", "reason": "not mine", "csrf": csrf_of(page.text)},
+    )
+    client.cookies.clear()
+    sign_in(client, keys.operator)
+    queue = client.get("/operator/queues")
+    assert 'id="objections-1"' in queue.text and "not mine" in queue.text
+    token = csrf_of(queue.text)
+    odd = client.post(
+        "/operator/objections/1", data={"decision": "grant", "reason": "x", "csrf": token}
+    )
+    assert odd.status_code == 400 and "uphold, reject" in odd.text
+    nowhere = client.post(
+        "/operator/appeals/1", data={"decision": "uphold", "reason": "x", "csrf": token}
+    )
+    assert nowhere.status_code == 404
+    decided = client.post(
+        "/operator/objections/1",
+        data={"decision": "uphold", "reason": "set aside", "csrf": csrf_of(queue.text)},
+    )
+    assert "objection 1 upheld" in decided.text and 'id="objections-1"' not in decided.text
+    members = client.get(f"/public/lists/spc-defaulters/{LIST}")
+    assert ALICE[:6] not in members.text
+
+
+def test_operator_pages(client: TestClient, keys: Keys) -> None:
+    sign_in(client, keys.operator)
+    furnishers = client.get("/operator/furnishers")
+    assert "荣成市人民法院" in furnishers.text and "Rejection rate" in furnishers.text
+    policies = client.get("/operator/policies")
+    assert "spc-defaulters" in policies.text
+    ids = re.findall(r'<option value="(\d+)"', policies.text)
+    diff = client.get(f"/operator/policies?a={ids[0]}&b={ids[1]}")
+    assert diff.status_code == 200 and 'class="diff"' in diff.text
+    dashboard = client.get("/operator")
+    assert "<svg" in dashboard.text and "Records per furnisher per month" in dashboard.text
+
+
+def test_openid_connect_is_offered_only_when_configured(
+    client: TestClient, settings: Settings, keys: Keys
+) -> None:
+    from socialcredit.service.app import create_app
+
+    assert "national e-ID" not in client.get("/login").text
+    assert client.get("/login/oidc").status_code == 404
+    # an issuer that cannot be reached: a clear 503, not a server error
+    configured = settings.model_copy(
+        update={"oidc_issuer": "http://127.0.0.1:9", "oidc_client_id": "registry"}
+    )
+    with TestClient(create_app(configured)) as other:
+        assert "Sign in with the national e-ID" in other.get("/login").text
+        answer = other.get("/login/oidc")
+        assert answer.status_code == 503 and "cannot be reached" in answer.text
