@@ -30,6 +30,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -213,6 +214,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8799)
     args = parser.parse_args()
     console = Console(stderr=True)
+    if shutil.which("wrk") is None:
+        sys.exit(
+            "bench/service.py needs the load generator wrk: `make bench-service` installs it "
+            "(./scripts/system-packages.sh bench), or `apt-get install wrk`"
+        )
 
     data = HERE / "data-service"
     db_url = build(data, args.persons, args.reuse, console)

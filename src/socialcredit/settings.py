@@ -106,6 +106,13 @@ class Settings(BaseSettings):
         default=5_000, gt=0, description="Checks: requests per second per agency key."
     )
     rate_checks_burst: int = Field(default=10_000, ge=1, description="Checks: the burst allowed.")
+    check_index_max_subjects: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Each service worker keeps the current standings of up to this many "
+        "subjects in memory for checks (about 900 bytes a subject under five schemes); a "
+        "larger registry, or 0, reads every check from the store.",
+    )
     key_cache_seconds: float = Field(
         default=2.0,
         ge=0,

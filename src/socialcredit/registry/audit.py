@@ -72,12 +72,20 @@ def _chained(
     seq, at, previous = (0, 0, GENESIS) if last is None else last
     now = now_us()
     rows: list[tuple[object, ...]] = []
+    sha = hashlib.sha256
+    s = SEPARATOR
+    reader: Reader | None = None
+    middle = ""
     for entry in entries:
         seq += 1
         at = max(now, at + 1)
         r = entry.reader
-        values = (seq, at, r.actor, r.role, r.purpose, entry.identifier, entry.what)
-        previous = hashlib.sha256(f"{previous}{SEPARATOR}{entry_text(values)}".encode()).hexdigest()
+        if r is not reader:  # the text between the time and the identifier: once per reader
+            reader = r
+            middle = entry_text((r.actor, r.role, r.purpose))
+        # the canonical text is entry_text((seq, at, actor, role, purpose, identifier, what))
+        text = f"{previous}{s}{seq}{s}{at}{s}{middle}{s}{entry.identifier}{s}{entry.what}"
+        previous = sha(text.encode()).hexdigest()
         rows.append((seq, at, r.actor, r.role, r.purpose, entry.subject_key, entry.what, previous))
     return rows
 

@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ from socialcredit.registry.policies import Applicable, schemes_in_force
 from socialcredit.registry.standings import update_current
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
-from socialcredit.store.schema import policy_versions
+from socialcredit.store.schema import ledger, objections, policy_versions, standings, subjects
 
 MAX_BATCH = 10_000
 _CHUNK = 1_000
@@ -128,13 +129,37 @@ class Prepared:
     stale: list[int]  # subjects whose current standing must be re-evaluated first
 
 
-class Checker:
-    """Answers checks for one store. Thread-safe. Reads take one SQL statement per 1,000
-    identifiers (subjects, current standings, open objections and the newest policy version,
-    one consistent snapshot) on a connection each thread keeps; the schemes in force are kept
-    in memory and reloaded when a policy is published or the day changes."""
+@dataclass
+class _Index:
+    """The current standings of every subject, as the store held them at one generation."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    generation: int
+    latest_policy: int
+    keys: dict[str, tuple[int, str]]  # identifier -> (subject key, kind)
+    rows: dict[int, dict[str, tuple[Any, ...]]]  # key -> scheme -> standing row
+    objected: dict[int, dict[str, list[int]]]  # key -> code -> open objection ids
+    seconds: float  # how long it took to load
+
+
+_GENERATION = (
+    "SELECT (SELECT value FROM generation WHERE id = 1), (SELECT max(id) FROM policy_versions)"
+)
+
+
+class Checker:
+    """Answers checks for one store. Thread-safe.
+
+    With ``index`` (the service), the checker keeps the current standings of every subject in
+    memory, loaded in one read transaction together with the registry's generation. A check
+    then reads only the generation (one short statement): while it is the index's, the index
+    *is* the store's current state and answers; once a write has raised it, checks read from
+    the store until a fresh index is loaded in the background. Without an index, or while it
+    is stale, reads take one SQL statement per 1,000 identifiers (subjects, current standings,
+    open objections and the newest policy version, one consistent snapshot) on a connection
+    each thread keeps. The schemes in force are kept in memory and reloaded when a policy is
+    published or the day changes."""
+
+    def __init__(self, store: Store, settings: Settings, *, index: bool = False) -> None:
         self.store = store
         self.settings = settings
         self._policies: _Policies | None = None
@@ -142,6 +167,12 @@ class Checker:
         self._local = threading.local()
         self._connections: list[Any] = []  # every thread's, to close at the end
         self._statements: dict[tuple[int, int], str] = {}
+        self._use_index = index and settings.check_index_max_subjects > 0
+        self._index: _Index | None = None
+        self._loader: threading.Thread | None = None
+        self._next_load = 0.0  # monotonic time before which no new load starts
+        self.index_loads = 0
+        self.index_answers = 0  # checks answered from the index (a statistic)
 
     # -- the schemes in force ---------------------------------------------------------------
 
@@ -198,6 +229,10 @@ class Checker:
 
     def close(self) -> None:
         """Close every thread's connection (the service is stopping)."""
+        self._use_index = False
+        loader = self._loader
+        if loader is not None:
+            loader.join()
         with self._lock:
             found, self._connections = self._connections, []
         for connection in found:
@@ -253,6 +288,138 @@ class Checker:
             cursor.close()
         return latest, keys, rows, objected
 
+    # -- the index ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin loading the index in the background (checks read from the store meanwhile)."""
+        self._load_in_background()
+
+    def load_index(self) -> _Index | None:
+        """Load the index now (in the calling thread); None when the registry has more
+        subjects than ``check_index_max_subjects``."""
+        started = time.monotonic()
+        interned: dict[Any, Any] = {}
+
+        def intern(value: Any) -> Any:
+            return interned.setdefault(value, value)
+
+        with self.store.reading() as connection:
+            generation, latest = connection.exec_driver_sql(_GENERATION).one()
+            count = connection.scalar(sa.select(sa.func.count()).select_from(subjects)) or 0
+            if count > self.settings.check_index_max_subjects:
+                return None
+            keys = {
+                r[0]: (int(r[1]), intern(r[2]))
+                for r in connection.execute(
+                    sa.select(subjects.c.identifier, subjects.c.id, subjects.c.kind)
+                )
+            }
+            rows: dict[int, dict[str, tuple[Any, ...]]] = {}
+            for key, scheme, version, as_of, grade, lists, until in connection.execute(
+                sa.select(
+                    standings.c.subject_id,
+                    standings.c.scheme_id,
+                    standings.c.scheme_version,
+                    sa.cast(standings.c.as_of, sa.Text),
+                    standings.c.grade,
+                    standings.c.lists,
+                    sa.cast(standings.c.holds_until, sa.Text),
+                )
+            ):
+                rows.setdefault(int(key), {})[intern(scheme)] = (
+                    intern(int(version)),
+                    intern(as_of[:10]),
+                    intern(grade),
+                    intern(lists),
+                    None if until is None else intern(until[:10]),
+                )
+            objected: dict[int, dict[str, list[int]]] = {}
+            for key, code, number in connection.execute(
+                sa.select(objections.c.subject_id, ledger.c.code, objections.c.id)
+                .join(ledger, ledger.c.seq == objections.c.record_seq)
+                .where(objections.c.outcome.is_(None))
+            ):
+                objected.setdefault(int(key), {}).setdefault(code, []).append(int(number))
+        index = _Index(
+            int(generation or 0),
+            int(latest or 0),
+            keys,
+            rows,
+            objected,
+            time.monotonic() - started,
+        )
+        with self._lock:  # a load that began earlier never replaces a newer index
+            if self._index is None or self._index.generation <= index.generation:
+                self._index = index
+            self.index_loads += 1
+        return index
+
+    def index_current(self) -> bool:
+        """Is there an index, and is it the store's current state?"""
+        index = self._index
+        if index is None:
+            return False
+        with self.store.reading() as connection:
+            generation, _latest = connection.exec_driver_sql(_GENERATION).one()
+        return index.generation == int(generation or 0)
+
+    def _load_in_background(self) -> None:
+        """Start loading a fresh index unless one is loading; loads are spaced by at least
+        a second and five times the last load's time, so that a registry being written to
+        all the time is not reloaded all the time."""
+        with self._lock:
+            now = time.monotonic()
+            if not self._use_index or self._loader is not None or now < self._next_load:
+                return
+            self._loader = threading.Thread(target=self._load, name="check-index", daemon=True)
+            self._loader.start()
+
+    def _load(self) -> None:
+        started = time.monotonic()
+        try:
+            self.load_index()
+        except Exception:  # checks go on reading from the store; the next check tries again
+            self._index = None
+        finally:
+            with self._lock:
+                took = time.monotonic() - started
+                self._next_load = time.monotonic() + max(1.0, 5 * took)
+                self._loader = None
+
+    def _from_index(
+        self, identifiers: Sequence[str], schemes: Sequence[str]
+    ) -> tuple[int, dict[str, tuple[int, str]], dict[int, dict[str, Any]], dict[int, Any]] | None:
+        """What :meth:`_read` returns, from the index — if the index is current."""
+        index = self._index
+        if not self._use_index:
+            return None
+        cursor = self._cursor()
+        try:
+            generation, _latest = cursor.execute(_GENERATION).fetchone()
+        except BaseException:
+            self._local.connection = None  # a broken connection is not kept
+            raise
+        finally:
+            cursor.close()
+        if index is None or index.generation != int(generation or 0):
+            self._load_in_background()
+            return None
+        self.index_answers += 1
+        known = index.keys
+        keys = {i: known[i] for i in identifiers if i in known}
+        rows: dict[int, dict[str, Any]] = {}
+        objected: dict[int, Any] = {}
+        for key, _kind in keys.values():
+            mine = index.rows.get(key)
+            if mine is not None:
+                wanted = {sid: mine[sid] for sid in schemes if sid in mine}
+                if wanted:
+                    rows[key] = wanted
+            contested = index.objected.get(key)
+            if contested is not None:
+                objected[key] = contested
+        return index.latest_policy, keys, rows, objected
+
     # -- answering --------------------------------------------------------------------------
 
     def prepare(self, agency: str, identifiers: Sequence[str], *, reader: Reader) -> Prepared:
@@ -265,11 +432,11 @@ class Checker:
         unique = list(dict.fromkeys(identifiers))
         policies = self._policies
         schemes = self._agency_schemes(policies, agency) if policies is not None else []
-        latest, keys, rows, objected = self._read(unique, schemes)
+        latest, keys, rows, objected = self._read_current(unique, schemes)
         if policies is None or policies.latest_policy != latest or policies.day != self._today():
             policies = self._policies_for(latest)  # a policy was published, or a day began
             schemes = self._agency_schemes(policies, agency)
-            latest, keys, rows, objected = self._read(unique, schemes)
+            latest, keys, rows, objected = self._read_current(unique, schemes)
         measures = policies.by_agency.get(agency)
         if measures is None:
             raise UsageError(f"no scheme in force names the agency {agency!r}")
@@ -307,6 +474,12 @@ class Checker:
             )
             results.append(CheckResult(identifier, kind, policies.day, True, applied))
         return Prepared(results, entries, stale)
+
+    def _read_current(
+        self, identifiers: Sequence[str], schemes: Sequence[str]
+    ) -> tuple[int, dict[str, tuple[int, str]], dict[int, dict[str, Any]], dict[int, Any]]:
+        found = self._from_index(identifiers, schemes)
+        return found if found is not None else self._read(identifiers, schemes)
 
     def _today(self) -> dt.date:
         return self.settings.today()

@@ -34,7 +34,7 @@ class State:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.database_url)
-        self.checker = Checker(self.store, settings)
+        self.checker = Checker(self.store, settings, index=True)
         self.committer: GroupCommitter | None = None
         self._keys: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
@@ -43,6 +43,7 @@ class State:
     def start(self) -> None:
         self.store.check_ready()
         self.committer = GroupCommitter(self.store)
+        self.checker.start()
 
     def stop(self) -> None:
         if self.committer is not None:

@@ -125,7 +125,8 @@ class Store:
     def writing(self, chain: str = "ledger") -> Iterator[sa.Connection]:
         """A write transaction holding the writer lock of a hash chain (``ledger`` or
         ``audit_log``): one writer per chain at a time, readers never blocked. Everything in it
-        commits together or not at all. (SQLite has one writer for the whole file.)"""
+        commits together or not at all. (SQLite has one writer for the whole file.) A
+        transaction of the ledger's writer raises the registry's generation as it commits."""
         if chain not in ("ledger", "audit_log"):
             raise ValueError(f"no chain {chain!r}")
         with self._connect() as connection:
@@ -134,6 +135,8 @@ class Store:
                 if self.dialect == "postgresql":
                     connection.exec_driver_sql(f"LOCK TABLE {chain} IN SHARE ROW EXCLUSIVE MODE")
                 yield connection
+                if chain == "ledger":  # the registry changed: copies in memory are stale
+                    connection.exec_driver_sql(_RAISE_GENERATION)
 
     # -- bulk paths --------------------------------------------------------------------------
 
@@ -171,6 +174,9 @@ class Store:
 
         url = self.engine.url.set(drivername="postgresql")
         return adbc_pg.connect(url.render_as_string(hide_password=False))
+
+
+_RAISE_GENERATION = "UPDATE generation SET value = value + 1 WHERE id = 1"
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

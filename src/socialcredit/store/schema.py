@@ -144,6 +144,16 @@ standings = sa.Table(
     sa.Index("ix_standings_subject_id", "subject_id"),  # a subject's standings: checks
 )
 
+# The registry's generation: raised by every write transaction of the ledger's writer (records,
+# events, standings, objections, cases, policies), so that a copy of the current standings held
+# in memory knows in one read whether it is still current. One row, id 1.
+generation = sa.Table(
+    "generation",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
 # Which scheme version the current standings of each scheme were last built for, in batch.
 current_builds = sa.Table(
     "current_builds",
