@@ -36,7 +36,9 @@ from socialcredit.registry.admin import init_store
 from socialcredit.registry.audit import Reader, record_read
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.policies import add_furnisher, publish_file
-from socialcredit.registry.standings import evaluate_registry, ledger_snapshot, standing_of
+from socialcredit.registry.standings.batch import evaluate_registry
+from socialcredit.registry.standings.online import standing_of
+from socialcredit.registry.standings.snapshot import ledger_snapshot
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 
@@ -154,7 +156,9 @@ def bench_ingest(args: argparse.Namespace) -> dict[str, object]:
                         ingest_events if path.name.startswith("bench-events") else ingest_records
                     )
                     started = time.perf_counter()
-                    report = ingest(store, path, furnisher_id="bench")
+                    report = ingest(
+                        store, path, settings=_settings, furnisher_id="bench", standings="later"
+                    )
                     seconds = time.perf_counter() - started
                     runs.append(
                         {
@@ -184,7 +188,7 @@ def bench_evaluate(args: argparse.Namespace) -> dict[str, object]:
             started = time.perf_counter()
             for path in files:  # a kept store already holds them: each file is a no-op
                 ingest = ingest_events if path.name.startswith("bench-events") else ingest_records
-                ingest(store, path, furnisher_id="bench")
+                ingest(store, path, settings=settings, furnisher_id="bench", standings="later")
             load_s = time.perf_counter() - started
             print(f"{kind}: loaded in {load_s:.1f} s", flush=True)
             runs = []
@@ -242,7 +246,7 @@ def bench_online(args: argparse.Namespace) -> dict[str, object]:
         with fresh_store(kind) as (store, settings):
             for path in files:
                 ingest = ingest_events if path.name.startswith("bench-events") else ingest_records
-                ingest(store, path, furnisher_id="bench")
+                ingest(store, path, settings=settings, furnisher_id="bench", standings="later")
             with store.reading() as connection:
                 subjects = [
                     r[0]

@@ -28,7 +28,7 @@ from socialcredit.policy.model import DEFAULT_MAX_EFFECT_DAYS
 from socialcredit.policy.shipped import resolve_catalogue, resolve_scheme, shipped_scheme_ids
 from socialcredit.policy.summary import describe_scheme
 from socialcredit.registry.audit import Reader
-from socialcredit.registry.standings import standing_of
+from socialcredit.registry.standings.online import standing_of
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 

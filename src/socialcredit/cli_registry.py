@@ -19,7 +19,7 @@ from socialcredit.cli_common import Db, Json, err, out
 from socialcredit.errors import UsageError
 from socialcredit.evaluation import parse_as_of, parse_known_at
 from socialcredit.registry.admin import init_store, publish_files
-from socialcredit.registry.audit import Reader, reads_of, verify_audit
+from socialcredit.registry.audit import Reader, reads_of
 from socialcredit.registry.due_process import (
     Case,
     apply_repair,
@@ -30,7 +30,6 @@ from socialcredit.registry.due_process import (
 )
 from socialcredit.registry.export import export_ledger
 from socialcredit.registry.ingest import IngestReport, ingest_events, ingest_records
-from socialcredit.registry.ledger import verify
 from socialcredit.registry.notices import notices_of
 from socialcredit.registry.notices import send as send_notices
 from socialcredit.registry.policies import (
@@ -41,13 +40,14 @@ from socialcredit.registry.policies import (
 from socialcredit.registry.publication import public_list, public_view
 from socialcredit.registry.reports import issue_report
 from socialcredit.registry.review import decide_review, list_reviews, request_review
-from socialcredit.registry.standings import (
-    BatchResult,
-    after_ingest,
-    evaluate_registry,
-    refresh,
-    standing_of,
-    view_json,
+from socialcredit.registry.standings.batch import BatchResult, evaluate_registry
+from socialcredit.registry.standings.online import standing_of, view_json
+from socialcredit.registry.standings.upkeep import refresh
+from socialcredit.registry.verify import (
+    checkpoint,
+    read_checkpoint,
+    verify_all,
+    write_checkpoint,
 )
 from socialcredit.semantics.fields import PROBLEM_LABELS
 from socialcredit.settings import Settings
@@ -205,7 +205,7 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         A published version is never changed: the same text again is a no-op, a changed scheme
         needs a higher `version`. A new catalogue must keep every published scheme valid."""
         store, settings = open_store(db)
-        published, rebuilt = publish_files(store, settings, files)
+        published, rebuilt = publish_files(store, settings, files, by=getpass.getuser())
         if as_json:
             print_json({"published": [asdict(p) for p in published], "evaluated": rebuilt})
             return
@@ -227,9 +227,14 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
     ) -> None:
         """Register a furnisher and the codes it is authorised to furnish."""
         store, _ = open_store(db)
-        with store.writing() as connection:
+        with store.writing("admin_log") as connection:
             furnisher, what = add_furnisher(
-                connection, furnisher_id, name, codes.split(","), update=update
+                connection,
+                furnisher_id,
+                name,
+                codes.split(","),
+                update=update,
+                by=getpass.getuser(),
             )
         out.print(
             f"furnisher {furnisher.id} ({furnisher.name}): {what}; codes: "
@@ -308,10 +313,15 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         store, settings = open_store(db)
         ingest = ingest_records if kind == "records" else ingest_events
         with stage(f"ingesting {path.name}") as step:
-            report = ingest(store, path, furnisher_id=furnisher, rejects=rejects, progress=step)
-            step("updating standings")
-            standings_note = after_ingest(store, settings, report.affected, report.batch_id)
-        show_ingest(report, standings_note, as_json)
+            report = ingest(
+                store,
+                path,
+                settings=settings,
+                furnisher_id=furnisher,
+                rejects=rejects,
+                progress=step,
+            )
+        show_ingest(report, report.standings, as_json)
 
     @ingest_app.command("records")
     def ingest_records_command(
@@ -510,17 +520,30 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
     def public_list_command(
         scheme: Annotated[str, typer.Argument(help="The scheme id.")],
         list_id: Annotated[str, typer.Argument(metavar="LIST_ID")],
+        page: Annotated[int, typer.Option(min=1, help="Which page, from 1.")] = 1,
+        per_page: Annotated[
+            int, typer.Option(min=1, max=500, help="Members per page (at most 500).")
+        ] = 100,
         db: Db = None,
         as_json: Json = False,
     ) -> None:
-        """The members of a public list today, persons masked."""
+        """One page of the members of a public list today, in identifier order, persons
+        masked, with the total. Read-only."""
         store, settings = open_store(db)
-        members = public_list(store, settings, scheme, list_id)
+        found = public_list(store, settings, scheme, list_id, page=page, per_page=per_page)
         if as_json:
-            print_json([asdict(m) for m in members])
+            print_json({**asdict(found), "pages": found.pages})
             return
-        table = Table("identifier", "name", "kind", "since", "until", title=f"{scheme}/{list_id}")
-        for m in members:
+        table = Table(
+            "identifier",
+            "name",
+            "kind",
+            "since",
+            "until",
+            title=f"{scheme}/{list_id} on {found.on}: {found.total} members, page {found.page} "
+            f"of {found.pages}",
+        )
+        for m in found.members:
             table.add_row(m.identifier, m.name or "", m.kind, m.since or "", m.until or "")
         out.print(table)
 
@@ -771,37 +794,56 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         out.print(table)
 
     @app.command("verify")
-    def verify_command(db: Db = None, as_json: Json = False) -> None:
-        """Recompute the hash chains of the ledger and of the access audit. Exits 1 naming the
-        first entry that does not match (an edited, deleted or moved entry)."""
-        store, _ = open_store(db)
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        ) as progress:
-            task = progress.add_task("verifying the ledger")
-            result = verify(
-                store,
-                progress=lambda n: progress.update(
-                    task, description=f"verifying the ledger: {n:,} entries"
-                ),
-            )
-        results = [result, verify_audit(store)]
+    def verify_command(
+        checkpoint_out: Annotated[
+            Path | None,
+            typer.Option(
+                "--checkpoint",
+                metavar="FILE",
+                help="Also write the three chains' heads to FILE (JSON) once verified: a "
+                "document to publish, for --against later.",
+            ),
+        ] = None,
+        against: Annotated[
+            Path | None,
+            typer.Option(
+                metavar="FILE",
+                help="Prove the chains extend this earlier checkpoint: a history rewritten "
+                "after it fails, even when it is consistent in itself.",
+            ),
+        ] = None,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Check everything agencies and subjects are shown against its source: the ledger,
+        audit and admin chains (recomputed, heads anchored), the credentials, sessions,
+        furnishers and policy versions against the admin log, objections and repairs against
+        the ledger, and the stored current standings against a fresh evaluation. Exits 1
+        naming every problem found."""
+        store, settings = open_store(db)
+        earlier = read_checkpoint(against) if against is not None else None
+        with stage("verifying") as step:
+            outcome = verify_all(store, settings, against=earlier, progress=step)
         if as_json:
-            print_json([asdict(r) for r in results])
-        for checked in results if not as_json else ():
-            if checked.problem is None:
-                out.print(
-                    f"{checked.chain} intact: {checked.entries} entries; head hash "
-                    f"{checked.head_hash}"
-                )
-            else:
-                err.print(f"{checked.chain} TAMPERED at entry {checked.seq}: {checked.problem}")
-        if any(r.problem is not None for r in results):
+            print_json(
+                {
+                    "intact": outcome.intact,
+                    "chains": [asdict(c) for c in outcome.chains],
+                    "admin": outcome.admin,
+                    "cases": outcome.cases,
+                    "standings": outcome.standings,
+                    "standings_checked": outcome.standings_checked,
+                    "checkpoint": outcome.checkpoint,
+                }
+            )
+        else:
+            show_verification(outcome, against)
+        if not outcome.intact:
             raise typer.Exit(1)
+        if checkpoint_out is not None:
+            write_checkpoint(checkpoint_out, checkpoint(store, settings))
+            if not as_json:
+                out.print(f"checkpoint written to {checkpoint_out}")
 
     @app.command("demo-data")
     def demo_data(
@@ -860,6 +902,31 @@ def reader(actor: str | None, role: str, purpose: str) -> Reader:
             "read, e.g. --purpose 'objection review'"
         )
     return Reader(actor or getpass.getuser(), role, purpose)
+
+
+def show_verification(outcome: Any, against: Path | None) -> None:
+    for checked in outcome.chains:
+        name = checked.chain.replace("_", " ")
+        if checked.problem is None:
+            out.print(f"{name} intact: {checked.entries} entries; head hash {checked.head_hash}")
+        else:
+            err.print(f"{name} TAMPERED at entry {checked.seq}: {checked.problem}", markup=False)
+    sections: list[tuple[str, list[str], str]] = [
+        ("admin state", outcome.admin, "credentials, sessions, furnishers and policies match"),
+        ("cases", outcome.cases, "objections and repairs match the ledger"),
+        (
+            "current standings",
+            outcome.standings,
+            f"{outcome.standings_checked} stored standings match a fresh evaluation",
+        ),
+    ]
+    if against is not None:
+        sections.append(("checkpoint", outcome.checkpoint, f"the chains extend {against}"))
+    for label, problems, fine in sections:
+        if not problems:
+            out.print(f"{label}: {fine}")
+        for problem in problems:
+            err.print(f"{label} DIFFERS: {problem}", markup=False)
 
 
 def show_ingest(report: IngestReport, standings_note: str, as_json: bool) -> None:

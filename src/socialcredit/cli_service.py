@@ -132,7 +132,7 @@ def register_service_commands(app: typer.Typer) -> None:
         """Revoke a key or an unused sign-in link; its portal sessions end at once, and a
         running service stops accepting it within SOCIALCREDIT_KEY_CACHE_SECONDS."""
         store, _ = open_store(db)
-        found = revoke(store, credential_id)
+        found = revoke(store, credential_id, by=getpass.getuser())
         out.print(f"credential {found.id} ({found.role}: {found.label}) revoked")
 
     @app.command("serve")

@@ -21,12 +21,9 @@ from socialcredit.demo_city import generate_city
 from socialcredit.registry.admin import init_store
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.policies import add_furnisher, schemes_in_force
-from socialcredit.registry.standings import (
-    BatchResult,
-    evaluate_registry,
-    ledger_snapshot,
-    rebuild_current,
-)
+from socialcredit.registry.standings.batch import BatchResult, evaluate_registry
+from socialcredit.registry.standings.snapshot import ledger_snapshot
+from socialcredit.registry.standings.upkeep import rebuild_current
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 
@@ -80,9 +77,11 @@ def build_demo(
     init_store(store, settings)
     with (city_dir / "furnishers.csv").open(encoding="utf-8") as handle:
         furnishers = list(csv.DictReader(handle))
-    with store.writing() as connection:
+    with store.writing("admin_log") as connection:
         for f in furnishers:
-            add_furnisher(connection, f["id"], f["name"], f["codes"].split(","), update=False)
+            add_furnisher(
+                connection, f["id"], f["name"], f["codes"].split(","), update=False, by="demo"
+            )
 
     files = [
         (kind, f["id"], city_dir / kind / f"{f['id']}.csv")
@@ -102,7 +101,10 @@ def build_demo(
         for kind, furnisher, path in files:
             progress.update(task, description=f"ingesting {kind} from {furnisher}")
             ingest = ingest_records if kind == "records" else ingest_events
-            report = ingest(store, path, furnisher_id=furnisher)
+            # every batch pending: one catch-up in batch below, instead of one per file
+            report = ingest(
+                store, path, settings=settings, furnisher_id=furnisher, standings="later"
+            )
             rejected += report.rejected
             if kind == "records":
                 records += report.accepted
@@ -113,7 +115,7 @@ def build_demo(
         f"ledger: {records:,} records and {events:,} events ingested, {rejected} rejected"
     )
     with console.status("evaluating every scheme"):
-        results = rebuild_current(store, settings)
+        results = rebuild_current(store, settings)  # and the pending batches are done
     if history_months:
         with console.status(f"evaluating the last {history_months} month-ends (list history)"):
             evaluate_history(store, settings, today, history_months)

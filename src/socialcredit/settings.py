@@ -106,6 +106,13 @@ class Settings(BaseSettings):
         default=5_000, gt=0, description="Checks: requests per second per agency key."
     )
     rate_checks_burst: int = Field(default=10_000, ge=1, description="Checks: the burst allowed.")
+    upkeep_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="Each service worker brings stale or pending current standings up to date "
+        "at start and then this often (0: never; `socialcredit refresh` from cron instead). "
+        "Answers are right either way; the upkeep keeps them cheap.",
+    )
     check_index_max_subjects: int = Field(
         default=1_000_000,
         ge=0,

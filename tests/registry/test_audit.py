@@ -11,14 +11,14 @@ import sqlalchemy as sa
 from socialcredit.errors import UsageError
 from socialcredit.registry.audit import Reader, reads_of, verify_audit
 from socialcredit.registry.ingest import ingest_records
-from socialcredit.registry.standings import standing_of
+from socialcredit.registry.standings.online import standing_of
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
 from .conftest import ALICE, BOB, RECORD_HEADER, count, write_csv
 
 
-def fill(store: Store, tmp_path: Path) -> None:
+def fill(store: Store, settings: Settings, tmp_path: Path) -> None:
     ingest_records(
         store,
         write_csv(
@@ -29,12 +29,13 @@ def fill(store: Store, tmp_path: Path) -> None:
                 ("j2", BOB, "court.arrears", "2026-03-02", "700"),
             ],
         ),
+        settings=settings,
         furnisher_id="court",
     )
 
 
 def test_every_standing_read_is_audited(store: Store, settings: Settings, tmp_path: Path) -> None:
-    fill(store, tmp_path)
+    fill(store, settings, tmp_path)
     clerk = Reader("wang.li", "operator", "objection 7 review")
     standing_of(store, settings, ALICE, reader=clerk)
     standing_of(store, settings, ALICE, reader=clerk, scheme_id="spc-defaulters")
@@ -69,7 +70,7 @@ def test_a_read_needs_a_purpose_and_a_known_role() -> None:
 def test_verify_detects_a_doctored_audit_log(
     store: Store, settings: Settings, tmp_path: Path, tamper: str, seq: int, message: str
 ) -> None:
-    fill(store, tmp_path)
+    fill(store, settings, tmp_path)
     clerk = Reader("wang.li", "operator", "objection 7 review")
     for _ in range(3):
         standing_of(store, settings, ALICE, reader=clerk)

@@ -16,6 +16,7 @@ import pytest
 from socialcredit.identifiers import person_check_character
 from socialcredit.registry.ingest import ingest_records
 from socialcredit.registry.ledger import verify
+from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
 from .conftest import RECORD_HEADER, count, write_csv
@@ -54,7 +55,7 @@ def writer_holds_lock(store: Store, url: str) -> bool:
 
 @pytest.mark.slow
 def test_kill_9_mid_ingest_leaves_the_store_as_before(
-    store: Store, store_url: str, tmp_path: Path
+    store: Store, settings: Settings, store_url: str, tmp_path: Path
 ) -> None:
     path = big_file(tmp_path / "big.csv")
     process = subprocess.Popen(
@@ -92,5 +93,5 @@ def test_kill_9_mid_ingest_leaves_the_store_as_before(
         assert count(store, table) == 0, table
     assert verify(store).problem is None
     # The same file goes in whole afterwards.
-    report = ingest_records(store, path, furnisher_id="court")
+    report = ingest_records(store, path, settings=settings, furnisher_id="court")
     assert report.accepted == ROWS and count(store, "ledger") == ROWS

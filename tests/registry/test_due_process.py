@@ -24,7 +24,7 @@ from socialcredit.registry.ledger import verify
 from socialcredit.registry.notices import notices_of
 from socialcredit.registry.policies import RegistryError, publish_scheme
 from socialcredit.registry.publication import public_list, public_view
-from socialcredit.registry.standings import after_ingest, standing_of
+from socialcredit.registry.standings.online import standing_of
 from socialcredit.semantics.fields import reason_text
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
@@ -44,7 +44,7 @@ def listed(store: Store, settings: Settings, identifier: str) -> bool:
 
 def fill(store: Store, settings: Settings, tmp_path: Path) -> None:
     recent = (settings.today() - dt.timedelta(days=20)).isoformat()
-    report = ingest_records(
+    ingest_records(
         store,
         write_csv(
             tmp_path / "r.csv",
@@ -54,9 +54,9 @@ def fill(store: Store, settings: Settings, tmp_path: Path) -> None:
                 ("j2", ACME, "court.judgment_default", recent, "90000"),
             ],
         ),
+        settings=settings,
         furnisher_id="court",
     )
-    after_ingest(store, settings, report.affected, report.batch_id)
 
 
 def test_an_upheld_objection_takes_the_listing_away(
@@ -79,7 +79,7 @@ def test_an_upheld_objection_takes_the_listing_away(
     # Retracted in the ledger; the listing is gone from the standing and the public list.
     assert not listed(store, settings, ALICE)
     assert standing_of(store, settings, ALICE, reader=CLERK).under_objection == {}
-    members = public_list(store, settings, "spc-defaulters", LIST)
+    members = public_list(store, settings, "spc-defaulters", LIST).members
     assert [m.identifier for m in members] == [ACME]
     told = [n.kind for n in notices_of(store, CLERK, ALICE)]
     assert told.count("objection") == 2 and "delisted" in told
@@ -120,10 +120,12 @@ def test_a_scheme_may_suspend_a_record_while_it_is_under_objection(
         ).all()
     assert [(e.event, e.event_date) for e in events] == [("objected", settings.today())]
     assert not listed(store, settings, ALICE)
-    assert [m.identifier for m in public_list(store, settings, "spc-defaulters", LIST)] == [ACME]
+    assert [m.identifier for m in public_list(store, settings, "spc-defaulters", LIST).members] == [
+        ACME
+    ]
     decide_objection(store, settings, case.id, uphold=False, reason="the debt is real", by="li")
     assert listed(store, settings, ALICE)
-    assert len(public_list(store, settings, "spc-defaulters", LIST)) == 2
+    assert public_list(store, settings, "spc-defaulters", LIST).total == 2
     # A second objection after the rejection is decided, but does not suspend again.
     again = file_objection(store, settings, ALICE, "court/j1", reason="still not mine")
     assert standing_of(store, settings, ALICE, reader=CLERK).under_objection == {
@@ -139,7 +141,10 @@ def test_a_furnisher_cannot_send_the_registry_s_objection_events(
     fill(store, settings, tmp_path)
     rows = [("j1", "objected", "2026-01-05"), ("j1", "objection_rejected", "2026-01-06")]
     report = ingest_events(
-        store, write_csv(tmp_path / "e.csv", EVENT_HEADER, rows), furnisher_id="court"
+        store,
+        write_csv(tmp_path / "e.csv", EVENT_HEADER, rows),
+        settings=settings,
+        furnisher_id="court",
     )
     assert report.accepted == 0
     assert [(r.row, r.field) for r in report.rejections] == [(1, "event"), (2, "event")]
@@ -154,16 +159,16 @@ def test_repair_is_refused_before_its_conditions_and_granted_after(
         apply_repair(store, settings, ALICE, "court/j1", evidence="paid", commitment=False)
     reasons = str(refused.value)
     assert "obligation" in reasons and "365 days" in reasons and "commitment" in reasons
-    paid = ingest_events(
+    ingest_events(
         store,
         write_csv(
             tmp_path / "e.csv",
             EVENT_HEADER,
             [("j1", "fulfilled", (settings.today() - dt.timedelta(days=1)).isoformat())],
         ),
+        settings=settings,
         furnisher_id="court",
     )
-    after_ingest(store, settings, paid.affected, paid.batch_id)
     with pytest.raises(RegistryError) as still:
         apply_repair(store, settings, ALICE, "court/j1", evidence="paid", commitment=True)
     assert "365 days" in str(still.value) and "obligation" not in str(still.value)

@@ -15,7 +15,7 @@ from socialcredit.engines.spark_engine import spark_session
 from socialcredit.errors import UsageError
 from socialcredit.registry.export import export_ledger
 from socialcredit.registry.ledger import verify
-from socialcredit.registry.standings import evaluate_registry
+from socialcredit.registry.standings.batch import evaluate_registry
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.policies import RegistryError
+from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
 from .conftest import ACME, ALICE, BOB, EVENT_HEADER, RECORD_HEADER, count, write_csv
@@ -20,7 +21,9 @@ def rejects_of(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_accepted_rows_enter_the_ledger_with_registry_time(store: Store, tmp_path: Path) -> None:
+def test_accepted_rows_enter_the_ledger_with_registry_time(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
     path = write_csv(
         tmp_path / "court.csv",
         (*RECORD_HEADER, "subject_name", "recorded_at"),
@@ -37,7 +40,7 @@ def test_accepted_rows_enter_the_ledger_with_registry_time(store: Store, tmp_pat
             ("j2", ACME, "court.arrears", "2024-04-01", "", "某某有限公司", ""),
         ],
     )
-    report = ingest_records(store, path, furnisher_id="court")
+    report = ingest_records(store, path, settings=settings, furnisher_id="court")
     assert (report.accepted, report.noop, report.rejected) == (2, 0, 0)
     assert report.warnings and "recorded_at" in report.warnings[0]
     with store.reading() as connection:
@@ -56,12 +59,14 @@ def test_accepted_rows_enter_the_ledger_with_registry_time(store: Store, tmp_pat
     assert report.recorded_at is not None and report.recorded_at.startswith("20")
 
 
-def test_resending_the_same_file_adds_nothing(store: Store, tmp_path: Path) -> None:
+def test_resending_the_same_file_adds_nothing(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
     path = write_csv(
         tmp_path / "court.csv", RECORD_HEADER, [("j1", ALICE, "court.arrears", "2024-03-01", "")]
     )
-    first = ingest_records(store, path, furnisher_id="court")
-    again = ingest_records(store, path, furnisher_id="court")
+    first = ingest_records(store, path, settings=settings, furnisher_id="court")
+    again = ingest_records(store, path, settings=settings, furnisher_id="court")
     assert again.duplicate_of == first.batch_id and again.accepted == 0
     # The same rows in another file (other bytes): every row is a no-op, nothing appended.
     other = write_csv(
@@ -69,19 +74,20 @@ def test_resending_the_same_file_adds_nothing(store: Store, tmp_path: Path) -> N
         (*RECORD_HEADER, "region"),
         [("j1", ALICE, "court.arrears", "2024-03-01", "0", "")],
     )
-    repeat = ingest_records(store, other, furnisher_id="court")
+    repeat = ingest_records(store, other, settings=settings, furnisher_id="court")
     assert (repeat.accepted, repeat.noop, repeat.rejected) == (0, 1, 0)
     assert count(store, "ledger") == 1
 
 
 def test_conflicting_duplicate_is_rejected_and_valid_rows_kept(
-    store: Store, tmp_path: Path
+    store: Store, settings: Settings, tmp_path: Path
 ) -> None:
     ingest_records(
         store,
         write_csv(
             tmp_path / "a.csv", RECORD_HEADER, [("j1", ALICE, "court.arrears", "2024-03-01", "10")]
         ),
+        settings=settings,
         furnisher_id="court",
     )
     path = write_csv(
@@ -92,7 +98,7 @@ def test_conflicting_duplicate_is_rejected_and_valid_rows_kept(
             ("j2", BOB, "court.arrears", "2024-03-02", ""),
         ],
     )
-    report = ingest_records(store, path, furnisher_id="court")
+    report = ingest_records(store, path, settings=settings, furnisher_id="court")
     assert (report.accepted, report.rejected) == (1, 1)
     assert report.rejects_path == tmp_path / "b.csv.rejects.csv"
     [row] = rejects_of(report.rejects_path)
@@ -101,7 +107,9 @@ def test_conflicting_duplicate_is_rejected_and_valid_rows_kept(
     assert count(store, "ledger") == 2
 
 
-def test_every_rejected_row_says_row_field_and_why(store: Store, tmp_path: Path) -> None:
+def test_every_rejected_row_says_row_field_and_why(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
     path = write_csv(
         tmp_path / "mixed.csv",
         ("furnisher", *RECORD_HEADER, "region"),
@@ -115,7 +123,7 @@ def test_every_rejected_row_says_row_field_and_why(store: Store, tmp_path: Path)
             ("", "ok2", BOB, "court.breach_found", "2024-03-01", "", "371082"),
         ],
     )
-    report = ingest_records(store, path, furnisher_id="court")
+    report = ingest_records(store, path, settings=settings, furnisher_id="court")
     assert report.accepted == 2
     assert report.rejects_path is not None
     found = {(r["row"], r["field"]): r["reason"] for r in rejects_of(report.rejects_path)}
@@ -136,16 +144,16 @@ def test_every_rejected_row_says_row_field_and_why(store: Store, tmp_path: Path)
     assert region == "371082"
 
 
-def test_unknown_furnisher_is_refused(store: Store, tmp_path: Path) -> None:
+def test_unknown_furnisher_is_refused(store: Store, settings: Settings, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "x.csv", RECORD_HEADER, [("j1", ALICE, "court.arrears", "2024-03-01", "")]
     )
     with pytest.raises(RegistryError, match="not registered"):
-        ingest_records(store, path, furnisher_id="nobody")
+        ingest_records(store, path, settings=settings, furnisher_id="nobody")
     assert count(store, "batches") == 0
 
 
-def test_events_follow_their_records(store: Store, tmp_path: Path) -> None:
+def test_events_follow_their_records(store: Store, settings: Settings, tmp_path: Path) -> None:
     ingest_records(
         store,
         write_csv(
@@ -153,6 +161,7 @@ def test_events_follow_their_records(store: Store, tmp_path: Path) -> None:
             RECORD_HEADER,
             [("j1", ALICE, "court.judgment_default", "2024-03-01", "")],
         ),
+        settings=settings,
         furnisher_id="court",
     )
     path = write_csv(
@@ -165,23 +174,28 @@ def test_events_follow_their_records(store: Store, tmp_path: Path) -> None:
             ("j1", "forgiven", "2024-05-01"),
         ],
     )
-    report = ingest_events(store, path, furnisher_id="court")
+    report = ingest_events(store, path, settings=settings, furnisher_id="court")
     assert (report.accepted, report.noop, report.rejected) == (1, 1, 2)
     assert report.rejects_path is not None
     reasons = {r["row"]: r["reason"] for r in rejects_of(report.rejects_path)}
     assert "no accepted record court/j9" in reasons["3"]
     assert "unknown event 'forgiven'" in reasons["4"]
     again = write_csv(tmp_path / "e2.csv", EVENT_HEADER, [("j1", "fulfilled", "2024-05-01")])
-    assert ingest_events(store, again, furnisher_id="court").noop == 1
+    assert ingest_events(store, again, settings=settings, furnisher_id="court").noop == 1
     # Another furnisher cannot send events on the court's records.
     theirs = write_csv(tmp_path / "e3.csv", EVENT_HEADER, [("j1", "retracted", "")])
-    assert ingest_events(store, theirs, furnisher_id="traffic").rejected == 1
+    assert ingest_events(store, theirs, settings=settings, furnisher_id="traffic").rejected == 1
     assert count(store, "ledger") == 2
 
 
-def test_an_empty_valid_file_is_a_batch_with_nothing(store: Store, tmp_path: Path) -> None:
+def test_an_empty_valid_file_is_a_batch_with_nothing(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
     report = ingest_records(
-        store, write_csv(tmp_path / "empty.csv", RECORD_HEADER, []), furnisher_id="court"
+        store,
+        write_csv(tmp_path / "empty.csv", RECORD_HEADER, []),
+        settings=settings,
+        furnisher_id="court",
     )
     assert report.batch_id is not None and report.accepted == 0
     assert count(store, "ledger") == 0

@@ -10,12 +10,13 @@ import sqlalchemy as sa
 
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.ledger import verify
+from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
 from .conftest import ACME, ALICE, BOB, EVENT_HEADER, RECORD_HEADER, write_csv
 
 
-def fill(store: Store, tmp_path: Path) -> None:
+def fill(store: Store, settings: Settings, tmp_path: Path) -> None:
     ingest_records(
         store,
         write_csv(
@@ -27,17 +28,19 @@ def fill(store: Store, tmp_path: Path) -> None:
                 ("j3", ACME, "court.judgment_default", "2024-03-03", ""),
             ],
         ),
+        settings=settings,
         furnisher_id="court",
     )
     ingest_events(
         store,
         write_csv(tmp_path / "e.csv", EVENT_HEADER, [("j1", "fulfilled", "2024-06-01")]),
+        settings=settings,
         furnisher_id="court",
     )
 
 
-def test_an_untouched_ledger_verifies(store: Store, tmp_path: Path) -> None:
-    fill(store, tmp_path)
+def test_an_untouched_ledger_verifies(store: Store, settings: Settings, tmp_path: Path) -> None:
+    fill(store, settings, tmp_path)
     result = verify(store)
     assert result.problem is None and result.entries == 4 and len(result.head_hash) == 64
 
@@ -81,8 +84,10 @@ TAMPERING: dict[str, tuple[Callable[[sa.Connection], object], int, str]] = {
 
 
 @pytest.mark.parametrize("kind", sorted(TAMPERING))
-def test_verify_detects_tampering(store: Store, tmp_path: Path, kind: str) -> None:
-    fill(store, tmp_path)
+def test_verify_detects_tampering(
+    store: Store, settings: Settings, tmp_path: Path, kind: str
+) -> None:
+    fill(store, settings, tmp_path)
     tamper, seq, message = TAMPERING[kind]
     with store.engine.begin() as connection:
         tamper(connection)

@@ -10,7 +10,7 @@ from pathlib import Path
 from socialcredit.registry.audit import Reader
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.notices import notices_of, send
-from socialcredit.registry.standings import after_ingest, evaluate_registry
+from socialcredit.registry.standings.batch import evaluate_registry
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
@@ -34,20 +34,22 @@ def test_subjects_are_told_of_records_listings_and_delistings(
             RECORD_HEADER,
             [("j1", ALICE, "court.judgment_default", recent, "")],
         ),
+        settings=settings,
         furnisher_id="court",
     )
-    # Warning before punishment: the record's notice commits with the batch itself.
-    assert kinds(store, ALICE) == [("record", None, "court/j1")]
-    after_ingest(store, settings, report.affected, report.batch_id)
+    # Warning before punishment: the record's notice first, committed with the batch and the
+    # listing it drives.
     told = kinds(store, ALICE)
+    assert told[0] == ("record", None, "court/j1")
     assert ("listed", "spc-defaulters", "dishonest-judgment-defaulters") in told
+    assert report.standings.startswith("5 current standings of 1 subjects updated online")
     # Fulfilment takes the subject off the list: told again.
-    done = ingest_events(
+    ingest_events(
         store,
         write_csv(tmp_path / "e.csv", EVENT_HEADER, [("j1", "fulfilled", recent)]),
+        settings=settings,
         furnisher_id="court",
     )
-    after_ingest(store, settings, done.affected, done.batch_id)
     assert ("delisted", "spc-defaulters", "dishonest-judgment-defaulters") in kinds(store, ALICE)
     text = next(n.text for n in notices_of(store, CLERK, ALICE) if n.kind == "listed")
     assert "List of dishonest judgment defaulters" in text and "Legal basis" in text
@@ -60,6 +62,7 @@ def test_batch_changes_are_told_and_the_outbox_can_be_sent(
     ingest_records(
         store,
         write_csv(tmp_path / "t.csv", RECORD_HEADER, [("t1", ALICE, "traffic.ticket", recent, "")]),
+        settings=settings,
         furnisher_id="traffic",
     )
     evaluate_registry(store, settings, "rongcheng-person")  # Alice: 995, grade A
@@ -73,14 +76,12 @@ def test_batch_changes_are_told_and_the_outbox_can_be_sent(
                 ("h1", ALICE, "court.breach_found", recent, ""),
             ],
         ),
+        settings=settings,
         furnisher_id="court",
     )
-    # No online update: the batch evaluation finds the new listing and the grade change.
-    before = count(store, "notices")
-    for scheme in ("spc-defaulters", "rongcheng-person"):
-        evaluate_registry(store, settings, scheme)
+    # The online update in the batch's transaction finds the new listing and the grade change.
     assert ("listed", "spc-defaulters", "dishonest-judgment-defaulters") in kinds(store, BOB)
-    alice = notices_of(store, CLERK, ALICE)
+    alice = [n for n in notices_of(store, CLERK, ALICE) if n.kind in ("record", "grade")]
     # A traffic ticket is a minor negative record: a warning too; then the new grade.
     assert [(n.kind, n.ref) for n in alice] == [
         ("record", "traffic/t1"),
@@ -88,7 +89,11 @@ def test_batch_changes_are_told_and_the_outbox_can_be_sent(
         ("grade", None),
     ]
     assert "is B (it was A)" in alice[-1].text
-    assert count(store, "notices") > before
+    # A batch evaluation of the same ledger finds nothing more to tell.
+    before = count(store, "notices")
+    for scheme in ("spc-defaulters", "rongcheng-person"):
+        evaluate_registry(store, settings, scheme)
+    assert count(store, "notices") == before
     # Sending hands them on, once.
     out = tmp_path / "sent.jsonl"
     sent = send(store, f"file:{out}")
@@ -98,8 +103,10 @@ def test_batch_changes_are_told_and_the_outbox_can_be_sent(
     assert send(store, f"file:{out}") == 0
 
 
-def test_positive_records_bring_no_warning(store: Store, tmp_path: Path) -> None:
-    with store.writing() as connection:
+def test_positive_records_bring_no_warning(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    with store.writing("admin_log") as connection:
         from socialcredit.registry.policies import add_furnisher
 
         add_furnisher(connection, "civil", "民政局", ["civic.honour"], update=False)
@@ -108,6 +115,10 @@ def test_positive_records_bring_no_warning(store: Store, tmp_path: Path) -> None
         write_csv(
             tmp_path / "h.csv", RECORD_HEADER, [("h1", ALICE, "civic.honour", "2026-01-02", "")]
         ),
+        settings=settings,
         furnisher_id="civil",
     )
-    assert kinds(store, ALICE) == []
+    # No warning: the record is positive. (The listing it earns is told.)
+    told = kinds(store, ALICE)
+    assert [k for k in told if k[0] == "record"] == []
+    assert ("listed", "honour-roll", "honour-roll") in told

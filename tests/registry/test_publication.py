@@ -19,7 +19,6 @@ from socialcredit.registry.publication import (
     public_list,
     public_view,
 )
-from socialcredit.registry.standings import after_ingest
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
@@ -56,23 +55,23 @@ def fill(store: Store, settings: Settings, tmp_path: Path, today: dt.date) -> No
         ("c5", BOB, "court.breach_found", recent, "", "李四"),
     ]
     for furnisher, path_rows in (("court", rows),):
-        report = ingest_records(
+        ingest_records(
             store,
             write_csv(tmp_path / f"{furnisher}.csv", HEADER, path_rows),
+            settings=settings,
             furnisher_id=furnisher,
         )
-        after_ingest(store, settings, report.affected, report.batch_id)
-    samr = ingest_records(
+    ingest_records(
         store,
         write_csv(
             tmp_path / "samr.csv",
             HEADER,
             [("s1", ACME, "gsxt.annual_report_missing", recent, "", "")],
         ),
+        settings=settings,
         furnisher_id="samr",
     )
-    after_ingest(store, settings, samr.affected, samr.batch_id)
-    events = ingest_events(
+    ingest_events(
         store,
         write_csv(
             tmp_path / "court-events.csv",
@@ -82,9 +81,9 @@ def fill(store: Store, settings: Settings, tmp_path: Path, today: dt.date) -> No
                 ("c4", "retracted", ""),
             ],
         ),
+        settings=settings,
         furnisher_id="court",
     )
-    after_ingest(store, settings, events.affected, events.batch_id)
 
 
 def test_what_is_public_about_an_organisation_and_a_person(
@@ -119,7 +118,9 @@ def test_what_is_public_about_an_organisation_and_a_person(
     assert stranger.identifier != bob.identifier
     assert bob.to_json() | {"identifier": ""} == stranger.to_json() | {"identifier": ""}
     # The public list: organisations by name, persons masked; no output names a person.
-    members = public_list(store, settings, "spc-defaulters", "dishonest-judgment-defaulters")
+    members = public_list(
+        store, settings, "spc-defaulters", "dishonest-judgment-defaulters"
+    ).members
     assert [(m.identifier, m.name) for m in members] == [
         ("110105**********2X", "张**"),
         (ACME, "荣成某某海产有限公司"),
@@ -156,7 +157,7 @@ def test_a_new_listing_waits_out_the_notice_period(
     fill(store, settings, tmp_path, today)  # listed 30 days ago
     patient = settings.model_copy(update={"publication_notice_days": 45})
     assert public_view(store, patient, ALICE).listings == []
-    assert public_list(store, patient, "spc-defaulters", "dishonest-judgment-defaulters") == []
+    assert public_list(store, patient, "spc-defaulters", "dishonest-judgment-defaulters").total == 0
     brief = settings.model_copy(update={"publication_notice_days": 30})
-    members = public_list(store, brief, "spc-defaulters", "dishonest-judgment-defaulters")
+    members = public_list(store, brief, "spc-defaulters", "dishonest-judgment-defaulters").members
     assert [m.name for m in members] == ["张**", "荣成某某海产有限公司"]

@@ -17,7 +17,6 @@ from socialcredit.registry.audit import Reader, reads_of
 from socialcredit.registry.due_process import file_objection
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.reports import issue_report
-from socialcredit.registry.standings import after_ingest
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
@@ -31,7 +30,7 @@ def fill(store: Store, settings: Settings, tmp_path: Path) -> None:
     today = settings.today()
     recent = (today - dt.timedelta(days=20)).isoformat()
     old = (today - dt.timedelta(days=3000)).isoformat()
-    records = ingest_records(
+    ingest_records(
         store,
         write_csv(
             tmp_path / "r.csv",
@@ -43,15 +42,15 @@ def fill(store: Store, settings: Settings, tmp_path: Path) -> None:
                 ("k1", ACME, "court.judgment_default", recent, "90000", "荣成某某有限公司"),
             ],
         ),
+        settings=settings,
         furnisher_id="court",
     )
-    after_ingest(store, settings, records.affected, records.batch_id)
-    events = ingest_events(
+    ingest_events(
         store,
         write_csv(tmp_path / "e.csv", EVENT_HEADER, [("j2", "retracted", "")]),
+        settings=settings,
         furnisher_id="court",
     )
-    after_ingest(store, settings, events.affected, events.batch_id)
 
 
 def json_report(store: Store, settings: Settings, identifier: str, out: Path) -> dict:  # type: ignore[type-arg]

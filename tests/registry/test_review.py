@@ -54,6 +54,7 @@ def test_a_review_is_queued_with_its_deadline_flagged_when_late_and_decided_once
         write_csv(
             tmp_path / "r.csv", RECORD_HEADER, [("j1", ALICE, "court.arrears", "2026-01-05", "")]
         ),
+        settings=settings,
         furnisher_id="court",
     )
     path = tmp_path / "holidays.yaml"

@@ -15,16 +15,12 @@ import time_machine
 from socialcredit.demo_city import generate_city
 from socialcredit.registry.admin import init_store
 from socialcredit.registry.audit import Reader
+from socialcredit.registry.checks import Checker
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.policies import RegistryError, add_furnisher, publish_scheme
-from socialcredit.registry.standings import (
-    after_ingest,
-    current_standing,
-    evaluate_registry,
-    refresh,
-    standing_of,
-    subject_key,
-)
+from socialcredit.registry.standings.batch import evaluate_registry
+from socialcredit.registry.standings.online import standing_of, subject_key
+from socialcredit.registry.standings.upkeep import refresh
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 
@@ -61,15 +57,19 @@ def snapshot_table(store: Store, snapshot_id: int) -> dict[str, tuple[Any, ...]]
 def load_city(store: Store, settings: Settings, city_dir: Path, *, update: bool = True) -> None:
     with (city_dir / "furnishers.csv").open(encoding="utf-8") as handle:
         furnishers = list(csv.DictReader(handle))
-    with store.writing() as connection:
+    with store.writing("admin_log") as connection:
         for f in furnishers:
             add_furnisher(connection, f["id"], f["name"], f["codes"].split(","), update=False)
     for f in furnishers:
         for kind, ingest in (("records", ingest_records), ("events", ingest_events)):
-            report = ingest(store, city_dir / kind / f"{f['id']}.csv", furnisher_id=f["id"])
+            report = ingest(
+                store,
+                city_dir / kind / f"{f['id']}.csv",
+                settings=settings,
+                furnisher_id=f["id"],
+                standings="now" if update else "later",
+            )
             assert report.rejected == 0
-            if update:
-                after_ingest(store, settings, report.affected, report.batch_id)
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +103,8 @@ def test_the_batch_path_after_a_large_ingest_gives_the_same_standings(
         RECORD_HEADER,
         [("late-1", ALICE, "court.judgment_default", "2020-01-01", "")],
     )
-    report = ingest_records(store, ingest, furnisher_id="rongcheng-court")
-    note = after_ingest(store, batch_settings, report.affected, report.batch_id)
+    report = ingest_records(store, ingest, settings=batch_settings, furnisher_id="rongcheng-court")
+    note = report.standings
     assert "in batch" in note
     after = current_table(store)
     new = {k: v for k, v in after.items() if k[1] == ALICE}
@@ -138,7 +138,7 @@ def test_replaying_the_ledger_into_an_empty_store_gives_identical_standings(
             else:
                 rows = [(e[0], e[5], e[6] or "") for e in entries]
                 write_csv(tmp_path / f"{batch.id}.csv", EVENT_HEADER, rows)
-    with replica.writing() as connection:
+    with replica.writing("admin_log") as connection:
         import json
 
         for f in furnishers:
@@ -146,7 +146,12 @@ def test_replaying_the_ledger_into_an_empty_store_gives_identical_standings(
     for batch in batches:
         ingest = ingest_records if batch.kind == "records" else ingest_events
         assert (
-            ingest(replica, tmp_path / f"{batch.id}.csv", furnisher_id=batch.furnisher).rejected
+            ingest(
+                replica,
+                tmp_path / f"{batch.id}.csv",
+                settings=replica_settings,
+                furnisher_id=batch.furnisher,
+            ).rejected
             == 0
         )
     as_of = dt.date(2025, 7, 1)
@@ -159,6 +164,19 @@ def test_replaying_the_ledger_into_an_empty_store_gives_identical_standings(
         )
         assert original.grades == replayed.grades and original.list_sizes == replayed.list_sizes
     replica.engine.dispose()
+
+
+AIRLINES = "Civil Aviation Administration of China (airlines)"
+
+
+def measures_at_the_airport(store: Store, settings: Settings, identifier: str) -> list[str]:
+    """What a check at the airlines' counter answers now (read-only, audit aside)."""
+    checker = Checker(store, settings)
+    try:
+        prepared = checker.prepare(AIRLINES, [identifier], reader=READER)
+    finally:
+        checker.close()
+    return [m.measure for m in prepared.results[0].measures]
 
 
 def test_a_listing_ends_on_its_day_without_new_data(
@@ -175,36 +193,45 @@ def test_a_listing_ends_on_its_day_without_new_data(
                 ("j2", BOB, "court.judgment_default", "2026-01-10", ""),
             ],
         )
-        report = ingest_records(store, path, furnisher_id="court")
-        after_ingest(store, settings, report.affected, report.batch_id)
+        ingest_records(store, path, settings=settings, furnisher_id="court")
         with store.reading() as connection:
             alice, bob = subject_key(connection, ALICE), subject_key(connection, BOB)
         assert alice is not None and bob is not None
-        row = current_standing(store, settings, alice, "spc-defaulters")
-        assert row is not None and "dishonest-judgment-defaulters" in row["lists"]
-        until = row["holds_until"]
-        assert until is not None
-
-    def stored(key: int) -> Any:
-        with store.reading() as connection:
-            return connection.execute(
-                sa.text(
-                    "SELECT lists, as_of FROM standings WHERE scheme_id = 'spc-defaulters' "
-                    "AND subject_id = :k"
-                ),
-                {"k": key},
-            ).one()
+        assert measures_at_the_airport(store, settings, ALICE) == ["no-air-travel"]
+        held = stored(store, alice).holds_until
+        assert held is not None
+        until = dt.date.fromisoformat(str(held)[:10])
 
     with time_machine.travel(dt.datetime.combine(until, dt.time(9), dt.UTC), tick=False):
-        # The stored row still says listed, but a read on that day re-evaluates first.
-        assert "dishonest" in stored(alice).lists
-        row = current_standing(store, settings, alice, "spc-defaulters")
-        assert row is not None and row["lists"] == "[]" and row["as_of"] == until
-        # refresh (run daily) re-evaluates everyone whose day has come.
-        assert "dishonest" in stored(bob).lists
+        # The stored row still says listed, but freshness refuses it on that day: the check
+        # evaluates online, and writes nothing.
+        generation = generations(store)
+        assert "dishonest" in stored(store, alice).lists
+        assert measures_at_the_airport(store, settings, ALICE) == []
+        assert "dishonest" in stored(store, alice).lists and generations(store) == generation
+        # refresh (run daily, or the service's upkeep) rewrites everyone whose day has come.
         result = refresh(store, settings)
-        assert result.due >= 1 and result.schemes_rebuilt == []
-        assert stored(bob).lists == "[]"
+        assert result.due >= 2 and result.schemes_rebuilt == []
+        assert stored(store, alice).lists == "[]" and stored(store, bob).lists == "[]"
+        assert str(stored(store, bob).as_of)[:10] == until.isoformat()
+
+
+def stored(store: Store, key: int) -> Any:
+    with store.reading() as connection:
+        return connection.execute(
+            sa.text(
+                "SELECT lists, as_of, holds_until FROM standings "
+                "WHERE scheme_id = 'spc-defaulters' AND subject_id = :k"
+            ),
+            {"k": key},
+        ).one()
+
+
+def generations(store: Store) -> list[int]:
+    with store.reading() as connection:
+        return [
+            int(v) for v in connection.scalars(sa.text("SELECT value FROM generation ORDER BY id"))
+        ]
 
 
 def test_the_scheme_version_in_force_is_chosen_by_as_of_and_known_at(
@@ -215,6 +242,7 @@ def test_the_scheme_version_in_force_is_chosen_by_as_of_and_known_at(
         write_csv(
             tmp_path / "r.csv", RECORD_HEADER, [("t1", ALICE, "traffic.ticket", "2026-01-05", "")]
         ),
+        settings=settings,
         furnisher_id="traffic",
     )
     before_v2 = now_us()
@@ -222,7 +250,7 @@ def test_the_scheme_version_in_force_is_chosen_by_as_of_and_known_at(
     v2 = text.replace("version: 1", "version: 2", 1)
     assert v2 != text
     v2 = v2.replace("effective_from: 2014-01-01", "effective_from: 2026-06-01", 1)
-    with store.writing() as connection:
+    with store.writing("admin_log") as connection:
         publish_scheme(connection, v2, source="v2", max_effect_days=settings.max_effect_days)
         with pytest.raises(RegistryError, match="already published with different content"):
             publish_scheme(connection, v2 + "\n# changed\n", source="v2b", max_effect_days=1826)

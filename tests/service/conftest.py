@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 
 from socialcredit.registry.access import create_key, create_login_link
 from socialcredit.registry.ingest import ingest_records
-from socialcredit.registry.standings import after_ingest
 from socialcredit.service.app import create_app
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
@@ -54,9 +53,8 @@ def fill(store: Store, settings: Settings, folder: Path) -> None:  # noqa: F811
         ("a1", BOB, "court.arrears", recent, "1200", ""),
     ]
     path = write_csv(folder / "court.csv", (*RECORD_HEADER, "subject_name"), rows)
-    report = ingest_records(store, path, furnisher_id="court")
+    report = ingest_records(store, path, settings=settings, furnisher_id="court")
     assert report.rejected == 0, report.rejections
-    after_ingest(store, settings, report.affected, report.batch_id)
 
 
 @pytest.fixture

@@ -4,16 +4,21 @@ checks read the store until a fresh index is loaded."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from socialcredit.registry.audit import Reader
 from socialcredit.registry.checks import Checker, result_json
 from socialcredit.registry.due_process import decide_objection, file_objection
+from socialcredit.registry.ingest import ingest_records
+from socialcredit.registry.standings.batch import evaluate_registry
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
-from socialcredit.store.schema import generation
+from socialcredit.store.schema import LEDGER_GENERATION, STANDINGS_GENERATION, generation
 
+from ..registry.conftest import RECORD_HEADER, write_csv
 from .conftest import ACME, AGENCY, ALICE, BOB, RAILWAY, Keys, auth
 
 NOBODY = "110105198001010016"
@@ -24,21 +29,32 @@ def _answers(checker: Checker, agency: str, ids: list[str]) -> list[dict[str, ob
     return [result_json(r) for r in checker.prepare(agency, ids, reader=READER).results]
 
 
-def _generation(store: Store) -> int:
+def _generations(store: Store) -> tuple[int, int]:
     with store.reading() as connection:
-        return int(connection.scalar(sa.select(generation.c.value)) or 0)
+        found = dict(connection.execute(sa.select(generation.c.id, generation.c.value)).all())
+    return int(found[LEDGER_GENERATION]), int(found[STANDINGS_GENERATION])
 
 
-def test_the_ledgers_writers_raise_the_generation_and_the_audits_do_not(
-    store: Store, keys: Keys
+def test_each_counter_is_raised_by_its_own_writer_only(
+    store: Store, settings: Settings, keys: Keys, tmp_path: Path
 ) -> None:
-    before = _generation(store)
-    with store.writing("audit_log"):
+    ledger, derived = _generations(store)
+    with store.writing("audit_log", "admin_log", "reviews"):
         pass
-    assert _generation(store) == before
-    with store.writing():
-        pass
-    assert _generation(store) == before + 1
+    assert _generations(store) == (ledger, derived)
+    # a ledger append with the standings it changes raises both, in one transaction
+    ingest_records(
+        store,
+        write_csv(
+            tmp_path / "r.csv", RECORD_HEADER, [("g1", BOB, "court.arrears", "2026-11-02", "70")]
+        ),
+        settings=settings,
+        furnisher_id="court",
+    )
+    assert _generations(store) == (ledger + 1, derived + 1)
+    # upkeep of derived state raises its own counter only
+    evaluate_registry(store, settings, "spc-defaulters")
+    assert _generations(store) == (ledger + 1, derived + 2)
 
 
 def test_the_index_answers_as_the_store_and_a_write_makes_it_stale(

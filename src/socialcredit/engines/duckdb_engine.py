@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import duckdb
@@ -12,6 +12,7 @@ from socialcredit.engines.assemble import RowsOf, explained_standings
 from socialcredit.engines.base import Report, Request
 from socialcredit.engines.sql import (
     Dialect,
+    Statement,
     evaluation_statements,
     event_statements,
     quote,
@@ -68,9 +69,7 @@ class DuckDBEngine:
                 self.dialect, request.scheme, as_of=request.as_of, known_at_us=request.known_at_us
             )
         )
-        for step in statements:
-            kind = "VIEW" if step.view else "TABLE"
-            con.execute(f"CREATE TEMP {kind} {step.name} AS {step.query}")
+        run_statements(con, statements)
 
         request.local_out.parent.mkdir(parents=True, exist_ok=True)
         if request.explain:
@@ -100,6 +99,13 @@ class DuckDBEngine:
             record_rejections=rejections(con, "rec_rejects"),
             event_rejections=rejections(con, "ev_rejects"),
         )
+
+
+def run_statements(con: duckdb.DuckDBPyConnection, statements: Iterable[Statement]) -> None:
+    """Each step as a temporary view or table: the one loop every DuckDB run goes through."""
+    for step in statements:
+        kind = "VIEW" if step.view else "TABLE"
+        con.execute(f"CREATE TEMP {kind} {step.name} AS {step.query}")
 
 
 def register_catalogue(con: duckdb.DuckDBPyConnection, catalogue: Catalogue) -> None:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from socialcredit.errors import NotFound, UsageError
 from socialcredit.identifiers import check
+from socialcredit.registry import adminlog
 from socialcredit.registry.policies import get_furnisher, schemes_in_force
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
@@ -180,9 +181,12 @@ def _insert(
         "used_us": used_us,
         "revoked_us": None,
     }
-    with store.writing("audit_log") as connection:
+    with store.writing("admin_log") as connection:
         new_id = connection.execute(credentials.insert().values(**values)).inserted_primary_key
         assert new_id is not None
+        adminlog.record(
+            connection, actor=by, action="credential.created", kind="credential", key=new_id[0]
+        )
         row = connection.execute(sa.select(credentials).where(credentials.c.id == new_id[0])).one()
     return Issued(_to_credential(row), f"{mark}_{prefix}_{secret}")
 
@@ -280,7 +284,7 @@ def authenticate(store: Store, token: str) -> Principal | None:
 def redeem_login(store: Store, token: str) -> Principal:
     """Spend a one-time sign-in link; refuses one that is unknown, used, expired or revoked."""
     now = now_us()
-    with store.writing("audit_log") as connection:
+    with store.writing("admin_log") as connection:
         found = _lookup(connection, token, LINK_MARK)
         if found is None or found.kind != "login":
             raise UsageError("this sign-in link is not valid: ask the registry for a new one")
@@ -293,13 +297,16 @@ def redeem_login(store: Store, token: str) -> Principal:
         )
         if spent.rowcount != 1:
             raise UsageError("this sign-in link was used already: ask the registry for a new one")
+        adminlog.record(
+            connection, actor=found.label, action="credential.used", kind="credential", key=found.id
+        )
     return principal_of(found)
 
 
-def revoke(store: Store, credential_id: int) -> Credential:
+def revoke(store: Store, credential_id: int, *, by: str = "operator") -> Credential:
     """Revoke a key or an unused link, and end its sessions. Revoking twice is refused."""
     now = now_us()
-    with store.writing("audit_log") as connection:
+    with store.writing("admin_log") as connection:
         row = connection.execute(
             sa.select(credentials).where(credentials.c.id == credential_id)
         ).first()
@@ -310,11 +317,23 @@ def revoke(store: Store, credential_id: int) -> Credential:
         connection.execute(
             credentials.update().where(credentials.c.id == credential_id).values(revoked_us=now)
         )
-        connection.execute(
-            sessions.update()
-            .where(sessions.c.credential_id == credential_id, sessions.c.ended_us.is_(None))
-            .values(ended_us=now)
+        adminlog.record(
+            connection, actor=by, action="credential.revoked", kind="credential", key=credential_id
         )
+        ended = list(
+            connection.scalars(
+                sa.select(sessions.c.token_hash).where(
+                    sessions.c.credential_id == credential_id, sessions.c.ended_us.is_(None)
+                )
+            )
+        )
+        connection.execute(
+            sessions.update().where(sessions.c.token_hash.in_(ended)).values(ended_us=now)
+        )
+        for token_hash in ended:
+            adminlog.record(
+                connection, actor=by, action="session.ended", kind="session", key=token_hash
+            )
         row = connection.execute(
             sa.select(credentials).where(credentials.c.id == credential_id)
         ).one()
@@ -342,7 +361,7 @@ class Session:
 def start_session(store: Store, principal: Principal, ttl_us: int = SESSION_TTL_US) -> Session:
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     now = now_us()
-    with store.writing("audit_log") as connection:
+    with store.writing("admin_log") as connection:
         connection.execute(
             sessions.insert().values(
                 token_hash=_digest(token),
@@ -352,6 +371,13 @@ def start_session(store: Store, principal: Principal, ttl_us: int = SESSION_TTL_
                 expires_us=now + ttl_us,
                 ended_us=None,
             )
+        )
+        adminlog.record(
+            connection,
+            actor=principal.actor,
+            action="session.started",
+            kind="session",
+            key=_digest(token),
         )
     return Session(token, csrf, principal)
 
@@ -373,9 +399,17 @@ def session_of(store: Store, token: str) -> Session | None:
 
 
 def end_session(store: Store, token: str) -> None:
-    with store.writing("audit_log") as connection:
-        connection.execute(
+    with store.writing("admin_log") as connection:
+        ended = connection.execute(
             sessions.update()
             .where(sessions.c.token_hash == _digest(token), sessions.c.ended_us.is_(None))
             .values(ended_us=now_us())
         )
+        if ended.rowcount == 1:
+            adminlog.record(
+                connection,
+                actor="the session's owner",
+                action="session.ended",
+                kind="session",
+                key=_digest(token),
+            )

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from socialcredit.registry import adminlog
 from socialcredit.registry.policies import Published, publish_file, publish_shipped
-from socialcredit.registry.standings import refresh
+from socialcredit.registry.standings.upkeep import refresh
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
@@ -18,26 +19,30 @@ class Initialised:
     schema_to: str
     published: list[Published]
     evaluated: list[str]
+    adopted: int = 0  # objects of an older store recorded in the admin log as its baseline
 
 
 def init_store(store: Store, settings: Settings) -> Initialised:
-    """Create or migrate the schema, publish the shipped catalogue and schemes (texts already
-    published are no-ops), and evaluate the current standings of any scheme that needs it."""
+    """Create or migrate the schema, adopt an older store's credentials, furnishers and
+    policies into the admin log (once), publish the shipped catalogue and schemes (texts
+    already published are no-ops), and evaluate the current standings of any scheme that
+    needs it."""
     before, after = store.migrate()
-    with store.writing() as connection:
+    with store.writing("admin_log") as connection:
+        adopted = adminlog.adopt(connection)
         published = publish_shipped(connection, max_effect_days=settings.max_effect_days)
     evaluated = refresh(store, settings).schemes_rebuilt
-    return Initialised(before, after, published, evaluated)
+    return Initialised(before, after, published, evaluated, adopted)
 
 
 def publish_files(
-    store: Store, settings: Settings, paths: Sequence[Path]
+    store: Store, settings: Settings, paths: Sequence[Path], *, by: str = "socialcredit"
 ) -> tuple[list[Published], list[str]]:
     """Validate and publish policy files, all or none; when any is new, re-evaluate the current
     standings of the schemes it changes. Returns what was published and what was evaluated."""
-    with store.writing() as connection:
+    with store.writing("admin_log") as connection:
         published = [
-            publish_file(connection, path, max_effect_days=settings.max_effect_days)
+            publish_file(connection, path, max_effect_days=settings.max_effect_days, by=by)
             for path in paths
         ]
     rebuilt = refresh(store, settings).schemes_rebuilt if any(p.new for p in published) else []

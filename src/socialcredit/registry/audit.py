@@ -1,16 +1,19 @@
 """The access audit: every read of a subject's data leaves an entry saying when, who (actor and
 role), why (purpose) and what was read, before the data is handed over.
 
-The log is append-only and hash-chained like the ledger (same separator, same walk in
-`verify`): each entry's hash covers the previous hash and the entry's canonical text — seq,
-``at_us``, actor, role, purpose, the subject's identifier and what was read. A subject can see
-who read its data (`socialcredit audit SUBJECT_ID`), and that listing is itself a read.
+The log is append-only and hash-chained like the ledger (the same encoding and walk,
+:mod:`socialcredit.registry.chain`): each entry's hash covers the previous hash and the entry's
+canonical text — seq, ``at_us``, actor, role, purpose, the subject's identifier and what was
+read — and the chain's head is anchored in ``chain_heads`` with every append, so that cutting
+entries off the end is detected. A subject can see who read its data (`socialcredit audit
+SUBJECT_ID`), and that listing is itself a read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -21,7 +24,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from socialcredit.errors import NotFound, UsageError
-from socialcredit.registry.ledger import GENESIS, SEPARATOR, Verification, entry_text, walk
+from socialcredit.registry.chain import (
+    GENESIS,
+    Verification,
+    anchor,
+    anchored_head,
+    check_anchor,
+    field_v2,
+    walk,
+)
 from socialcredit.store.db import Store, now_us
 from socialcredit.store.schema import audit_log, subjects
 
@@ -29,6 +40,7 @@ ROLES = ("operator", "furnisher", "agency", "subject", "public", "system")
 
 # The canonical fields, in order (the subject by its identifier, not the store's key).
 FIELDS = ("seq", "at_us", "actor", "role", "purpose", "subject", "what")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,12 @@ class Reader:
                 "a read of a subject's data needs a purpose (why it is read), e.g. "
                 "'objection 12 review' or 'subject's own request'"
             )
+        for name, value in (("actor", self.actor), ("purpose", self.purpose)):
+            if CONTROL.search(value):
+                raise UsageError(
+                    f"the {name} of a read may not hold control characters (U+0000-U+001F, "
+                    "U+007F-U+009F): it is written to the access audit as it is"
+                )
 
 
 @dataclass(frozen=True)
@@ -68,31 +86,36 @@ def _chained(
     last: tuple[int, int, str] | None, entries: Sequence[ReadEntry]
 ) -> list[tuple[object, ...]]:
     """The audit rows of ``entries`` (in ``_AUDIT_COLUMNS`` order) after the entry ``last``
-    (seq, at_us, hash), each hash chained to the one before."""
+    (seq, at_us, hash), each hash chained to the one before (v2 encoding)."""
     seq, at, previous = (0, 0, GENESIS) if last is None else last
     now = now_us()
     rows: list[tuple[object, ...]] = []
     sha = hashlib.sha256
-    s = SEPARATOR
     reader: Reader | None = None
     middle = ""
     for entry in entries:
         seq += 1
         at = max(now, at + 1)
         r = entry.reader
-        if r is not reader:  # the text between the time and the identifier: once per reader
+        if r is not reader:  # the fields between the time and the identifier: once per reader
             reader = r
-            middle = entry_text((r.actor, r.role, r.purpose))
-        # the canonical text is entry_text((seq, at, actor, role, purpose, identifier, what))
-        text = f"{previous}{s}{seq}{s}{at}{s}{middle}{s}{entry.identifier}{s}{entry.what}"
-        previous = sha(text.encode()).hexdigest()
+            middle = field_v2(r.actor) + field_v2(r.role) + field_v2(r.purpose)
+        # the canonical text is text_v2((seq, at, actor, role, purpose, identifier, what))
+        text = (
+            f"v2,{field_v2(seq)}{field_v2(at)}{middle}"
+            f"{field_v2(entry.identifier)}{field_v2(entry.what)}"
+        )
+        previous = sha((previous + text).encode("utf-8")).hexdigest()
         rows.append((seq, at, r.actor, r.role, r.purpose, entry.subject_key, entry.what, previous))
     return rows
 
 
-def append_reads(connection: sa.Connection, entries: Sequence[ReadEntry]) -> list[int]:
-    """Append entries to the audit log inside ``connection``'s transaction, which must hold
-    the audit log's writer lock (``store.writing("audit_log")``); returns their seqs."""
+def append_reads(
+    store: Store, connection: sa.Connection, entries: Sequence[ReadEntry]
+) -> list[int]:
+    """Append entries to the audit log inside ``connection``'s write transaction, under the
+    audit log's writer lock; returns their seqs."""
+    store.lock(connection, "audit_log")
     last = connection.execute(
         sa.select(audit_log.c.seq, audit_log.c.at_us, audit_log.c.hash)
         .order_by(audit_log.c.seq.desc())
@@ -103,6 +126,7 @@ def append_reads(connection: sa.Connection, entries: Sequence[ReadEntry]) -> lis
         connection.execute(
             audit_log.insert(), [dict(zip(_AUDIT_COLUMNS, r, strict=True)) for r in rows]
         )
+        anchor(connection, "audit_log", int(str(rows[-1][0])), str(rows[-1][-1]))
     return [int(str(r[0])) for r in rows]
 
 
@@ -110,7 +134,9 @@ def record_read(store: Store, reader: Reader, subject_key: int, identifier: str,
     """Append one audit entry and commit it; returns its seq. Call it before handing the data
     over: if it fails, the read fails."""
     with store.writing("audit_log") as connection:
-        return append_reads(connection, [ReadEntry(reader, subject_key, identifier, what)])[0]
+        return append_reads(store, connection, [ReadEntry(reader, subject_key, identifier, what)])[
+            0
+        ]
 
 
 class GroupCommitter:
@@ -225,6 +251,10 @@ class GroupCommitter:
                     f"VALUES ({', '.join([mark] * len(_AUDIT_COLUMNS))})",
                     rows,
                 )
+                cursor.execute(
+                    f"UPDATE chain_heads SET seq = {mark}, hash = {mark} WHERE chain = 'audit_log'",
+                    (rows[-1][0], rows[-1][-1]),
+                )
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
@@ -301,8 +331,10 @@ def reads_of(store: Store, reader: Reader, identifier: str) -> list[Read]:
 
 
 def verify_audit(store: Store) -> Verification:
-    """Recompute the audit log's chain; stop at the first entry that does not match."""
+    """Recompute the audit log's chain; stop at the first entry that does not match; then its
+    anchored head (a cut-off tail is named)."""
     with store.reading() as connection:
+        v2_from = anchored_head(connection, "audit_log").v2_from
         result = connection.execute(
             sa.select(
                 audit_log.c.seq,
@@ -319,4 +351,5 @@ def verify_audit(store: Store) -> Verification:
             .execution_options(yield_per=50_000)
         )
         with result:
-            return walk(result, chain="audit log")
+            walked = walk(result, chain="audit_log", v2_from=v2_from)
+        return check_anchor(connection, walked)

@@ -1,11 +1,12 @@
 """Point-of-service checks: which joint measures apply to a subject at one relying agency now.
 
-A check reads the subject's current standings (kept current after every ingest, re-evaluated
-first when their ``holds_until`` day has come or a newer scheme version is in force), keeps the
-measures of schemes in force whose ``agency`` is the asking agency and whose lists or grades the
-subject is on, and says what triggers each — and whether a record that could cause it is under
-an open objection (a record whose code the triggering code list names; for a grade or a
-grade list, a record the scheme's score rules count).
+A check reads the subject's stored current standings — or, where freshness says they may not
+be handed out (stale: a new day, a new scheme version; pending: a large batch not yet caught
+up), evaluates the subject online from the ledger instead, read-only — keeps the measures of
+schemes in force whose ``agency`` is the asking agency and whose lists or grades the subject is
+on, and says what triggers each — and whether a record that could cause it is under an open
+objection (a record whose code the triggering code list names; for a grade or a grade list, a
+record the scheme's score rules count). A check never writes anything but its audit entry.
 
 Every check of a subject the registry holds data on is a read of that subject's data: it is
 recorded in the access audit (actor, role, purpose, what), and the answer is handed over only
@@ -20,7 +21,7 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,8 @@ from socialcredit.identifiers import check
 from socialcredit.policy.model import CodeList, Scheme
 from socialcredit.registry.audit import ReadEntry, Reader
 from socialcredit.registry.policies import Applicable, schemes_in_force
-from socialcredit.registry.standings import update_current
+from socialcredit.registry.standings.current import evaluate_current
+from socialcredit.registry.standings.freshness import Stored, is_stale, pending_batches
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 from socialcredit.store.schema import ledger, objections, policy_versions, standings, subjects
@@ -116,6 +118,12 @@ SELECT 'O', s.identifier, s.id, NULL, l.code, o.id, NULL, NULL, NULL, NULL
 FROM subjects s JOIN objections o ON o.subject_id = s.id JOIN ledger l ON l.seq = o.record_seq
 WHERE s.identifier IN ({marks}) AND o.outcome IS NULL
 UNION ALL
+SELECT 'B', s.identifier, s.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM subjects s JOIN ledger l ON l.subject_id = s.id
+WHERE EXISTS (SELECT 1 FROM batches WHERE NOT standings_done)
+  AND s.identifier IN ({marks})
+  AND l.batch_id IN (SELECT id FROM batches WHERE NOT standings_done)
+UNION ALL
 SELECT 'P', NULL, (SELECT max(id) FROM policy_versions), NULL, NULL, NULL, NULL, NULL, NULL, NULL
 """
 
@@ -126,15 +134,22 @@ class Prepared:
 
     results: list[CheckResult]
     entries: list[ReadEntry]
-    stale: list[int]  # subjects whose current standing must be re-evaluated first
+    unsure: list[int]  # subjects to evaluate online first (prepared with online=False)
+
+
+Rows = dict[
+    int, dict[str, tuple[Any, ...]]
+]  # key -> scheme -> (version, as_of, grade, lists, until)
+Read = tuple[int, dict[str, tuple[int, str]], Rows, dict[int, Any], set[int]]
 
 
 @dataclass
 class _Index:
     """The current standings of every subject, as the store held them at one generation."""
 
-    generation: int
+    generation: tuple[int, int]  # the ledger's and the derived state's
     latest_policy: int
+    pending: bool  # batches were pending: the index does not answer
     keys: dict[str, tuple[int, str]]  # identifier -> (subject key, kind)
     rows: dict[int, dict[str, tuple[Any, ...]]]  # key -> scheme -> standing row
     objected: dict[int, dict[str, list[int]]]  # key -> code -> open objection ids
@@ -142,7 +157,8 @@ class _Index:
 
 
 _GENERATION = (
-    "SELECT (SELECT value FROM generation WHERE id = 1), (SELECT max(id) FROM policy_versions)"
+    "SELECT (SELECT value FROM generation WHERE id = 1), (SELECT value FROM generation WHERE "
+    "id = 2), (SELECT max(id) FROM policy_versions)"
 )
 
 
@@ -250,14 +266,14 @@ class Checker:
             self._statements[(count, schemes)] = found
         return found
 
-    def _read(
-        self, identifiers: Sequence[str], schemes: Sequence[str]
-    ) -> tuple[int, dict[str, tuple[int, str]], dict[int, dict[str, Any]], dict[int, Any]]:
-        """Subjects (key, kind), their current standings under ``schemes``, their open
-        objections (code → objection ids), and the newest policy version's id."""
+    def _read(self, identifiers: Sequence[str], schemes: Sequence[str]) -> Read:
+        """The newest policy version's id, subjects (key, kind), their current standings under
+        ``schemes``, their open objections (code → objection ids) and which of them have an
+        entry in a pending batch — one statement, one consistent snapshot."""
         keys: dict[str, tuple[int, str]] = {}
-        rows: dict[int, dict[str, Any]] = {}
+        rows: Rows = {}
         objected: dict[int, dict[str, list[int]]] = {}
+        pending: set[int] = set()
         latest = 0
         unique = list(dict.fromkeys(identifiers)) or ["-"]
         cursor = self._cursor()
@@ -265,7 +281,9 @@ class Checker:
             for start in range(0, len(unique), _CHUNK):
                 chunk = unique[start : start + _CHUNK]
                 wanted = list(schemes) or ["-"]
-                cursor.execute(self._statement(len(chunk), len(wanted)), (*wanted, *chunk, *chunk))
+                cursor.execute(
+                    self._statement(len(chunk), len(wanted)), (*wanted, *chunk, *chunk, *chunk)
+                )
                 for tag, ident, key, kind, name, number, as_of, grade, lists, until in cursor:
                     if tag == "S":
                         keys[ident] = (int(key), kind)
@@ -279,6 +297,8 @@ class Checker:
                             )
                     elif tag == "O":
                         objected.setdefault(int(key), {}).setdefault(name, []).append(int(number))
+                    elif tag == "B":
+                        pending.add(int(key))
                     else:
                         latest = int(key or 0)
         except BaseException:
@@ -286,7 +306,34 @@ class Checker:
             raise
         finally:
             cursor.close()
-        return latest, keys, rows, objected
+        return latest, keys, rows, objected, pending
+
+    def _online(self, keys: list[int]) -> tuple[Rows, dict[int, dict[str, list[int]]]]:
+        """These subjects' current standings evaluated online from the ledger (read-only),
+        with their open objections, in one read transaction."""
+        today, known = self.settings.today(), now_us()
+        rows: Rows = {key: {} for key in keys}
+        objected: dict[int, dict[str, list[int]]] = {}
+        with self.store.reading() as connection:
+            current = evaluate_current(connection, self.settings, keys, today=today, known=known)
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                for key, code, number in connection.execute(
+                    sa.select(objections.c.subject_id, ledger.c.code, objections.c.id)
+                    .join(ledger, ledger.c.seq == objections.c.record_seq)
+                    .where(objections.c.outcome.is_(None), objections.c.subject_id.in_(chunk))
+                ):
+                    objected.setdefault(int(key), {}).setdefault(code, []).append(int(number))
+        for r in current.rows:
+            until = r[9]
+            rows[int(r[1])][r[0]] = (
+                int(r[2]),
+                r[3].isoformat(),
+                r[6],
+                r[7],
+                None if until is None else until.isoformat(),
+            )
+        return rows, objected
 
     # -- the index ---------------------------------------------------------------------------
 
@@ -304,7 +351,8 @@ class Checker:
             return interned.setdefault(value, value)
 
         with self.store.reading() as connection:
-            generation, latest = connection.exec_driver_sql(_GENERATION).one()
+            ledger_gen, standings_gen, latest = connection.exec_driver_sql(_GENERATION).one()
+            pending = bool(pending_batches(connection))
             count = connection.scalar(sa.select(sa.func.count()).select_from(subjects)) or 0
             if count > self.settings.check_index_max_subjects:
                 return None
@@ -341,8 +389,9 @@ class Checker:
             ):
                 objected.setdefault(int(key), {}).setdefault(code, []).append(int(number))
         index = _Index(
-            int(generation or 0),
+            (int(ledger_gen or 0), int(standings_gen or 0)),
             int(latest or 0),
+            pending,
             keys,
             rows,
             objected,
@@ -360,8 +409,8 @@ class Checker:
         if index is None:
             return False
         with self.store.reading() as connection:
-            generation, _latest = connection.exec_driver_sql(_GENERATION).one()
-        return index.generation == int(generation or 0)
+            ledger_gen, standings_gen, _latest = connection.exec_driver_sql(_GENERATION).one()
+        return index.generation == (int(ledger_gen or 0), int(standings_gen or 0))
 
     def _load_in_background(self) -> None:
         """Start loading a fresh index unless one is loading; loads are spaced by at least
@@ -386,23 +435,24 @@ class Checker:
                 self._next_load = time.monotonic() + max(1.0, 5 * took)
                 self._loader = None
 
-    def _from_index(
-        self, identifiers: Sequence[str], schemes: Sequence[str]
-    ) -> tuple[int, dict[str, tuple[int, str]], dict[int, dict[str, Any]], dict[int, Any]] | None:
-        """What :meth:`_read` returns, from the index — if the index is current."""
+    def _from_index(self, identifiers: Sequence[str], schemes: Sequence[str]) -> Read | None:
+        """What :meth:`_read` returns, from the index — if the index is current (and was
+        loaded with no batch pending)."""
         index = self._index
         if not self._use_index:
             return None
         cursor = self._cursor()
         try:
-            generation, _latest = cursor.execute(_GENERATION).fetchone()
+            ledger_gen, standings_gen, _latest = cursor.execute(_GENERATION).fetchone()
         except BaseException:
             self._local.connection = None  # a broken connection is not kept
             raise
         finally:
             cursor.close()
-        if index is None or index.generation != int(generation or 0):
+        if index is None or index.generation != (int(ledger_gen or 0), int(standings_gen or 0)):
             self._load_in_background()
+            return None
+        if index.pending:
             return None
         self.index_answers += 1
         known = index.keys
@@ -418,13 +468,18 @@ class Checker:
             contested = index.objected.get(key)
             if contested is not None:
                 objected[key] = contested
-        return index.latest_policy, keys, rows, objected
+        return index.latest_policy, keys, rows, objected, set()
 
     # -- answering --------------------------------------------------------------------------
 
-    def prepare(self, agency: str, identifiers: Sequence[str], *, reader: Reader) -> Prepared:
+    def prepare(
+        self, agency: str, identifiers: Sequence[str], *, reader: Reader, online: bool = True
+    ) -> Prepared:
         """Read and answer a check, without recording it: the caller makes ``entries``
-        durable before handing ``results`` over (or re-evaluates ``stale`` and asks again)."""
+        durable before handing ``results`` over. Subjects whose stored standing freshness
+        refuses are evaluated online first (a read transaction); with ``online=False`` the
+        answer is only what the stored standings can give, and ``unsure`` names the subjects
+        to ask again for, with ``online=True`` (in a thread: the service's event loop)."""
         if len(identifiers) > MAX_BATCH:
             raise UsageError(
                 f"at most {MAX_BATCH:,} identifiers per check, not {len(identifiers):,}"
@@ -432,21 +487,28 @@ class Checker:
         unique = list(dict.fromkeys(identifiers))
         policies = self._policies
         schemes = self._agency_schemes(policies, agency) if policies is not None else []
-        latest, keys, rows, objected = self._read_current(unique, schemes)
+        latest, keys, rows, objected, pending = self._read_current(unique, schemes)
         if policies is None or policies.latest_policy != latest or policies.day != self._today():
             policies = self._policies_for(latest)  # a policy was published, or a day began
             schemes = self._agency_schemes(policies, agency)
-            latest, keys, rows, objected = self._read_current(unique, schemes)
+            latest, keys, rows, objected, pending = self._read_current(unique, schemes)
         measures = policies.by_agency.get(agency)
         if measures is None:
             raise UsageError(f"no scheme in force names the agency {agency!r}")
         day = policies.day.isoformat()
         relevant = [policies.schemes[sid] for sid in schemes]
-        stale = [
+        unsure = [
             key
             for key, kind in keys.values()
-            if self._stale(rows.get(key, {}), relevant, kind, day)
+            if self._unsure(rows.get(key, {}), relevant, kind, day, key in pending)
         ]
+        if unsure:
+            if not online:
+                return Prepared([], [], unsure)
+            fresh, contested = self._online(unsure)
+            rows.update(fresh)
+            for key in unsure:
+                objected[key] = contested.get(key, {})
         what = f"check at {agency}"
         entries = [
             ReadEntry(reader, key, identifier, what) for identifier, (key, _) in keys.items()
@@ -473,11 +535,9 @@ class Checker:
                 else ()
             )
             results.append(CheckResult(identifier, kind, policies.day, True, applied))
-        return Prepared(results, entries, stale)
+        return Prepared(results, entries, [])
 
-    def _read_current(
-        self, identifiers: Sequence[str], schemes: Sequence[str]
-    ) -> tuple[int, dict[str, tuple[int, str]], dict[int, dict[str, Any]], dict[int, Any]]:
+    def _read_current(self, identifiers: Sequence[str], schemes: Sequence[str]) -> Read:
         found = self._from_index(identifiers, schemes)
         return found if found is not None else self._read(identifiers, schemes)
 
@@ -488,40 +548,15 @@ class Checker:
     def _agency_schemes(policies: _Policies, agency: str) -> list[str]:
         return sorted({m.applicable.scheme.id for m in policies.by_agency.get(agency, [])})
 
-    def refresh(self, keys: list[int]) -> None:
-        """Re-evaluate these subjects' current standings now (their day or a new scheme
-        version has come)."""
-        update_current(self.store, self.settings, keys)
-
-    def check(
-        self,
-        agency: str,
-        identifiers: Sequence[str],
-        *,
-        reader: Reader,
-        record: Callable[[list[ReadEntry]], object],
-    ) -> list[CheckResult]:
-        """Check each identifier at ``agency``; ``record`` makes the audit entries durable
-        (it returns only once they are committed) before any result is returned."""
-        prepared = self.prepare(agency, identifiers, reader=reader)
-        if prepared.stale:
-            self.refresh(prepared.stale)
-            prepared = self.prepare(agency, identifiers, reader=reader)
-        record(prepared.entries)
-        return prepared.results
-
     @staticmethod
-    def _stale(rows: dict[str, Any], schemes: list[Applicable], kind: str, day: str) -> bool:
+    def _unsure(
+        rows: dict[str, Any], schemes: list[Applicable], kind: str, day: str, pending: bool
+    ) -> bool:
+        """Whether freshness refuses any of the subject's stored standings under ``schemes``."""
         for applicable in schemes:
-            if kind not in applicable.scheme.subjects:
-                continue
             row = rows.get(applicable.scheme.id)
-            if (
-                row is None
-                or row[0] != applicable.scheme.version
-                or row[1] > day
-                or (row[4] is not None and row[4] <= day)
-            ):
+            stored = None if row is None else Stored(row[0], row[1], row[4])
+            if is_stale(stored, applicable, kind, day, pending=pending):
                 return True
         return False
 

@@ -22,19 +22,18 @@ and the lists and points the record drove end. The answer is due within
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import tempfile
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from socialcredit import faults
 from socialcredit.errors import NotFound, UsageError
 from socialcredit.registry.calendar import load_calendar
-from socialcredit.registry.ingest import ingest_events
+from socialcredit.registry.ledger import BatchMeta, BatchWriter, rest_text
 from socialcredit.registry.notices import insert_rows as insert_notices
 from socialcredit.registry.policies import (
     RegistryError,
@@ -42,7 +41,7 @@ from socialcredit.registry.policies import (
     schemes_in_force,
 )
 from socialcredit.registry.publication import published_on
-from socialcredit.registry.standings import after_ingest, under_objection  # noqa: F401
+from socialcredit.registry.standings.current import write_current
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 from socialcredit.store.schema import ledger, objections, repairs, subjects
@@ -115,23 +114,70 @@ def _notice(
 
 def _registry_event(
     store: Store,
+    connection: sa.Connection,
     settings: Settings,
     record: RecordRef,
     event: str,
     day: dt.date | None,
     decision: str,
 ) -> None:
-    """Write the registry's decision as an event on the record, and update the standings."""
-    with tempfile.TemporaryDirectory(prefix="socialcredit-") as folder:
-        path = Path(folder) / "decision.csv"
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(["record_id", "event", "date"])
-            writer.writerow([record.record_id, event, day.isoformat() if day else ""])
-        report = ingest_events(store, path, furnisher_id=record.furnisher, decision=decision)
-    if report.rejected:
-        raise RegistryError(f"the registry's {event} event was refused: {report.rejections[0]}")
-    after_ingest(store, settings, report.affected or [record.subject_key], report.batch_id)
+    """Append the registry's decision as an event on the record (a batch of kind
+    ``decision`` named after it), inside the caller's transaction, and bring the subject's
+    current standings up to date in it too. The same event already in the ledger (same
+    record, event and date) is not appended twice."""
+    exists = connection.scalar(
+        sa.select(ledger.c.seq).where(
+            ledger.c.entry == "event",
+            ledger.c.record_seq == record.seq,
+            ledger.c.event == event,
+            ledger.c.event_date.is_(None) if day is None else ledger.c.event_date == day,
+        )
+    )
+    who = connection.execute(
+        sa.select(subjects.c.name, subjects.c.region).where(subjects.c.id == record.subject_key)
+    ).one()
+    date = day.isoformat() if day else None
+    digest = hashlib.sha256(f"{decision}|{record.seq}|{event}|{date}".encode()).hexdigest()
+    writer = BatchWriter(
+        store,
+        connection,
+        BatchMeta(
+            furnisher=record.furnisher,
+            kind="decision",
+            file_name=decision,
+            digest=digest,
+            rows_read=1,
+            accepted=0 if exists else 1,
+            noop=1 if exists else 0,
+            rejected=0,
+        ),
+    )
+    if not exists:
+        rest = rest_text(
+            entry="event",
+            furnisher=record.furnisher,
+            record_id=record.record_id,
+            subject=record.identifier,
+            subject_name=who.name,
+            subject_region=who.region,
+            event=event,
+            event_date=date,
+            record_seq=record.seq,
+        )
+        writer.append(
+            ("record_id", "subject_id", "event", "event_date", "record_seq"),
+            {
+                "entry": "event",
+                "furnisher": record.furnisher,
+                "code": None,
+                "occurred_on": None,
+                "amount": None,
+            },
+            [[(record.record_id, record.subject_key, event, day, record.seq, rest)]],
+        )
+    writer.close(standings_done=True)
+    faults.point("decision.appended")
+    write_current(store, connection, settings, [record.subject_key])
 
 
 # -- objections -------------------------------------------------------------------------------
@@ -162,13 +208,9 @@ def file_objection(
     with store.reading() as connection:
         record = _record(connection, identifier, ref)
         _may_object(connection, record, ref)
-    # The ledger event first, dated today: a scheme that suspends effects under objection
-    # stops counting the record at once. A crash before the case is stored leaves the event;
-    # filing again repeats it as a no-op and opens the case.
-    _registry_event(
-        store, settings, record, "objected", settings.today(), f"objection by {identifier}"
-    )
-    with store.writing() as connection:
+    # One transaction: the case, the ledger event dated today (a scheme that suspends effects
+    # under objection stops counting the record at once), the standings and the notice.
+    with store.writing("ledger") as connection:
         _may_object(connection, record, ref)
         due = calendar.add_working_days(settings.today(), settings.objection_days)
         case_id = connection.execute(
@@ -180,6 +222,15 @@ def file_objection(
                 due=due,
             )
         ).inserted_primary_key[0]  # type: ignore[index]
+        _registry_event(
+            store,
+            connection,
+            settings,
+            record,
+            "objected",
+            settings.today(),
+            f"objection {case_id} by {identifier}",
+        )
         _notice(
             store,
             connection,
@@ -189,6 +240,7 @@ def file_objection(
             f"Your objection {case_id} to record {ref} was received; it will be decided by "
             f"{due.isoformat()}. Until then the record is shown as under objection.",
         )
+    faults.point("decision.committed")
     return _case(store, settings, "objection", int(case_id))
 
 
@@ -240,17 +292,24 @@ def _decide(
     by: str,
     tell: Callable[[str], str],
 ) -> None:
-    """Decide a case once: the registry's ledger event first (a crash after it leaves an open
-    case to decide again, the event then a no-op repeat), then the case closed and the subject
-    told, in one transaction."""
+    """Decide a case once, in one transaction: the registry's ledger event (if the decision
+    has one), the subject's current standings, the case closed and the subject told."""
     if not reason.strip() or not by.strip():
         raise UsageError("a decision needs --reason and --by (who decided)")
-    record = _open_case(store, table, label, case_id)
-    if event is not None:
-        name, day = event
-        _registry_event(store, settings, record, name, day, f"{label} {case_id} {outcome} by {by}")
-    with store.writing() as connection:
-        _open_case_in(connection, table, label, case_id)
+    _open_case(store, table, label, case_id)  # refused early, before any lock
+    with store.writing("ledger") as connection:
+        record = _open_case_in(connection, table, label, case_id)
+        if event is not None:
+            name, day = event
+            _registry_event(
+                store,
+                connection,
+                settings,
+                record,
+                name,
+                day,
+                f"{label} {case_id} {outcome} by {by}",
+            )
         connection.execute(
             table.update()
             .where(table.c.id == case_id)
@@ -264,6 +323,7 @@ def _decide(
         ref = f"{record.furnisher}/{record.record_id}"
         kind = "objection" if table is objections else "repair"
         _notice(store, connection, record.subject_key, kind, ref, tell(ref))
+    faults.point("decision.committed")
 
 
 def _open_case(store: Store, table: sa.Table, label: str, case_id: int) -> RecordRef:
@@ -371,7 +431,7 @@ def apply_repair(
             + "\n".join(f"  - {reason}" for reason in unmet)
         )
     calendar = load_calendar(settings.holidays_file)
-    with store.writing() as connection:
+    with store.writing("ledger") as connection:
         record = _record(connection, identifier, ref)
         due = calendar.add_working_days(settings.today(), settings.repair_feedback_days)
         case_id = connection.execute(

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from socialcredit.errors import UsageError
 from socialcredit.registry.ledger import head
-from socialcredit.registry.standings import read_arrow
+from socialcredit.registry.standings.snapshot import read_arrow
 from socialcredit.store.db import Store, now_us, us_to_iso
 
 COLUMNS = (

@@ -17,21 +17,24 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Queue
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
-from socialcredit.engines.duckdb_engine import register_catalogue, register_input, rejections
+from socialcredit import faults
+from socialcredit.engines.duckdb_engine import (
+    register_catalogue,
+    register_input,
+    rejections,
+    run_statements,
+)
 from socialcredit.engines.sql import (
     DECIMAL,
     EVENT_CHECKS,
@@ -43,11 +46,20 @@ from socialcredit.engines.sql import (
 )
 from socialcredit.inputs import Input, read_input
 from socialcredit.policy.model import Catalogue
-from socialcredit.registry.bulk import insert_from_duckdb, literal
-from socialcredit.registry.ledger import chain, head
+from socialcredit.registry.bulk import insert_from_duckdb
+from socialcredit.registry.ledger import CHUNK, BatchMeta, BatchWriter, rest_sql
 from socialcredit.registry.notices import notify_records
-from socialcredit.registry.policies import Furnisher, catalogue_at, require_furnisher
+from socialcredit.registry.policies import (
+    Furnisher,
+    RegistryError,
+    catalogue_at,
+    get_furnisher,
+    require_furnisher,
+)
+from socialcredit.registry.standings.current import write_current
+from socialcredit.registry.standings.upkeep import catch_up
 from socialcredit.semantics.fields import (
+    CONTROL,
     EVENT_COLUMNS,
     LEDGER_CONFLICT,
     OBJECTION_EVENTS,
@@ -60,6 +72,7 @@ from socialcredit.semantics.fields import (
     reason_text,
 )
 from socialcredit.semantics.reference import catalogue_kinds
+from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us, us_to_iso
 from socialcredit.store.schema import batches, ledger, subjects
 
@@ -67,23 +80,6 @@ RECORD_FIELDS = (*RECORD_COLUMNS, *RECORD_OPTIONAL, "subject_name", "region")
 RECORD_REQUIRED = ("record_id", "subject_id", "code", "occurred_on")
 EVENT_FIELDS = EVENT_COLUMNS
 EVENT_REQUIRED = ("record_id", "event")
-LEDGER_COLUMNS = (
-    "seq",
-    "batch_id",
-    "entry",
-    "furnisher",
-    "record_id",
-    "subject_id",
-    "code",
-    "occurred_on",
-    "amount",
-    "event",
-    "event_date",
-    "record_seq",
-    "recorded_us",
-    "hash",
-)
-
 Progress = Callable[[str], None]
 
 
@@ -106,6 +102,7 @@ class IngestReport:
     rejects_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     affected: list[int] = field(default_factory=list)  # subject keys whose standing may change
+    standings: str = ""  # what became of the current standings the batch changes
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
 
     def lap(self, stage: str) -> None:
@@ -234,158 +231,6 @@ def _keys_table(
         store.bulk_insert(connection, "incoming_keys", ("k",), ((v,) for v in values))
 
 
-def _new_batch(
-    connection: sa.Connection, report: IngestReport, digest: str, received_us: int
-) -> int:
-    result = connection.execute(
-        batches.insert().values(
-            furnisher=report.furnisher,
-            kind=report.kind,
-            file_name=report.file,
-            digest=digest,
-            received_us=received_us,
-            rows_read=report.rows_read,
-            accepted=report.accepted,
-            noop=report.noop,
-            rejected=report.rejected,
-            standings_done=report.accepted == 0,
-        )
-    )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-
-SEP = "chr(31)"
-
-
-def _rest_sql(*parts: str) -> str:
-    """SQL for an entry's "rest": its canonical text after the first three fields (see
-    ledger.FIELDS), the parts as text (NULL as empty) joined by the separator."""
-    return f" || {SEP} || ".join(f"coalesce(CAST({p} AS VARCHAR), '')" for p in parts)
-
-
-def _append(
-    store: Store,
-    connection: sa.Connection,
-    report: IngestReport,
-    digest: str,
-    con: duckdb.DuckDBPyConnection,
-    entries: str,
-    constants: dict[str, object],
-    position: tuple[int, str, int],
-) -> None:
-    """Insert the batch row and its chained ledger entries, under the writer lock, after the
-    ledger's ``position`` (last seq, its hash, and this batch's recorded_us).
-
-    ``entries`` is a DuckDB query with one row per new entry: ``_row`` (its order in the
-    file), the ledger columns that vary, and ``rest`` (see :func:`_rest_sql`); the ledger
-    columns that do not vary are in ``constants``."""
-    last_seq, last_hash, received = position
-    report.recorded_at = us_to_iso(received)
-    batch_id = _new_batch(connection, report, digest, received)
-    report.batch_id = batch_id
-    if report.accepted == 0:
-        return
-    con.execute(
-        f"""
-        CREATE TEMP TABLE to_append AS
-        SELECT CAST({last_seq} + row_number() OVER (ORDER BY _row) AS BIGINT) AS seq,
-               * EXCLUDE (_row)
-        FROM ({entries}) e
-        """
-    )
-    varying = [
-        name
-        for (name,) in con.execute(
-            "SELECT column_name FROM (DESCRIBE to_append) WHERE column_name <> 'rest'"
-        ).fetchall()
-    ]
-    values = {**constants, "batch_id": batch_id, "recorded_us": received}
-    last = _append_chunks(
-        store, connection, con, varying, values, last_hash, last_seq, batch_id, received
-    )
-    report.first_seq, report.last_seq = last_seq + 1, last_seq + report.accepted
-    connection.execute(
-        batches.update()
-        .where(batches.c.id == batch_id)
-        .values(first_seq=report.first_seq, last_seq=report.last_seq, last_hash=last)
-    )
-
-
-def _append_chunks(
-    store: Store,
-    connection: sa.Connection,
-    con: duckdb.DuckDBPyConnection,
-    varying: list[str],
-    constants: dict[str, object],
-    last_hash: str,
-    last_seq: int,
-    batch_id: int,
-    received: int,
-) -> str:
-    """Chain and insert in chunks of 100,000, two at once: a helper thread fetches the next
-    chunk from DuckDB and hashes it while the store takes the previous one (SQLite lets go of
-    the GIL while it writes; PostgreSQL digests a COPY in its own process). Returns the last
-    entry's hash."""
-    last = [last_hash]
-    postgres = store.dialect == "postgresql"
-    # PostgreSQL's COPY needs every column on every row; SQLite takes the constants inlined.
-    inline = {} if postgres else constants
-    carried = (
-        [*varying, *(f"{literal(v)} AS {k}" for k, v in constants.items())] if postgres else varying
-    )
-    names = [*(varying + (list(constants) if postgres else [])), "hash", *inline]
-    cursor = con.execute(f"SELECT {', '.join(carried)}, rest FROM to_append ORDER BY seq")
-
-    def chunks() -> Iterator[list[tuple[Any, ...]]]:
-        seq = last_seq + 1
-        while chunk := cursor.fetchmany(100_000):
-            rows = chain(last[0], seq, batch_id, received, chunk)
-            last[0], seq = str(rows[-1][-1]), seq + len(rows)
-            yield rows
-
-    raw: Any = connection.connection.driver_connection
-    if postgres:
-        with (
-            raw.cursor() as pg,
-            pg.copy(f"COPY ledger ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy,
-        ):
-            for rows in _prefetched(chunks()):
-                buffer = io.StringIO()
-                csv.writer(buffer, lineterminator="\n").writerows(rows)
-                copy.write(buffer.getvalue())
-    else:
-        marks = ", ".join(["?"] * (len(varying) + 1) + [literal(v) for v in inline.values()])
-        statement = f"INSERT INTO ledger ({', '.join(names)}) VALUES ({marks})"
-        for rows in _prefetched(chunks()):
-            raw.executemany(statement, rows)
-    return last[0]
-
-
-def _prefetched(chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[Any, ...]]]:
-    """The chunks of an iterator, each made in a helper thread while the caller works on the
-    one before."""
-    done = object()
-    queue: Queue[Any] = Queue(maxsize=2)
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                queue.put(chunk)
-            queue.put(done)
-        except BaseException as error:  # handed to the caller, raised there
-            queue.put(error)
-
-    worker = threading.Thread(target=produce, daemon=True)
-    worker.start()
-    try:
-        while (item := queue.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        worker.join(timeout=60)
-
-
 def _store_table(
     con: duckdb.DuckDBPyConnection, name: str, rows: list[Any], columns: dict[str, Any]
 ) -> None:
@@ -406,11 +251,19 @@ def ingest_records(
     store: Store,
     path: Path,
     *,
+    settings: Settings,
     furnisher_id: str,
     rejects: Path | None = None,
     progress: Progress | None = None,
+    standings: str = "now",
 ) -> IngestReport:
-    """Ingest one records file (CSV, JSON lines or Parquet) from one furnisher."""
+    """Ingest one records file (CSV, JSON lines or Parquet) from one furnisher.
+
+    ``standings="now"``: the current standings the batch changes are written in the batch's
+    own transaction when it touches at most ``online_update_limit`` subjects; a larger batch
+    commits them as pending (answered online meanwhile) and is caught up in batch right after
+    the commit. ``"later"``: every batch is pending (a bulk load that catches up once at the
+    end, e.g. the demo city)."""
     report = IngestReport("records", furnisher_id, path.name)
     step = _stepper(report, progress)
     opened = _open_file(store, path, report, step, RECORD_FIELDS, RECORD_REQUIRED)
@@ -423,42 +276,41 @@ def ingest_records(
     try:
         found, noop = _validate_records(con, source, furnisher, catalogue)
         step("writing")
-        with store.writing() as connection:
+        with store.writing("ledger") as connection:
             # Already a batch? (the same file may have been ingested while this was validated)
             prior = _prior_batch(connection, furnisher_id, "records", digest)
             if prior is not None:
                 return _duplicate(report, prior)
+            _same_furnisher(connection, furnisher)
             ledger_noop, conflicts = _against_ledger(store, connection, con, furnisher)
-            step("registering subjects")
-            position = _position(connection)
-            _register_subjects(store, connection, con, position[2])
-            step("appending")
             report.rejections = sorted(found + conflicts, key=lambda r: r.row)
             report.noop = noop + ledger_noop
             report.accepted = _count(con, "fresh")
-            rest = _rest_sql(
-                "'record'",
-                "f.furnisher",
-                "f.record_id",
-                "f.identifier",
-                "f.code",
-                "f.occ",
-                "f.amount",
-                "NULL",
-                "NULL",
-                "NULL",
+            writer = BatchWriter(store, connection, _meta(report, digest))
+            step("registering subjects")
+            _register_subjects(store, connection, con, writer.recorded_us)
+            step("appending")
+            rest = rest_sql(
+                entry="'record'",
+                furnisher="f.furnisher",
+                record_id="f.record_id",
+                subject="f.identifier",
+                subject_name="m.name",
+                subject_region="m.region",
+                code="f.code",
+                occurred_on="f.occ",
+                amount="f.amount",
             )
-            _append(
-                store,
-                connection,
-                report,
-                digest,
-                con,
+            cursor = con.execute(
                 f"""
-                SELECT f._row, f.record_id, m.subject_id, f.code, f.occ AS occurred_on,
-                       f.amount, {rest} AS rest
+                SELECT f.record_id, m.subject_id, f.code, f.occ AS occurred_on, f.amount,
+                       {rest} AS rest
                 FROM fresh f JOIN subject_keys m ON m.identifier = f.identifier
-                """,
+                ORDER BY f._row
+                """
+            )
+            writer.append(
+                ("record_id", "subject_id", "code", "occurred_on", "amount"),
                 {
                     "entry": "record",
                     "furnisher": furnisher.id,
@@ -466,10 +318,8 @@ def ingest_records(
                     "event_date": None,
                     "record_seq": None,
                 },
-                position,
+                _chunks(cursor),
             )
-            step("notices")
-            notify_records(store, connection, con, catalogue)
             report.affected = [
                 int(r[0])
                 for r in con.execute(
@@ -477,8 +327,18 @@ def ingest_records(
                     "JOIN subject_keys m ON m.identifier = f.identifier ORDER BY 1"
                 ).fetchall()
             ]
+            # Warning before punishment: the negative records' notices first, then the
+            # standings they drive (with their own notices), all in this one transaction.
+            step("notices")
+            notify_records(store, connection, con, catalogue)
+            online = _standings_in_transaction(
+                store, connection, settings, report, writer, step, standings
+            )
+            _close(report, writer, online)
     finally:
         con.close()
+    faults.point("ingest.committed")
+    _catch_up(store, settings, report, online, standings, step)
     if report.rejections:
         step("writing rejects")
         report.rejects_path = rejects or default_rejects_path(path)
@@ -487,11 +347,89 @@ def ingest_records(
     return report
 
 
-def _position(connection: sa.Connection) -> tuple[int, str, int]:
-    """Where the next batch goes, under the writer lock: the ledger's last seq and hash, and
-    the batch's recorded_us (now, never before the previous batch)."""
-    last_seq, last_hash, last_us = head(connection)
-    return last_seq, last_hash, max(now_us(), last_us + 1)
+def _meta(report: IngestReport, digest: str) -> BatchMeta:
+    return BatchMeta(
+        furnisher=report.furnisher,
+        kind=report.kind,
+        file_name=report.file,
+        digest=digest,
+        rows_read=report.rows_read,
+        accepted=report.accepted,
+        noop=report.noop,
+        rejected=report.rejected,
+    )
+
+
+def _chunks(cursor: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[Any, ...]]]:
+    while chunk := cursor.fetchmany(CHUNK):
+        yield chunk
+
+
+def _same_furnisher(connection: sa.Connection, furnisher: Furnisher) -> None:
+    """The furnisher's authorisation, read again under the lock: a file validated against
+    codes that were changed meanwhile is refused whole, to be sent again."""
+    now = get_furnisher(connection, furnisher.id)
+    if now != furnisher:
+        raise RegistryError(
+            f"furnisher {furnisher.id} was changed while the file was being validated; "
+            "nothing was ingested: send the file again"
+        )
+
+
+def _standings_in_transaction(
+    store: Store,
+    connection: sa.Connection,
+    settings: Settings,
+    report: IngestReport,
+    writer: BatchWriter,
+    step: Progress,
+    standings: str,
+) -> bool:
+    """Write the current standings a small batch changes in its own transaction; True when
+    they were (else the batch's standings are pending)."""
+    faults.point("ingest.appended")
+    if not report.accepted:
+        return True
+    if standings != "now" or len(report.affected) > settings.online_update_limit:
+        return False
+    step("updating standings")
+    written = write_current(
+        store, connection, settings, report.affected, known=max(now_us(), writer.recorded_us)
+    )
+    report.standings = (
+        f"{written} current standings of {len(report.affected)} subjects updated online, "
+        "in the batch's transaction"
+    )
+    faults.point("ingest.standings")
+    return True
+
+
+def _close(report: IngestReport, writer: BatchWriter, online: bool) -> None:
+    appended = writer.close(standings_done=online)
+    report.batch_id = appended.batch_id
+    report.recorded_at = us_to_iso(appended.recorded_us)
+    report.first_seq, report.last_seq = appended.first_seq, appended.last_seq
+
+
+def _catch_up(
+    store: Store,
+    settings: Settings,
+    report: IngestReport,
+    online: bool,
+    standings: str,
+    step: Progress,
+) -> None:
+    if not report.accepted:
+        report.standings = "no standings changed"
+    elif not online and standings == "now":
+        step("updating standings in batch")
+        done = catch_up(store, settings, progress=step)
+        report.standings = f"{len(report.affected)} subjects affected: {done}"
+    elif not online:
+        report.standings = (
+            f"{len(report.affected)} subjects' standings pending (answered online until "
+            "`socialcredit refresh` or the service's upkeep catches up)"
+        )
 
 
 def _open_file(
@@ -536,6 +474,15 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(count)
 
 
+# C0 and C1 control characters (U+0000-U+001F, U+007F-U+009F), in RE2's syntax.
+CONTROL_PATTERN = "[\\x00-\\x1f\\x7f-\\x9f]"
+
+
+def _control(column: str) -> str:
+    """SQL true when a chained identifier field holds a control character."""
+    return f"regexp_matches(coalesce({column}, ''), '{CONTROL_PATTERN}')"
+
+
 def _validate_records(
     con: duckdb.DuckDBPyConnection, source: Input, furnisher: Furnisher, catalogue: Catalogue
 ) -> tuple[list[Rejection], int]:
@@ -549,6 +496,8 @@ def _validate_records(
     authorised = ", ".join(quote(c) for c in furnisher.codes)
     checks = (
         *RECORD_CHECKS,
+        (_control("record_id"), f"record_id|{CONTROL}", "record_id"),
+        (_control("furnisher"), f"furnisher|{CONTROL}", "furnisher"),
         (f"furnisher <> {quote(furnisher.id)}", f"furnisher|{OTHER_FURNISHER}", "furnisher"),
         (f"code NOT IN ({authorised})", f"code|{UNAUTHORISED}", "code"),
         (
@@ -563,9 +512,7 @@ def _validate_records(
         ("nullif(trim(r.subject_name), '')", "subject_name"),
         ("r.subject_id", "identifier"),
     )
-    for statement in record_statements(Dialect("duckdb"), checks=checks, carry=carry):
-        kind = "VIEW" if statement.view else "TABLE"
-        con.execute(f"CREATE TEMP {kind} {statement.name} AS {statement.query}")
+    run_statements(con, record_statements(Dialect("duckdb"), checks=checks, carry=carry))
     found = rejections(con, "rec_rejects")
     noop = _count(con, "rec_repeats WHERE same")
     con.execute(
@@ -644,21 +591,31 @@ def _against_ledger(
 def _register_subjects(
     store: Store, connection: sa.Connection, con: duckdb.DuckDBPyConnection, received: int
 ) -> None:
-    """Leaves table ``subject_keys`` (identifier, subject_id) for every subject of ``fresh``,
-    registering the subjects seen for the first time (with the first name and region given
-    for them in the file). Runs under the writer lock."""
+    """Leaves table ``subject_keys`` (identifier, subject_id, name, region) for every subject
+    of ``fresh``, registering the subjects seen for the first time (with the first name and
+    region given for them in the file). Runs under the writer lock."""
     known: list[Any] = []
     if _count(con, "fresh") and connection.scalar(sa.select(subjects.c.id).limit(1)) is not None:
         _keys_table(store, connection, con=con, query="SELECT DISTINCT identifier AS k FROM fresh")
         known = list(
             connection.execute(
                 sa.text(
-                    "SELECT s.identifier, s.id FROM incoming_keys k "
+                    "SELECT s.identifier, s.id, s.name, s.region FROM incoming_keys k "
                     "JOIN subjects s ON s.identifier = k.k"
                 )
             )
         )
-    _store_table(con, "subject_keys", known, {"identifier": pa.string(), "subject_id": pa.int64()})
+    _store_table(
+        con,
+        "subject_keys",
+        known,
+        {
+            "identifier": pa.string(),
+            "subject_id": pa.int64(),
+            "name": pa.string(),
+            "region": pa.string(),
+        },
+    )
     start = int(connection.scalar(sa.select(sa.func.coalesce(sa.func.max(subjects.c.id), 0))) or 0)
     con.execute(
         f"""
@@ -684,7 +641,9 @@ def _register_subjects(
         ["id", "identifier", "kind", "name", "region"],
         {"first_recorded_us": received},  # the batch's recorded_us: when its records were
     )
-    con.execute("INSERT INTO subject_keys SELECT identifier, subject_id FROM new_subjects")
+    con.execute(
+        "INSERT INTO subject_keys SELECT identifier, subject_id, name, region FROM new_subjects"
+    )
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -698,16 +657,16 @@ def ingest_events(
     store: Store,
     path: Path,
     *,
+    settings: Settings,
     furnisher_id: str,
     rejects: Path | None = None,
     progress: Progress | None = None,
-    decision: str | None = None,
+    standings: str = "now",
 ) -> IngestReport:
-    """Ingest one events file (fulfilled, repaired, retracted) from one furnisher. With
-    ``decision`` (e.g. "objection 4 upheld by wang.li"), the events are the registry's own
-    decision on the furnisher's records: the batch is of kind ``decision`` and named by it, and
-    only such a batch may carry the objection events (``objected``, ``objection_rejected``)."""
-    report = IngestReport("decision" if decision else "events", furnisher_id, decision or path.name)
+    """Ingest one events file (fulfilled, repaired, retracted) from one furnisher; the
+    current standings as for :func:`ingest_records`. The objection events (``objected``,
+    ``objection_rejected``) are the registry's own (registry.due_process) and refused here."""
+    report = IngestReport("events", furnisher_id, path.name)
     step = _stepper(report, progress)
     opened = _open_file(store, path, report, step, EVENT_FIELDS, EVENT_REQUIRED)
     if opened is None:
@@ -735,32 +694,32 @@ def ingest_events(
             "CREATE TEMP TABLE rec_checked AS SELECT seq AS _row, furnisher, record_id, "
             "CAST(NULL AS VARCHAR) AS problem FROM known_records"
         )
-        own = () if decision else ((_registry_only(), f"event|{REGISTRY_EVENT}", "event"),)
         checks = (
             *EVENT_CHECKS[:-1],
-            *own,
+            (_registry_only(), f"event|{REGISTRY_EVENT}", "event"),
+            (_control("record_id"), f"record_id|{CONTROL}", "record_id"),
+            (_control("furnisher"), f"furnisher|{CONTROL}", "furnisher"),
             (f"furnisher <> {quote(furnisher.id)}", f"furnisher|{OTHER_FURNISHER}", "furnisher"),
             EVENT_CHECKS[-1],
         )
-        for statement in event_statements(Dialect("duckdb"), checks=checks):
-            kind = "VIEW" if statement.view else "TABLE"
-            con.execute(f"CREATE TEMP {kind} {statement.name} AS {statement.query}")
+        run_statements(con, event_statements(Dialect("duckdb"), checks=checks))
         found = _with_detail(rejections(con, "ev_rejects"), furnisher)
         con.execute(
             """
             CREATE TEMP TABLE accepted AS
             SELECT e._row, e.furnisher, e.record_id, e.rec_row AS record_seq, e.event,
                    CASE WHEN e.event <> 'retracted' THEN e.ev_date END AS event_date,
-                   k.subject_id, k.identifier
+                   k.subject_id, k.identifier, k.name, k.region
             FROM ev_checked e JOIN known_records k ON k.seq = e.rec_row
             WHERE e.problem IS NULL
             """
         )
         step("writing")
-        with store.writing() as connection:
+        with store.writing("ledger") as connection:
             prior = _prior_batch(connection, furnisher_id, report.kind, digest)
             if prior is not None:
                 return _duplicate(report, prior)
+            _same_furnisher(connection, furnisher)
             seqs = [
                 r[0] for r in con.execute("SELECT DISTINCT record_seq FROM accepted").fetchall()
             ]
@@ -789,28 +748,26 @@ def ingest_events(
             report.rejections = found
             report.accepted = _count(con, "fresh")
             report.noop = _count(con, "accepted") - report.accepted
-            rest = _rest_sql(
-                "'event'",
-                "furnisher",
-                "record_id",
-                "identifier",
-                "NULL",
-                "NULL",
-                "NULL",
-                "event",
-                "event_date",
-                "record_seq",
+            writer = BatchWriter(store, connection, _meta(report, digest))
+            rest = rest_sql(
+                entry="'event'",
+                furnisher="furnisher",
+                record_id="record_id",
+                subject="identifier",
+                subject_name="name",
+                subject_region="region",
+                event="event",
+                event_date="event_date",
+                record_seq="record_seq",
             )
-            _append(
-                store,
-                connection,
-                report,
-                digest,
-                con,
+            cursor = con.execute(
                 f"""
-                SELECT _row, record_id, subject_id, event, event_date, record_seq, {rest} AS rest
-                FROM fresh
-                """,
+                SELECT record_id, subject_id, event, event_date, record_seq, {rest} AS rest
+                FROM fresh ORDER BY _row
+                """
+            )
+            writer.append(
+                ("record_id", "subject_id", "event", "event_date", "record_seq"),
                 {
                     "entry": "event",
                     "furnisher": furnisher.id,
@@ -818,14 +775,20 @@ def ingest_events(
                     "occurred_on": None,
                     "amount": None,
                 },
-                _position(connection),
+                _chunks(cursor),
             )
             report.affected = [
                 int(r[0])
                 for r in con.execute("SELECT DISTINCT subject_id FROM fresh ORDER BY 1").fetchall()
             ]
+            online = _standings_in_transaction(
+                store, connection, settings, report, writer, step, standings
+            )
+            _close(report, writer, online)
     finally:
         con.close()
+    faults.point("ingest.committed")
+    _catch_up(store, settings, report, online, standings, step)
     if report.rejections:
         step("writing rejects")
         report.rejects_path = rejects or default_rejects_path(path)
@@ -837,14 +800,15 @@ def ingest_events(
 def _ledger_records(
     store: Store, connection: sa.Connection, furnisher: Furnisher, record_ids: list[str]
 ) -> Any:
-    """The furnisher's ledger records with these ids, as an Arrow table."""
+    """The furnisher's ledger records with these ids, and their subjects, as an Arrow table."""
     rows: list[Any] = []
     if record_ids:
         _keys_table(store, connection, record_ids)
         rows = list(
             connection.execute(
                 sa.text(
-                    "SELECT l.seq, l.furnisher, l.record_id, l.subject_id, s.identifier "
+                    "SELECT l.seq, l.furnisher, l.record_id, l.subject_id, s.identifier, "
+                    "s.name, s.region "
                     "FROM incoming_keys k JOIN ledger l ON l.furnisher = :f "
                     "AND l.record_id = k.k AND l.entry = 'record' "
                     "JOIN subjects s ON s.id = l.subject_id"
@@ -852,13 +816,19 @@ def _ledger_records(
                 {"f": furnisher.id},
             )
         )
+    columns = {
+        "seq": pa.int64(),
+        "furnisher": pa.string(),
+        "record_id": pa.string(),
+        "subject_id": pa.int64(),
+        "identifier": pa.string(),
+        "name": pa.string(),
+        "region": pa.string(),
+    }
     return pa.table(
         {
-            "seq": pa.array([r[0] for r in rows], pa.int64()),
-            "furnisher": pa.array([r[1] for r in rows], pa.string()),
-            "record_id": pa.array([r[2] for r in rows], pa.string()),
-            "subject_id": pa.array([r[3] for r in rows], pa.int64()),
-            "identifier": pa.array([r[4] for r in rows], pa.string()),
+            name: pa.array([r[i] for r in rows], kind)
+            for i, (name, kind) in enumerate(columns.items())
         }
     )
 

@@ -1,38 +1,55 @@
-"""The ledger's hash chain: how each entry is hashed, and `verify`.
+"""The ledger's one writer and its verification.
 
-Each entry's hash is SHA-256 over the previous entry's hash and the entry's canonical text (its
-sequence number, batch and every fact it holds, with the subject's identifier rather than the
-store's internal key). Changing any stored fact, deleting an entry or moving one changes a hash
-that `verify` recomputes. The last entry of each batch is also kept in the batch's row, so
-cutting entries off the end of the ledger is detected too; `verify` prints the head hash, which a
-registry may publish or anchor elsewhere to detect the removal of whole batches.
+Every entry reaches the ledger through :class:`BatchWriter`: file ingest, API submissions and
+the registry's own decisions alike. Under the ledger's writer lock it reads the head, opens the
+batch row, assigns each entry its sequence number and the batch's ``recorded_us`` (now, never
+before the previous batch's), chains the entries' hashes (:mod:`socialcredit.registry.chain`,
+v2 encoding), anchors the new head and raises the ledger's change counter — all inside the
+caller's transaction, so that the caller's other writes (subjects, notices, cases, the current
+standings the batch changes) commit with it or not at all.
+
+An entry's canonical fields (:data:`FIELDS`): its sequence number, batch and ``recorded_us``,
+then entry kind, furnisher, record id, the subject's identifier, name and region as
+registered (not the store's internal key), code, ``occurred_on``, amount as furnished, event,
+event date and the record's sequence number. Editing any of them — a subject's name included —
+breaks the chain at that entry.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable
+import csv
+import io
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from queue import Queue
 from typing import Any
 
 import sqlalchemy as sa
 
-from socialcredit.store.db import Store
-from socialcredit.store.schema import batches, ledger, subjects
+from socialcredit.registry.bulk import literal
+from socialcredit.registry.chain import (
+    GENESIS,
+    Verification,
+    anchor,
+    anchored_head,
+    chain_rows,
+    check_anchor,
+    field_v2,
+    field_v2_sql,
+    walk,
+)
+from socialcredit.store.db import Store, now_us
+from socialcredit.store.schema import LEDGER_GENERATION, batches, ledger, subjects
 
-GENESIS = "0" * 64
-SEPARATOR = "\x1f"
-
-# The canonical fields, in order; None is written as the empty string. The three the registry
-# assigns under its writer lock come first, the furnished facts ("the rest") after.
-FIELDS = (
-    "seq",
-    "batch_id",
-    "recorded_us",
+# The canonical fields after seq, batch_id and recorded_us (which the writer assigns).
+REST_FIELDS = (
     "entry",
     "furnisher",
     "record_id",
     "subject",
+    "subject_name",
+    "subject_region",
     "code",
     "occurred_on",
     "amount",
@@ -40,30 +57,29 @@ FIELDS = (
     "event_date",
     "record_seq",
 )
+FIELDS = ("seq", "batch_id", "recorded_us", *REST_FIELDS)
+# v1 entries (before migration 0009) did not cover the subject's name and region.
+V1_FIELDS = tuple(
+    i for i, name in enumerate(FIELDS) if name not in ("subject_name", "subject_region")
+)
+
+CHUNK = 100_000
 
 
-def entry_text(values: Iterable[object]) -> str:
-    return SEPARATOR.join("" if v is None else str(v) for v in values)
+def rest_sql(**expressions: str) -> str:
+    """DuckDB SQL for an entry's "rest" (its v2 fields after seq, batch_id and recorded_us)
+    from an SQL expression per field of :data:`REST_FIELDS` (absent: NULL)."""
+    unknown = set(expressions) - set(REST_FIELDS)
+    if unknown:
+        raise ValueError(f"not a ledger field: {sorted(unknown)}")
+    return " || ".join(
+        field_v2_sql(f"CAST({expressions.get(name, 'NULL')} AS VARCHAR)") for name in REST_FIELDS
+    )
 
 
-def chain(
-    previous: str,
-    first_seq: int,
-    batch_id: int,
-    recorded_us: int,
-    rows: Iterable[tuple[object, ...]],
-) -> list[tuple[object, ...]]:
-    """Chain one batch's entries from ``previous``: each row ends with the entry's "rest" (its
-    canonical text after seq, batch_id and recorded_us), which is replaced by its hash —
-    SHA-256 over the previous hash and the entry's whole canonical text."""
-    sha = hashlib.sha256
-    s = SEPARATOR
-    middle = f"{s}{batch_id}{s}{recorded_us}{s}"
-    chained = []
-    for seq, row in enumerate(rows, start=first_seq):
-        previous = sha(f"{previous}{s}{seq}{middle}{row[-1]}".encode()).hexdigest()
-        chained.append((*row[:-1], previous))
-    return chained
+def rest_text(**values: object) -> str:
+    """The same as :func:`rest_sql`, from Python values (a decision's event)."""
+    return "".join(field_v2(values.get(name)) for name in REST_FIELDS)
 
 
 def head(connection: sa.Connection) -> tuple[int, str, int]:
@@ -77,50 +93,162 @@ def head(connection: sa.Connection) -> tuple[int, str, int]:
 
 
 @dataclass(frozen=True)
-class Verification:
-    entries: int
-    head_hash: str
-    problem: str | None  # None: the chain holds
-    seq: int | None = None  # the first entry that does not match
-    chain: str = "ledger"
+class BatchMeta:
+    """Who sent what: the batch row's facts, which the writer inserts."""
+
+    furnisher: str
+    kind: str  # records | events | decision
+    file_name: str
+    digest: str
+    rows_read: int
+    accepted: int
+    noop: int
+    rejected: int
 
 
-def walk(
-    rows: Iterable[Any], *, chain: str, progress: Callable[[int], None] | None = None
-) -> Verification:
-    """Recompute a chain from its rows in seq order (seq first, the stored hash last, the
-    canonical fields between); stop at the first entry that does not match."""
-    previous, expected, count = GENESIS, 1, 0
-    sha = hashlib.sha256
-    for row in rows:
-        seq = int(row[0])
-        if seq != expected:
-            return Verification(
-                count,
-                previous,
-                f"entry {expected} is missing: the {chain} jumps from entry {expected - 1} to "
-                f"entry {seq} (deleted entries)",
-                expected,
-                chain,
+@dataclass(frozen=True)
+class Appended:
+    batch_id: int
+    recorded_us: int
+    first_seq: int | None  # None: the batch added no entry
+    last_seq: int | None
+    last_hash: str
+
+
+class BatchWriter:
+    """Appends one batch inside a write transaction that holds the ledger's lock. Make it,
+    :meth:`append` its entries (as often as the entries come in kinds), then :meth:`close`."""
+
+    def __init__(self, store: Store, connection: sa.Connection, meta: BatchMeta) -> None:
+        store.lock(connection, "ledger")
+        self.store = store
+        self.connection = connection
+        self.meta = meta
+        self.last_seq, self.last_hash, last_us = head(connection)
+        self.recorded_us = max(now_us(), last_us + 1)
+        self.first_seq = self.last_seq + 1
+        result = connection.execute(
+            batches.insert().values(
+                furnisher=meta.furnisher,
+                kind=meta.kind,
+                file_name=meta.file_name,
+                digest=meta.digest,
+                received_us=self.recorded_us,
+                rows_read=meta.rows_read,
+                accepted=meta.accepted,
+                noop=meta.noop,
+                rejected=meta.rejected,
+                standings_done=False,
             )
-        digest = sha(f"{previous}{SEPARATOR}{entry_text(row[:-1])}".encode()).hexdigest()
-        if digest != row[-1]:
-            return Verification(
-                count,
-                previous,
-                f"entry {seq} does not match its hash: its content was changed, or entries were "
-                "moved",
-                seq,
-                chain,
+        )
+        self.batch_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def append(
+        self,
+        columns: Sequence[str],
+        constants: dict[str, object],
+        chunks: Iterable[list[tuple[Any, ...]]],
+    ) -> None:
+        """Chain and insert entries: each row holds the values of ``columns`` (ledger columns
+        other than seq, batch_id, recorded_us and hash) and ends with the entry's "rest"
+        (:func:`rest_sql` or :func:`rest_text`); ``constants`` are the ledger columns that are
+        the same on every row. Chunks are chained in a helper thread while the store takes
+        the previous one (SQLite lets go of the GIL while it writes; PostgreSQL digests a COPY
+        in its own process)."""
+        values = {**constants, "batch_id": self.batch_id, "recorded_us": self.recorded_us}
+        prefix = (self.batch_id, self.recorded_us)
+        postgres = self.store.dialect == "postgresql"
+        count = [0]
+
+        def chained() -> Iterator[list[tuple[Any, ...]]]:
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                seq = self.last_seq + 1
+                rows = chain_rows(self.last_hash, seq, prefix, chunk)
+                # seq first, the varying columns, then the hash (replacing the rest)
+                rows = [(seq + i, *row) for i, row in enumerate(rows)]
+                self.last_seq += len(rows)
+                self.last_hash = str(rows[-1][-1])
+                count[0] += len(rows)
+                if postgres:  # COPY takes every column on every row
+                    rows = [(*row, *values.values()) for row in rows]
+                yield rows
+
+        names = ["seq", *columns, "hash", *values]
+        raw: Any = self.connection.connection.driver_connection
+        if postgres:
+            with (
+                raw.cursor() as pg,
+                pg.copy(f"COPY ledger ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy,
+            ):
+                for rows in _prefetched(chained()):
+                    buffer = io.StringIO()
+                    csv.writer(buffer, lineterminator="\n").writerows(rows)
+                    copy.write(buffer.getvalue())
+        else:
+            marks = ", ".join(["?"] * (len(columns) + 2) + [literal(v) for v in values.values()])
+            statement = f"INSERT INTO ledger ({', '.join(names)}) VALUES ({marks})"
+            for rows in _prefetched(chained()):
+                raw.executemany(statement, rows)
+
+    def close(self, *, standings_done: bool) -> Appended:
+        """Record the batch's range and last hash, anchor the chain's head and raise the
+        ledger's counter. ``standings_done``: the current standings the batch changes are
+        written in this same transaction (else they are pending, and answered online until
+        the derived state catches up)."""
+        added = self.last_seq >= self.first_seq
+        self.connection.execute(
+            batches.update()
+            .where(batches.c.id == self.batch_id)
+            .values(
+                first_seq=self.first_seq if added else None,
+                last_seq=self.last_seq if added else None,
+                last_hash=self.last_hash if added else None,
+                standings_done=standings_done or not added,
             )
-        previous, expected, count = digest, expected + 1, count + 1
-        if progress is not None and count % 50_000 == 0:
-            progress(count)
-    return Verification(count, previous, None, None, chain)
+        )
+        if added:
+            anchor(self.connection, "ledger", self.last_seq, self.last_hash)
+            self.store.raise_generation(self.connection, LEDGER_GENERATION)
+        return Appended(
+            self.batch_id,
+            self.recorded_us,
+            self.first_seq if added else None,
+            self.last_seq if added else None,
+            self.last_hash,
+        )
+
+
+def _prefetched(chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[Any, ...]]]:
+    """The chunks of an iterator, each made in a helper thread while the caller works on the
+    one before."""
+    done = object()
+    queue: Queue[Any] = Queue(maxsize=2)
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                queue.put(chunk)
+            queue.put(done)
+        except BaseException as error:  # handed to the caller, raised there
+            queue.put(error)
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        worker.join(timeout=60)
 
 
 def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Verification:
-    """Recompute the ledger's whole chain; stop at the first entry that does not match."""
+    """Recompute the ledger's whole chain; stop at the first entry that does not match. Then
+    the anchored head, and the last entry of every batch against the hash its batch row
+    recorded."""
     columns = (
         ledger.c.seq,
         ledger.c.batch_id,
@@ -129,6 +257,8 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
         ledger.c.furnisher,
         ledger.c.record_id,
         subjects.c.identifier,
+        subjects.c.name,
+        subjects.c.region,
         ledger.c.code,
         ledger.c.occurred_on,
         ledger.c.amount,
@@ -137,6 +267,7 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
         ledger.c.record_seq,
     )
     with store.reading() as connection:
+        v2_from = anchored_head(connection, "ledger").v2_from
         result = connection.execute(
             sa.select(*columns, ledger.c.hash)
             .select_from(ledger.outerjoin(subjects, subjects.c.id == ledger.c.subject_id))
@@ -144,24 +275,28 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
             .execution_options(yield_per=50_000)
         )
         with result:
-            walked = walk(result, chain="ledger", progress=progress)
+            walked = walk(
+                result, chain="ledger", v2_from=v2_from, v1_fields=V1_FIELDS, progress=progress
+            )
+        walked = check_anchor(connection, walked)
         if walked.problem is not None:
             return walked
         count, previous = walked.entries, walked.head_hash
-        last_seq = count
         ends = connection.execute(
             sa.select(batches.c.id, batches.c.last_seq, batches.c.last_hash)
             .where(batches.c.last_seq.is_not(None))
             .order_by(batches.c.id)
         ).all()
         for batch in ends:
-            if batch.last_seq > last_seq:
+            if batch.last_seq > count:
                 return Verification(
                     count,
                     previous,
                     f"batch {batch.id} ended at entry {batch.last_seq} but the ledger ends at "
-                    f"entry {last_seq} (entries cut off the end)",
-                    last_seq + 1,
+                    f"entry {count} (entries cut off the end; the last good entry is {count})",
+                    count + 1,
+                    "ledger",
+                    count,
                 )
             stored = connection.scalar(
                 sa.select(ledger.c.hash).where(ledger.c.seq == batch.last_seq)
@@ -173,7 +308,9 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
                     f"entry {batch.last_seq} (the last of batch {batch.id}) does not carry the "
                     "hash recorded when the batch was committed",
                     int(batch.last_seq),
+                    "ledger",
+                    int(batch.last_seq) - 1,
                 )
     if progress is not None:
         progress(count)
-    return Verification(count, previous, None)
+    return walked

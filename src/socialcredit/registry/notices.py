@@ -230,7 +230,7 @@ def send(store: Store, to: str) -> int:
     if not to.startswith("file:") or len(to) <= 5:
         raise UsageError(f"unknown channel {to!r}: use file:PATH (JSON lines)")
     path = Path(to[5:])
-    with store.writing() as connection:
+    with store.writing("notices") as connection:
         rows = connection.execute(
             sa.select(notices, subjects.c.identifier)
             .join(subjects, subjects.c.id == notices.c.subject_id)

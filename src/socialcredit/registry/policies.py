@@ -27,6 +27,7 @@ from socialcredit.errors import SocialCreditError, UsageError
 from socialcredit.policy.loader import parse_catalogue, parse_scheme
 from socialcredit.policy.model import Catalogue, Scheme
 from socialcredit.policy.shipped import shipped_catalogue_text, shipped_scheme_texts
+from socialcredit.registry import adminlog
 from socialcredit.store.db import now_us
 from socialcredit.store.schema import furnishers, policy_versions
 
@@ -90,7 +91,12 @@ def catalogue_at(connection: sa.Connection, known_us: int | None = None) -> Cata
 
 
 def publish_catalogue(
-    connection: sa.Connection, text: str, *, source: str, max_effect_days: int
+    connection: sa.Connection,
+    text: str,
+    *,
+    source: str,
+    max_effect_days: int,
+    by: str = "socialcredit",
 ) -> Published:
     catalogue = parse_catalogue(text, source=source)  # validates: guardrails, grounds
     latest = _latest(connection, "catalogue", CATALOGUE_ID)
@@ -113,12 +119,17 @@ def publish_catalogue(
                 f"be valid under this catalogue:\n{error}"
             ) from None
     version = 1 if latest is None else latest.version + 1
-    _insert(connection, "catalogue", CATALOGUE_ID, version, None, text)
+    _insert(connection, "catalogue", CATALOGUE_ID, version, None, text, by)
     return Published("catalogue", CATALOGUE_ID, version, new=True)
 
 
 def publish_scheme(
-    connection: sa.Connection, text: str, *, source: str, max_effect_days: int
+    connection: sa.Connection,
+    text: str,
+    *,
+    source: str,
+    max_effect_days: int,
+    by: str = "socialcredit",
 ) -> Published:
     catalogue = catalogue_at(connection)
     scheme = parse_scheme(text, catalogue=catalogue, source=source, max_effect_days=max_effect_days)
@@ -145,7 +156,7 @@ def publish_scheme(
             f"{source}: scheme {scheme.id} is already at version {latest.version}; a new "
             f"version must be higher (use {latest.version + 1})"
         )
-    _insert(connection, "scheme", scheme.id, scheme.version, scheme.effective_from, text)
+    _insert(connection, "scheme", scheme.id, scheme.version, scheme.effective_from, text, by)
     return Published("scheme", scheme.id, scheme.version, new=True)
 
 
@@ -156,8 +167,10 @@ def _insert(
     version: int,
     effective_from: dt.date | None,
     text: str,
+    by: str,
 ) -> None:
-    connection.execute(
+    """A new policy version, and its entry in the admin log (the same transaction)."""
+    inserted = connection.execute(
         policy_versions.insert().values(
             kind=kind,
             policy_id=policy_id,
@@ -167,6 +180,10 @@ def _insert(
             digest=_digest(text),
             source=text,
         )
+    ).inserted_primary_key
+    assert inserted is not None
+    adminlog.record(
+        connection, actor=by, action=f"{kind}.published", kind="policy", key=inserted[0]
     )
 
 
@@ -185,15 +202,19 @@ def policy_kind(text: str, source: str) -> str:
     )
 
 
-def publish_file(connection: sa.Connection, path: Path, *, max_effect_days: int) -> Published:
+def publish_file(
+    connection: sa.Connection, path: Path, *, max_effect_days: int, by: str = "socialcredit"
+) -> Published:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
     source = str(path)
     if policy_kind(text, source) == "catalogue":
-        return publish_catalogue(connection, text, source=source, max_effect_days=max_effect_days)
-    return publish_scheme(connection, text, source=source, max_effect_days=max_effect_days)
+        return publish_catalogue(
+            connection, text, source=source, max_effect_days=max_effect_days, by=by
+        )
+    return publish_scheme(connection, text, source=source, max_effect_days=max_effect_days, by=by)
 
 
 def publish_shipped(connection: sa.Connection, *, max_effect_days: int) -> list[Published]:
@@ -301,7 +322,13 @@ def schemes_in_force(
 
 
 def add_furnisher(
-    connection: sa.Connection, furnisher_id: str, name: str, codes: list[str], *, update: bool
+    connection: sa.Connection,
+    furnisher_id: str,
+    name: str,
+    codes: list[str],
+    *,
+    update: bool,
+    by: str = "socialcredit",
 ) -> tuple[Furnisher, str]:
     """Register a furnisher with the codes it may furnish; (furnisher, 'added'|'unchanged'|
     'updated')."""
@@ -327,6 +354,9 @@ def add_furnisher(
     values = {"name": furnisher.name, "codes": json.dumps(wanted)}
     if existing is None:
         connection.execute(furnishers.insert().values(id=furnisher_id, added_us=now_us(), **values))
+        adminlog.record(
+            connection, actor=by, action="furnisher.added", kind="furnisher", key=furnisher_id
+        )
         return furnisher, "added"
     if existing == furnisher:
         return furnisher, "unchanged"
@@ -336,6 +366,9 @@ def add_furnisher(
             f"{', '.join(existing.codes)}; pass --update to change it"
         )
     connection.execute(furnishers.update().where(furnishers.c.id == furnisher_id).values(**values))
+    adminlog.record(
+        connection, actor=by, action="furnisher.updated", kind="furnisher", key=furnisher_id
+    )
     return furnisher, "updated"
 
 

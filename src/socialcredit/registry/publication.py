@@ -21,11 +21,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from socialcredit.errors import NotFound, UsageError
+from socialcredit.errors import NotFound, SocialCreditError, UsageError
 from socialcredit.identifiers import check
-from socialcredit.policy.model import CodeList, Scheme
 from socialcredit.registry.policies import catalogue_at, scheme_at, schemes_in_force
-from socialcredit.registry.standings import (
+from socialcredit.registry.standings.freshness import pending_subjects, stale_rows
+from socialcredit.registry.standings.online import (
     evaluate_facts,
     load_subject,
     subject_key,
@@ -34,6 +34,7 @@ from socialcredit.registry.standings import (
 from socialcredit.semantics.fields import Record
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
+from socialcredit.store.schema import standing_lists, standings, subjects
 
 # Compound surnames that take two characters (the common ones).
 COMPOUND_SURNAMES = frozenset(
@@ -276,14 +277,64 @@ class PublicMember:
     until: str | None
 
 
-def public_list(
-    store: Store, settings: Settings, scheme_id: str, list_id: str
-) -> list[PublicMember]:
-    """The members of a public list today, from the current standings (re-evaluated where their
-    day has come), persons masked."""
-    from socialcredit.registry.standings import refresh
+@dataclass(frozen=True)
+class PublicPage:
+    """One page of a public list today: its members in identifier order, and how many there
+    are in all."""
 
-    refresh(store, settings)  # no stale listing: everyone whose day has come is re-evaluated
+    scheme: str
+    list_id: str
+    title: str
+    kind: str
+    legal_basis: str
+    on: str
+    total: int
+    page: int
+    per_page: int
+    members: list[PublicMember]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+MAX_PER_PAGE = 500
+
+
+class Updating(SocialCreditError):
+    """The derived state is catching up after a large batch: too many subjects to evaluate
+    online for one answer. The service answers 503 with Retry-After."""
+
+    retry_after = 30
+
+
+def _member(identifier: str, kind: str, name: str | None, since: Any, until: Any) -> PublicMember:
+    person = kind == "person"
+    return PublicMember(
+        identifier=mask_identifier(identifier) if person else identifier,
+        kind=kind,
+        name=mask_name(name) if person else name,
+        since=None if since is None else str(since)[:10],
+        until=None if until is None else str(until)[:10],
+    )
+
+
+def public_list(
+    store: Store,
+    settings: Settings,
+    scheme_id: str,
+    list_id: str,
+    *,
+    page: int = 1,
+    per_page: int = 100,
+) -> PublicPage:
+    """One page of the members of a public list today, persons masked. Read-only: one query
+    over the stored current standings (``standing_lists``, in identifier order) — except for
+    the subjects whose stored standing is stale or pending (freshness), which are evaluated
+    online in the same read and merged in; when there are more of those than
+    ``online_update_limit`` (a large batch is being caught up), :class:`Updating`."""
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise UsageError(f"page is 1 or more, per_page 1 to {MAX_PER_PAGE}")
     today, known = settings.today(), now_us()
     with store.reading() as connection:
         applicable = scheme_at(
@@ -298,51 +349,106 @@ def public_list(
             raise NotFound(f"scheme {scheme_id} has no list {list_id!r}")
         if not lst.public:
             raise UsageError(f"list {list_id} of scheme {scheme_id} is not public")
-        rows = connection.execute(
-            sa.text(
-                "SELECT s.id, s.identifier, s.kind, s.name FROM standings t "
-                "JOIN subjects s ON s.id = t.subject_id "
-                "WHERE t.scheme_id = :scheme AND t.lists LIKE :pattern ORDER BY s.identifier"
-            ),
-            {"scheme": scheme_id, "pattern": f'%"{list_id}"%'},
-        ).all()
-        members = []
-        for row in rows:
-            since, until = _list_dates(
-                connection, applicable.scheme, lst, int(row.id), today, known
+        unsure = set(
+            connection.scalars(
+                sa.select(standings.c.subject_id).where(stale_rows(applicable, today))
             )
-            if not _published(since, settings, today):
-                continue
-            person = row.kind == "person"
-            members.append(
-                PublicMember(
-                    identifier=mask_identifier(row.identifier) if person else row.identifier,
-                    kind=row.kind,
-                    name=mask_name(row.name) if person else row.name,
-                    since=since,
-                    until=until,
-                )
+        ) | pending_subjects(connection)
+        if len(unsure) > settings.online_update_limit:
+            raise Updating(
+                f"the list {scheme_id}/{list_id} is being brought up to date after a large batch "
+                f"({len(unsure):,} subjects); try again shortly"
             )
-    return members
+        extra = _evaluated_members(connection, applicable, lst.id, unsure, settings, today, known)
+        base = (
+            sa.select(
+                subjects.c.identifier,
+                subjects.c.kind,
+                subjects.c.name,
+                standing_lists.c.since,
+                standing_lists.c.until,
+                standing_lists.c.subject_id,
+            )
+            .join(subjects, subjects.c.id == standing_lists.c.subject_id)
+            .where(standing_lists.c.scheme_id == scheme_id, standing_lists.c.list_id == list_id)
+        )
+        if settings.publication_notice_days:
+            cutoff = today - dt.timedelta(days=settings.publication_notice_days)
+            base = base.where(
+                sa.or_(standing_lists.c.since.is_(None), standing_lists.c.since <= cutoff)
+            )
+        stored = int(
+            connection.scalar(sa.select(sa.func.count()).select_from(base.subquery())) or 0
+        )
+        skip = _stored_among(connection, base, unsure)
+        offset = (page - 1) * per_page
+        ordered = base.order_by(standing_lists.c.identifier)
+        if unsure:  # merge the online answers in: the first offset + per_page of both
+            ordered = ordered.limit(offset + per_page + len(skip))
+        else:
+            ordered = ordered.limit(per_page).offset(offset)
+        rows = connection.execute(ordered).all()
+    if unsure:
+        merged = sorted(
+            [(r.identifier, _member(*r[:5])) for r in rows if r.identifier not in skip] + extra,
+            key=lambda item: item[0],
+        )
+        members = [m for _, m in merged[offset : offset + per_page]]
+    else:
+        members = [_member(*r[:5]) for r in rows]
+    return PublicPage(
+        scheme=scheme_id,
+        list_id=list_id,
+        title=lst.title,
+        kind=lst.kind,
+        legal_basis=lst.legal_basis,
+        on=today.isoformat(),
+        total=stored - len(skip) + len(extra),
+        page=page,
+        per_page=per_page,
+        members=members,
+    )
 
 
-def _list_dates(
+def _stored_among(connection: sa.Connection, base: Any, keys: set[int]) -> set[str]:
+    """The identifiers of stored members among ``keys`` (they are answered online)."""
+    found: set[str] = set()
+    wanted = sorted(keys)
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        found.update(
+            r.identifier
+            for r in connection.execute(base.where(standing_lists.c.subject_id.in_(chunk)))
+        )
+    return found
+
+
+def _evaluated_members(
     connection: sa.Connection,
-    scheme: Scheme,
-    lst: Any,
-    key: int,
+    applicable: Any,
+    list_id: str,
+    keys: set[int],
+    settings: Settings,
     today: dt.date,
     known: int,
-) -> tuple[str | None, str | None]:
-    if not isinstance(lst, CodeList):
-        return None, None
-    from socialcredit.registry.policies import Applicable
-
-    facts = load_subject(connection, key)
-    evaluated = evaluate_facts(
-        facts, Applicable(scheme, None), as_of=today, known_at_us=known, explain=True
-    )
-    if evaluated.standing is None or evaluated.standing.explanation is None:
-        return None, None
-    dates = evaluated.standing.explanation["lists"].get(lst.id, {})
-    return dates.get("since"), dates.get("until")
+) -> list[tuple[str, PublicMember]]:
+    """The members among ``keys``, evaluated online (read-only), as (identifier, member)."""
+    found = []
+    for key in sorted(keys):
+        facts = load_subject(connection, key)
+        if facts.kind not in applicable.scheme.subjects:
+            continue
+        evaluated = evaluate_facts(facts, applicable, as_of=today, known_at_us=known, explain=True)
+        standing = evaluated.standing
+        if standing is None or standing.explanation is None or list_id not in standing.lists:
+            continue
+        dates = standing.explanation["lists"][list_id]
+        if not _published(dates["since"], settings, today):
+            continue
+        found.append(
+            (
+                facts.identifier,
+                _member(facts.identifier, facts.kind, facts.name, dates["since"], dates["until"]),
+            )
+        )
+    return found

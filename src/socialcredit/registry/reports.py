@@ -34,7 +34,7 @@ from socialcredit.policy.model import Catalogue
 from socialcredit.registry.audit import Reader, record_read
 from socialcredit.registry.policies import catalogue_at, schemes_in_force
 from socialcredit.registry.publication import publication_window
-from socialcredit.registry.standings import (
+from socialcredit.registry.standings.online import (
     Evaluated,
     SubjectFacts,
     evaluate_facts,
@@ -87,7 +87,7 @@ def issue_report(
     issued_us = now_us()
     zone = ZoneInfo(settings.timezone)
     year = (dt.datetime.fromtimestamp(issued_us / 1e6, dt.UTC).astimezone(zone)).year
-    with store.writing() as connection:
+    with store.writing("reports") as connection:
         key = subject_key(connection, identifier)
         if key is None:
             raise NotFound(f"the registry holds no records about {identifier}")

@@ -46,7 +46,7 @@ def request_review(
         raise UsageError("--reason is required: what the subject finds wrong")
     calendar = load_calendar(settings.holidays_file)
     today = settings.today()
-    with store.writing() as connection:
+    with store.writing("reviews") as connection:
         key = connection.scalar(sa.select(subjects.c.id).where(subjects.c.identifier == identifier))
         if key is None:
             raise NotFound(f"the registry holds no records about {identifier}")
@@ -87,7 +87,7 @@ def decide_review(
         raise UsageError(f"outcome must be one of {', '.join(OUTCOMES)}")
     if not reason.strip() or not by.strip():
         raise UsageError("a decision needs --reason and --by (who decided)")
-    with store.writing() as connection:
+    with store.writing("reviews") as connection:
         row = connection.execute(sa.select(reviews).where(reviews.c.id == review_id)).first()
         if row is None:
             raise NotFound(f"no review {review_id}")

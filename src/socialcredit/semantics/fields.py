@@ -51,6 +51,7 @@ OTHER_FURNISHER = "other_furnisher"
 UNAUTHORISED = "unauthorised"
 LEDGER_CONFLICT = "ledger_conflict"
 REGISTRY_EVENT = "registry_event"
+CONTROL = "control_characters"
 
 PROBLEM_LABELS = {
     ROW: "unreadable row",
@@ -65,6 +66,7 @@ PROBLEM_LABELS = {
     UNAUTHORISED: "code not authorised for the furnisher",
     LEDGER_CONFLICT: "conflicts with a record in the ledger",
     REGISTRY_EVENT: "an event only the registry writes",
+    CONTROL: "control characters",
 }
 
 
@@ -188,6 +190,11 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
         return (
             f"event {value!r} is written by the registry itself when a subject objects to a "
             "record and when the objection is decided; a furnisher does not send it"
+        )
+    if problem == CONTROL:
+        return (
+            f"the {field} {value!r} holds control characters (U+0000-U+001F or U+007F-U+009F); "
+            f"a {field} is chained into the ledger and must be printable text"
         )
     raise ValueError(f"unknown problem {problem!r}")
 

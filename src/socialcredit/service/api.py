@@ -44,10 +44,10 @@ from socialcredit.registry.policies import (
     list_furnishers,
     schemes_in_force,
 )
-from socialcredit.registry.publication import public_list, public_view
+from socialcredit.registry.publication import MAX_PER_PAGE, PublicPage, public_list, public_view
 from socialcredit.registry.reports import issue_report, subject_cases
 from socialcredit.registry.review import Review, decide_review, list_reviews, request_review
-from socialcredit.registry.standings import after_ingest, standing_of, view_json
+from socialcredit.registry.standings.online import standing_of, view_json
 from socialcredit.semantics.fields import reason_text
 from socialcredit.semantics.reference import catalogue_kinds
 from socialcredit.service import models as m
@@ -268,9 +268,10 @@ async def _submit(kind: str, request: Request, who: Principal, state: State) -> 
         ingest = ingest_records if kind == "records" else ingest_events
 
         def work() -> m.IngestOut:
-            report = ingest(state.store, path, furnisher_id=who.furnisher_id or "")
-            note = after_ingest(state.store, state.settings, report.affected, report.batch_id)
-            return ingest_out(report, note, state)
+            report = ingest(
+                state.store, path, settings=state.settings, furnisher_id=who.furnisher_id or ""
+            )
+            return ingest_out(report, report.standings, state)
 
         return await run_in_threadpool(work)
 
@@ -664,16 +665,33 @@ def public_lists_route(state: AppState) -> list[m.PublicListOut]:
 
 
 @router.get(
-    "/public/lists/{scheme_id}/{list_id}", tags=["public"], response_model=list[m.PublicMemberOut]
+    "/public/lists/{scheme_id}/{list_id}",
+    tags=["public"],
+    response_model=m.PublicPageOut,
+    responses={503: {"model": m.Error, "description": "Being updated: retry shortly."}},
 )
-def public_list_members(scheme_id: str, list_id: str, state: AppState) -> list[m.PublicMemberOut]:
-    """The members of a public list today, persons masked."""
+def public_list_members(
+    scheme_id: str,
+    list_id: str,
+    state: AppState,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 100,
+) -> m.PublicPageOut:
+    """One page of the members of a public list today, in identifier order, persons masked,
+    with the total count. Read-only: one query over the stored current standings."""
     if scheme_id not in {lst.scheme for lst in public_lists(state)}:
         raise NotFound(f"no scheme {scheme_id!r} with public lists is in force")
-    return [
-        m.PublicMemberOut(**asdict(member))
-        for member in public_list(state.store, state.settings, scheme_id, list_id)
-    ]
+    return page_out(
+        public_list(state.store, state.settings, scheme_id, list_id, page=page, per_page=per_page)
+    )
+
+
+def page_out(found: PublicPage) -> m.PublicPageOut:
+    return m.PublicPageOut(
+        **{k: v for k, v in asdict(found).items() if k != "members"},
+        pages=found.pages,
+        members=[m.PublicMemberOut(**asdict(member)) for member in found.members],
+    )
 
 
 def published_schemes(state: State) -> list[m.SchemeOut]:

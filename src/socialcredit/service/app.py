@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from socialcredit import __version__
 from socialcredit.errors import NotFound, PolicyError, SocialCreditError, UsageError
+from socialcredit.registry.publication import Updating
 from socialcredit.service import models as m
 from socialcredit.service.api import router as api_router
 from socialcredit.service.fastpath import CheckFastPath
@@ -126,6 +127,12 @@ def create_app(settings: Settings | None = None) -> Service:
     async def store_error(request: Request, error: StoreError) -> Response:
         log.error("store unavailable: %s", error)
         return _error(request, 503, "store_unavailable", str(error))
+
+    @app.exception_handler(Updating)
+    async def updating(request: Request, error: Updating) -> Response:
+        response = _error(request, 503, "updating", str(error))
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.exception_handler(UsageError)
     async def usage_error(request: Request, error: UsageError) -> Response:

@@ -218,6 +218,20 @@ class PublicMemberOut(BaseModel):
     until: str | None
 
 
+class PublicPageOut(BaseModel):
+    scheme: str
+    list_id: str
+    title: str
+    kind: str
+    legal_basis: str
+    on: str
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    members: list[PublicMemberOut]
+
+
 class SchemeOut(BaseModel):
     id: str
     version: int

@@ -47,7 +47,7 @@ from socialcredit.registry.due_process import (
     queue,
 )
 from socialcredit.registry.policies import list_batches, list_furnishers
-from socialcredit.registry.publication import public_list, public_view
+from socialcredit.registry.publication import MAX_PER_PAGE, public_list, public_view
 from socialcredit.registry.reports import issue_report, subject_page
 from socialcredit.registry.review import decide_review, list_reviews, request_review
 from socialcredit.service.state import ApiError, State, app_state, state_of
@@ -193,14 +193,23 @@ def lists(request: Request, state: AppState) -> HTMLResponse:
 
 
 @router.get("/public/lists/{scheme_id}/{list_id}", response_class=HTMLResponse)
-def list_members(request: Request, scheme_id: str, list_id: str, state: AppState) -> HTMLResponse:
+def list_members(
+    request: Request,
+    scheme_id: str,
+    list_id: str,
+    state: AppState,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 100,
+) -> HTMLResponse:
     from socialcredit.service.api import public_lists
 
     known = {(lst.scheme, lst.list_id): lst for lst in public_lists(state)}
     if (scheme_id, list_id) not in known:
         raise ApiError(404, "not_found", f"no public list {scheme_id}/{list_id} is in force")
-    members = public_list(state.store, state.settings, scheme_id, list_id)
-    return page(request, "public_list.html", lst=known[(scheme_id, list_id)], members=members)
+    found = public_list(
+        state.store, state.settings, scheme_id, list_id, page=page_number, per_page=per_page
+    )
+    return page(request, "public_list.html", lst=known[(scheme_id, list_id)], found=found)
 
 
 @router.get("/schemes", response_class=HTMLResponse)

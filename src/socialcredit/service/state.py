@@ -4,6 +4,7 @@ schemes in force, the audit's group committer and a short-lived cache of API key
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -16,8 +17,11 @@ from socialcredit.errors import SocialCreditError
 from socialcredit.registry.access import Credential, Principal, authenticate, principal_of
 from socialcredit.registry.audit import GroupCommitter, ReadEntry, Reader
 from socialcredit.registry.checks import Checker, CheckResult
+from socialcredit.registry.standings.upkeep import catch_up, refresh
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
+
+log = logging.getLogger("socialcredit.service")
 
 
 class ApiError(SocialCreditError):
@@ -39,33 +43,53 @@ class State:
         self._keys: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
         self.oauth: Any = None  # the OpenID Connect client, made on first use
+        self._upkeep: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def start(self) -> None:
         self.store.check_ready()
         self.committer = GroupCommitter(self.store)
         self.checker.start()
+        if self.settings.upkeep_seconds > 0:
+            self._upkeep = threading.Thread(target=self._keep_up, name="upkeep", daemon=True)
+            self._upkeep.start()
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._upkeep is not None:
+            self._upkeep.join(timeout=60)
+            self._upkeep = None
         if self.committer is not None:
             self.committer.close()
             self.committer = None
         self.checker.close()
         self.store.engine.dispose()
 
+    def _keep_up(self) -> None:
+        """The derived state's upkeep, at start and every ``upkeep_seconds``: pending batches
+        caught up (a crash's too), standings whose day has come rewritten. Answers are right
+        without it (freshness); it keeps them cheap. Errors are logged and tried again."""
+        while not self._stopping.is_set():
+            try:
+                catch_up(self.store, self.settings)
+                refresh(self.store, self.settings)
+            except Exception:  # the next round tries again; answers stay right meanwhile
+                log.exception("the upkeep of current standings failed; trying again later")
+            self._stopping.wait(self.settings.upkeep_seconds)
+
     async def check(
         self, agency: str, identifiers: Sequence[str], reader: Reader, *, in_thread: bool = False
     ) -> list[CheckResult]:
         """Answer a check; returns once its audit entries are durable. The read is one short
-        statement, run on the event loop (``in_thread`` for large batches); re-evaluating a
-        stale standing runs in a thread."""
+        statement, run on the event loop (``in_thread`` for large batches); evaluating a
+        stale or pending subject online runs in a thread. Nothing but the audit is written."""
         if in_thread:
             prepared = await run_in_threadpool(
                 self.checker.prepare, agency, identifiers, reader=reader
             )
         else:
-            prepared = self.checker.prepare(agency, identifiers, reader=reader)
-        if prepared.stale:
-            await run_in_threadpool(self.checker.refresh, prepared.stale)
+            prepared = self.checker.prepare(agency, identifiers, reader=reader, online=False)
+        if prepared.unsure:
             prepared = await run_in_threadpool(
                 self.checker.prepare, agency, identifiers, reader=reader
             )

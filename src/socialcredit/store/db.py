@@ -122,21 +122,36 @@ class Store:
                 yield connection
 
     @contextmanager
-    def writing(self, chain: str = "ledger") -> Iterator[sa.Connection]:
-        """A write transaction holding the writer lock of a hash chain (``ledger`` or
-        ``audit_log``): one writer per chain at a time, readers never blocked. Everything in it
-        commits together or not at all. (SQLite has one writer for the whole file.) A
-        transaction of the ledger's writer raises the registry's generation as it commits."""
-        if chain not in ("ledger", "audit_log"):
-            raise ValueError(f"no chain {chain!r}")
+    def writing(self, *locks: str) -> Iterator[sa.Connection]:
+        """A write transaction: everything in it commits together or not at all. ``locks``
+        names the writer locks it holds from the start (PostgreSQL ``LOCK TABLE ... IN SHARE
+        ROW EXCLUSIVE MODE``: one writer each, readers never blocked), always taken in the
+        order of :data:`LOCK_ORDER` so that two writers never wait for each other. (SQLite has
+        one writer for the whole file: every write transaction is ``BEGIN IMMEDIATE``.) The
+        chains' appenders and the standings writer take their own lock too (:meth:`lock`)."""
+        unknown = [name for name in locks if name not in LOCK_ORDER]
+        if unknown:
+            raise ValueError(f"no writer lock {unknown[0]!r}")
         with self._connect() as connection:
             connection = connection.execution_options(sqlite_immediate=True)
-            with connection.begin():
-                if self.dialect == "postgresql":
-                    connection.exec_driver_sql(f"LOCK TABLE {chain} IN SHARE ROW EXCLUSIVE MODE")
-                yield connection
-                if chain == "ledger":  # the registry changed: copies in memory are stale
-                    connection.exec_driver_sql(_RAISE_GENERATION)
+            connection.info["socialcredit_locks"] = []  # per transaction (info is per DBAPI)
+            try:
+                with connection.begin():
+                    for name in sorted(set(locks), key=LOCK_ORDER.index):
+                        self.lock(connection, name)
+                    yield connection
+            finally:
+                connection.info.pop("socialcredit_locks", None)
+
+    def lock(self, connection: sa.Connection, name: str) -> None:
+        """Take a writer lock inside ``connection``'s write transaction (:func:`lock`)."""
+        lock(connection, name)
+
+    @staticmethod
+    def raise_generation(connection: sa.Connection, which: int) -> None:
+        """Raise a change counter (schema.LEDGER_GENERATION or STANDINGS_GENERATION) in this
+        transaction: copies of the current standings held in memory are then stale."""
+        connection.exec_driver_sql(f"UPDATE generation SET value = value + 1 WHERE id = {which}")
 
     # -- bulk paths --------------------------------------------------------------------------
 
@@ -176,7 +191,26 @@ class Store:
         return adbc_pg.connect(url.render_as_string(hide_password=False))
 
 
-_RAISE_GENERATION = "UPDATE generation SET value = value + 1 WHERE id = 1"
+# The writer locks, in the order a transaction takes them: the ledger's writer, then the
+# derived state's (current standings and their notices), then the chains of the audit and admin
+# logs, then the case tables (reviews, reports, the notices outbox's sending).
+LOCK_ORDER = ("ledger", "standings", "audit_log", "admin_log", "reviews", "reports", "notices")
+
+
+def lock(connection: sa.Connection, name: str) -> None:
+    """Take a writer lock inside ``connection``'s write transaction (again is a no-op). Locks
+    must be taken in :data:`LOCK_ORDER`; taking an earlier one after a later one could
+    deadlock two writers, and is refused. (SQLite's write transaction holds the whole file.)"""
+    held: list[str] | None = connection.info.get("socialcredit_locks")
+    if held is None:
+        raise RuntimeError("a writer lock is taken inside store.writing() only")
+    if name in held:
+        return
+    if held and LOCK_ORDER.index(name) < LOCK_ORDER.index(held[-1]):
+        raise RuntimeError(f"writer lock {name!r} taken after {held[-1]!r}: out of order")
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE")
+    held.append(name)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

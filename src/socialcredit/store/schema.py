@@ -144,23 +144,79 @@ standings = sa.Table(
     sa.Index("ix_standings_subject_id", "subject_id"),  # a subject's standings: checks
 )
 
-# The registry's generation: raised by every write transaction of the ledger's writer (records,
-# events, standings, objections, cases, policies), so that a copy of the current standings held
-# in memory knows in one read whether it is still current. One row, id 1.
+# Each list a current standing holds, with its dates: what public lists are read from (one
+# indexed query, in identifier order). Written with ``standings``, in the same transaction.
+standing_lists = sa.Table(
+    "standing_lists",
+    metadata,
+    sa.Column("scheme_id", sa.String(100), primary_key=True),
+    sa.Column("list_id", sa.String(100), primary_key=True),
+    sa.Column("identifier", key_text(18), primary_key=True),
+    sa.Column("subject_id", sa.BigInteger, nullable=False),
+    sa.Column("since", sa.Date),  # null for a grade list
+    sa.Column("until", sa.Date),  # exclusive; null for a grade list
+    sa.Index("ix_standing_lists_subject_id", "subject_id"),
+)
+
+# Change counters, one row each: id 1 the ledger's (raised by every transaction that appends to
+# the ledger), id 2 the derived state's (raised by every transaction that writes current
+# standings). A copy of the current standings held in memory knows in one read whether it is
+# still current.
 generation = sa.Table(
     "generation",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
+LEDGER_GENERATION, STANDINGS_GENERATION = 1, 2
 
-# Which scheme version the current standings of each scheme were last built for, in batch.
+# Which scheme version the current standings of each scheme were last built for, in batch, and
+# from which ledger head (a build from an older snapshot never replaces a newer one).
 current_builds = sa.Table(
     "current_builds",
     metadata,
     sa.Column("scheme_id", sa.String(100), primary_key=True),
     sa.Column("scheme_version", sa.Integer, nullable=False),
     sa.Column("built_us", sa.BigInteger, nullable=False),
+    sa.Column("ledger_seq", sa.BigInteger),
+)
+
+# Who is bringing the derived state up to date after a large batch: a lease, so that two
+# processes do not rebuild the same standings at once, and a crashed holder's lease runs out.
+upkeep_lease = sa.Table(
+    "upkeep_lease",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("holder", sa.Text),
+    sa.Column("until_us", sa.BigInteger, nullable=False),
+)
+
+# The anchored head of each hash chain (ledger, audit_log, admin_log), written in the same
+# transaction as every append, and the first entry hashed with the v2 encoding.
+chain_heads = sa.Table(
+    "chain_heads",
+    metadata,
+    sa.Column("chain", sa.String(16), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("v2_from", sa.BigInteger, nullable=False),
+)
+
+# Every security- or law-relevant write, append-only and hash-chained: credentials created,
+# used and revoked, portal sessions started and ended, furnishers and their codes, policy
+# versions published. ``state`` is the object's state after the write (canonical JSON), so
+# that `verify` can compare the tables with what the log says they hold.
+admin_log = sa.Table(
+    "admin_log",
+    metadata,
+    sa.Column("seq", BigKey, primary_key=True, autoincrement=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("object", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_admin_log_object", "object"),
 )
 
 snapshots = sa.Table(
