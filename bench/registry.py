@@ -4,6 +4,7 @@ the store (snapshot, evaluate, store standings), and online standing latency.
     python bench/registry.py ingest   --records 1000000            # both stores
     python bench/registry.py evaluate --records 20000000 --subjects 2000000 --stores sqlite
     python bench/registry.py online   --records 1000000 --subjects 20000
+    python bench/registry.py verify   --records 20000000 --subjects 2000000 --stores sqlite
 
 Inputs come from bench/generate.py's ledger (generated on first use under
 bench/data-RECORDS-SUBJECTS/). Each run starts from a fresh store — a SQLite file under
@@ -15,6 +16,7 @@ store for the next run. Results go to bench/out/registry-WHAT.json.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -27,6 +29,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import psycopg
@@ -36,9 +39,17 @@ from socialcredit.registry.admin import init_store
 from socialcredit.registry.audit import Reader, record_read
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.policies import add_furnisher, publish_file
-from socialcredit.registry.standings.batch import evaluate_registry
-from socialcredit.registry.standings.online import standing_of
-from socialcredit.registry.standings.snapshot import ledger_snapshot
+
+try:  # this checkout
+    from socialcredit.registry.standings.batch import evaluate_registry
+    from socialcredit.registry.standings.online import standing_of
+    from socialcredit.registry.standings.snapshot import ledger_snapshot
+except ImportError:  # an earlier checkout on PYTHONPATH, for a baseline in the same run
+    from socialcredit.registry.standings import (  # type: ignore[no-redef]
+        evaluate_registry,
+        ledger_snapshot,
+        standing_of,
+    )
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 
@@ -143,6 +154,17 @@ def fresh_store(kind: str, *, keep: str | None = None) -> Iterator[tuple[Store, 
                 admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+def ingest_file(store: Store, settings: Settings, path: Path) -> Any:
+    """Ingest one bench file into the ledger, its standings left pending (the ledger's cost
+    alone, as every version of ingest has it). This script also runs against an earlier
+    checkout (`PYTHONPATH=OLD/src python bench/registry.py ...`) for a baseline measured in the
+    same run, whose ingest took no settings."""
+    ingest = ingest_events if path.name.startswith("bench-events") else ingest_records
+    if "settings" in inspect.signature(ingest).parameters:
+        return ingest(store, path, settings=settings, furnisher_id="bench", standings="later")
+    return ingest(store, path, furnisher_id="bench")
+
+
 def bench_ingest(args: argparse.Namespace) -> dict[str, object]:
     folder = source(args.records, args.subjects)
     results: dict[str, object] = {}
@@ -152,13 +174,8 @@ def bench_ingest(args: argparse.Namespace) -> dict[str, object]:
             with fresh_store(kind) as (store, _settings):
                 runs = []
                 for path in files:
-                    ingest = (
-                        ingest_events if path.name.startswith("bench-events") else ingest_records
-                    )
                     started = time.perf_counter()
-                    report = ingest(
-                        store, path, settings=_settings, furnisher_id="bench", standings="later"
-                    )
+                    report = ingest_file(store, _settings, path)
                     seconds = time.perf_counter() - started
                     runs.append(
                         {
@@ -187,8 +204,7 @@ def bench_evaluate(args: argparse.Namespace) -> dict[str, object]:
         with fresh_store(kind, keep=keep) as (store, settings):
             started = time.perf_counter()
             for path in files:  # a kept store already holds them: each file is a no-op
-                ingest = ingest_events if path.name.startswith("bench-events") else ingest_records
-                ingest(store, path, settings=settings, furnisher_id="bench", standings="later")
+                ingest_file(store, settings, path)
             load_s = time.perf_counter() - started
             print(f"{kind}: loaded in {load_s:.1f} s", flush=True)
             runs = []
@@ -237,6 +253,52 @@ def bench_evaluate(args: argparse.Namespace) -> dict[str, object]:
     return results
 
 
+def bench_verify(args: argparse.Namespace) -> dict[str, object]:
+    """`socialcredit verify`'s cost, part by part, on a loaded store with current standings."""
+    from socialcredit.registry import adminlog
+    from socialcredit.registry.audit import verify_audit
+    from socialcredit.registry.ledger import verify as verify_ledger
+    from socialcredit.registry.standings.upkeep import rebuild_current
+    from socialcredit.registry.verify import verify_cases, verify_standings
+
+    folder = source(args.records, args.subjects)
+    files = batch_files(folder, args.parts, "parquet")
+    results: dict[str, object] = {}
+    for kind in args.stores:
+        keep = f"evaluate_{args.records}" if args.keep else None
+        with fresh_store(kind, keep=keep) as (store, settings):
+            for path in files:
+                ingest_file(store, settings, path)
+            started = time.perf_counter()
+            rebuild_current(store, settings)
+            print(f"{kind}: current standings in {time.perf_counter() - started:.1f} s", flush=True)
+            timings: dict[str, float] = {}
+            started = time.perf_counter()
+            ledger = verify_ledger(store)
+            timings["ledger chain"] = time.perf_counter() - started
+            started = time.perf_counter()
+            verify_audit(store)
+            with store.reading() as connection:
+                adminlog.verify_chain(connection)
+                adminlog.verify_state(connection)
+                verify_cases(connection)
+            timings["audit, admin, cases"] = time.perf_counter() - started
+            started = time.perf_counter()
+            problems, checked = verify_standings(store, settings, lambda _m: None)
+            timings["standings"] = time.perf_counter() - started
+            results[kind] = {
+                "entries": ledger.entries,
+                "problem": ledger.problem,
+                "standings_checked": checked,
+                "standings_differing": len(problems),
+                "seconds": {k: round(v, 1) for k, v in timings.items()},
+                "total_s": round(sum(timings.values()), 1),
+                "peak_rss_mib": round(peak_rss_mib()),
+            }
+            print(f"{kind}: {results[kind]}", flush=True)
+    return results
+
+
 def bench_online(args: argparse.Namespace) -> dict[str, object]:
     """p50/p99 of `standing` for subjects with about 50 records (all schemes vs one)."""
     folder = source(args.records, args.subjects)
@@ -245,8 +307,7 @@ def bench_online(args: argparse.Namespace) -> dict[str, object]:
     for kind in args.stores:
         with fresh_store(kind) as (store, settings):
             for path in files:
-                ingest = ingest_events if path.name.startswith("bench-events") else ingest_records
-                ingest(store, path, settings=settings, furnisher_id="bench", standings="later")
+                ingest_file(store, settings, path)
             with store.reading() as connection:
                 subjects = [
                     r[0]
@@ -297,7 +358,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=("ingest", "evaluate", "online"))
+    parser.add_argument("what", choices=("ingest", "evaluate", "online", "verify"))
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--subjects", type=int, default=None)
     parser.add_argument("--parts", type=int, default=None, help="files the ledger is split into")
@@ -318,7 +379,12 @@ def main() -> None:
     args.parts = args.parts or max(1, args.records // 2_000_000)
     if args.what == "online":
         args.subjects = args.subjects if args.subjects != args.records // 10 else args.records // 50
-    runner = {"ingest": bench_ingest, "evaluate": bench_evaluate, "online": bench_online}
+    runner = {
+        "ingest": bench_ingest,
+        "evaluate": bench_evaluate,
+        "online": bench_online,
+        "verify": bench_verify,
+    }
     started = time.strftime("%Y-%m-%d %H:%M")
     results = runner[args.what](args)
     record = {

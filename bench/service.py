@@ -14,8 +14,16 @@
      reports (50/75/90/99 %);
    - batch checks: two client threads POST /v1/checks with 10,000 distinct identifiers drawn
      from the whole city, --batches batches in all; identifiers/s over the wall time.
+   - under public load: the single checks again (8 connections) while --public-clients
+     threads (default 40) read pages of the public SPC list as fast as they are answered (the
+     public rate limit lifted for the run, so that every request reaches the registry); the
+     agency checks' p99 against their idle p99 of the same run, and the public pages/s.
 3. Checks the audit: one entry per answered check of a subject, the chain intact
    (`verify_audit`), entries counted before and after.
+
+`--data DIR` keeps the city's store elsewhere (e.g. one per checkout when comparing two
+versions in one run: `PYTHONPATH=/path/to/old/src python bench/service.py --data ...` runs the
+same benchmark against another checkout's code) and `--label` names the results file.
 
 The load generator shares the machine's cores with the server (say so when reporting). Results
 are printed as a Markdown table and written to bench/out/service-DATE.json.
@@ -113,9 +121,11 @@ def serve(db_url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "SOCIALCREDIT_DATABASE_URL": db_url,
-        # the benchmark measures the service, not the per-key rate limit
+        # the benchmark measures the service, not the rate limits
         "SOCIALCREDIT_RATE_CHECKS_PER_SECOND": "1000000",
         "SOCIALCREDIT_RATE_CHECKS_BURST": "1000000",
+        "SOCIALCREDIT_RATE_PUBLIC_PER_SECOND": "1000000",
+        "SOCIALCREDIT_RATE_PUBLIC_BURST": "1000000",
     }
     process = subprocess.Popen(
         [
@@ -162,6 +172,52 @@ def wrk(
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return {"connections": connections, "duration_s": duration, **parse_wrk(done.stdout)}
+
+
+PUBLIC_LIST = "/v1/public/lists/spc-defaulters/dishonest-judgment-defaulters"
+
+
+class PublicLoad:
+    """``clients`` threads reading pages of a public list back to back, until stopped."""
+
+    def __init__(self, port: int, clients: int) -> None:
+        self.port, self.clients = port, clients
+        self.stop = threading.Event()
+        self.statuses: dict[int, int] = {}
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(clients)]
+        self.started = 0.0
+
+    def _run(self, index: int) -> None:
+        rng = random.Random(index)
+        with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120) as http:
+            while not self.stop.is_set():
+                page = rng.randint(1, 4)
+                status = http.get(f"{PUBLIC_LIST}?page={page}&per_page=100").status_code
+                with self.lock:
+                    self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    def __enter__(self) -> PublicLoad:
+        self.started = time.perf_counter()
+        for thread in self.threads:
+            thread.start()
+        time.sleep(1)  # under way before the measurement
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=300)
+        self.seconds = time.perf_counter() - self.started
+
+    def summary(self) -> dict[str, Any]:
+        served = sum(self.statuses.values())
+        return {
+            "clients": self.clients,
+            "requests": served,
+            "per_s": round(served / self.seconds, 1) if self.seconds else None,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+        }
 
 
 def batches(port: int, key: str, ids: list[str], count: int, clients: int = 2) -> dict[str, Any]:
@@ -212,6 +268,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--reuse", action="store_true", help="reuse bench/data-service")
     parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument(
+        "--public-clients", type=int, default=40, help="public list readers (0: skip)"
+    )
+    parser.add_argument("--data", type=Path, default=HERE / "data-service")
+    parser.add_argument("--label", default="service", help="results: bench/out/LABEL-DATE.json")
     args = parser.parse_args()
     console = Console(stderr=True)
     if shutil.which("wrk") is None:
@@ -220,7 +281,7 @@ def main() -> None:
             "(./scripts/system-packages.sh bench), or `apt-get install wrk`"
         )
 
-    data = HERE / "data-service"
+    data = args.data
     db_url = build(data, args.persons, args.reuse, console)
     store = Store(db_url)
     settings = Settings(database_url=db_url)
@@ -250,6 +311,13 @@ def main() -> None:
             after_singles = audit_entries(store)
             batch = batches(args.port, key.token, everyone, args.batches)
             console.print(f"workers {workers}, batches: {batch}")
+            loaded: dict[str, Any] | None = None
+            if args.public_clients:
+                idle = wrk(args.port, key.token, script, 8, args.duration)
+                with PublicLoad(args.port, args.public_clients) as load:
+                    busy = wrk(args.port, key.token, script, 8, args.duration)
+                loaded = {"idle": idle, "busy": busy, "public": load.summary()}
+                console.print(f"workers {workers}, under public load: {loaded}")
         finally:
             process.terminate()
             process.wait(timeout=60)
@@ -260,6 +328,7 @@ def main() -> None:
                 "baseline_healthz": baseline,
                 "single": singles,
                 "batch": batch,
+                "public_load": loaded,
                 "audit": {
                     "entries_before": before,
                     "entries_for_single_checks": after_singles - warm,
@@ -284,7 +353,7 @@ def main() -> None:
     }
     out = HERE / "out"
     out.mkdir(exist_ok=True)
-    path = out / f"service-{dt.date.today().isoformat()}.json"
+    path = out / f"{args.label}-{dt.date.today().isoformat()}.json"
     path.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(f"\n{population:,} subjects; results in {path}\n")
     print(
@@ -309,6 +378,22 @@ def main() -> None:
             f"{run['batch']['batch_p50_ms']} | "
             f"{a['entries_for_single_checks']:,} = {a['single_checks_answered']:,} |"
         )
+    if any(run["public_load"] for run in runs):
+        print(
+            "\n| workers | idle p99 ms | p99 ms with public readers | ratio | checks/s idle "
+            "| checks/s loaded | public pages/s | public statuses |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        for run in runs:
+            if not run["public_load"]:
+                continue
+            idle, busy, public = (run["public_load"][k] for k in ("idle", "busy", "public"))
+            ratio = (busy.get("p99_ms") or 0) / (idle.get("p99_ms") or 1)
+            print(
+                f"| {run['workers']} | {idle.get('p99_ms')} | {busy.get('p99_ms')} | "
+                f"{ratio:.2f} | {idle['requests_per_s']:,.0f} | {busy['requests_per_s']:,.0f} | "
+                f"{public['per_s']} | {public['statuses']} |"
+            )
     print(f"\naudit chain: {verified.entries:,} entries, problem: {verified.problem}")
 
 
