@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         default=20, gt=0, description="Public pages and API: requests per second per address."
     )
     rate_public_burst: int = Field(default=60, ge=1, description="Public: the burst allowed.")
+    public_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Public requests a worker works on at once; the others wait their turn "
+        "(no thread), so that public readers never crowd out agencies' checks.",
+    )
     rate_checks_per_second: float = Field(
         default=5_000, gt=0, description="Checks: requests per second per agency key."
     )

@@ -14,7 +14,7 @@ from socialcredit.identifiers import person_check_character
 from socialcredit.registry.audit import Reader
 from socialcredit.registry.checks import Checker
 from socialcredit.registry.ingest import ingest_records
-from socialcredit.registry.publication import public_list
+from socialcredit.registry.publication import PublicPages, public_list
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
@@ -124,3 +124,24 @@ def test_the_public_list_writes_nothing_and_pages(
     assert len(members) == 7 == len(set(members)) and members == sorted(members)
     assert all("*" in m for m in members)  # persons masked
     assert public_list(store, settings, "spc-defaulters", LIST, page=4, per_page=3).members == []
+
+
+def test_public_pages_are_kept_while_the_registry_is_unchanged(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    pages = PublicPages(store, settings)
+    first, text = pages.get("spc-defaulters", LIST)
+    assert pages.get("spc-defaulters", LIST) == (first, text) and pages.hits == 1
+    assert pages.cached("spc-defaulters", LIST) == (first, text) and pages.hits == 2
+    recent = (settings.today() - dt.timedelta(days=20)).isoformat()
+    ingest_records(
+        store,
+        write_csv(
+            tmp_path / "r.csv", RECORD_HEADER, [("n1", ALICE, "court.judgment_default", recent, "")]
+        ),
+        settings=settings,
+        furnisher_id="court",
+    )
+    assert pages.cached("spc-defaulters", LIST) is None
+    after, _ = pages.get("spc-defaulters", LIST)
+    assert after.total == first.total + 1 and pages.hits == 2

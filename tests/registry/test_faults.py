@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,10 +29,10 @@ from socialcredit.registry.ingest import ingest_records
 from socialcredit.registry.publication import public_list, public_view
 from socialcredit.registry.standings.freshness import pending_batches
 from socialcredit.registry.standings.online import standing_of
-from socialcredit.registry.standings.upkeep import refresh
+from socialcredit.registry.standings.upkeep import held_by_another, refresh
 from socialcredit.registry.verify import verify_all
 from socialcredit.settings import Settings
-from socialcredit.store.db import Store
+from socialcredit.store.db import Store, now_us
 
 from .conftest import ACME, ALICE, RECORD_HEADER, write_csv
 
@@ -198,3 +199,20 @@ def test_a_crash_in_a_registry_decision_leaves_every_first_answer_right(
         decide_objection(store, settings, case.id, uphold=True, reason="paid", by="wang.li")
         assert answers(store_url, settings) == upheld
         intact(store, settings)
+
+
+def test_a_crashed_holders_upkeep_lease_ends_with_it() -> None:
+    later = now_us() + 60_000_000
+    here = socket.gethostname()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert not held_by_another(f"{here}:{dead}:ab12", later)
+    assert held_by_another(f"{here}:{os.getpid()}:ab12", later)  # alive: it holds
+    assert not held_by_another(f"{here}:{os.getpid()}:ab12", later, f"{here}:{os.getpid()}:ab12")
+    assert held_by_another(f"elsewhere:{dead}:ab12", later)  # another machine: until it runs out
+    assert not held_by_another(f"elsewhere:{dead}:ab12", now_us() - 1)
+    assert not held_by_another(None, later)

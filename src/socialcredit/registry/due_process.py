@@ -33,7 +33,13 @@ import sqlalchemy as sa
 from socialcredit import faults
 from socialcredit.errors import NotFound, UsageError
 from socialcredit.registry.calendar import load_calendar
-from socialcredit.registry.ledger import BatchMeta, BatchWriter, rest_text
+from socialcredit.registry.ledger import (
+    EVENT_ROW,
+    BatchMeta,
+    BatchWriter,
+    event_constants,
+    rest_text,
+)
 from socialcredit.registry.notices import insert_rows as insert_notices
 from socialcredit.registry.policies import (
     RegistryError,
@@ -165,14 +171,8 @@ def _registry_event(
             record_seq=record.seq,
         )
         writer.append(
-            ("record_id", "subject_id", "event", "event_date", "record_seq"),
-            {
-                "entry": "event",
-                "furnisher": record.furnisher,
-                "code": None,
-                "occurred_on": None,
-                "amount": None,
-            },
+            EVENT_ROW,
+            event_constants(record.furnisher),
             [[(record.record_id, record.subject_key, event, day, record.seq, rest)]],
         )
     writer.close(standings_done=True)

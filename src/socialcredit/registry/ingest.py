@@ -47,7 +47,16 @@ from socialcredit.engines.sql import (
 from socialcredit.inputs import Input, read_input
 from socialcredit.policy.model import Catalogue
 from socialcredit.registry.bulk import insert_from_duckdb
-from socialcredit.registry.ledger import CHUNK, BatchMeta, BatchWriter, rest_sql
+from socialcredit.registry.ledger import (
+    CHUNK,
+    EVENT_ROW,
+    RECORD_ROW,
+    BatchMeta,
+    BatchWriter,
+    event_constants,
+    record_constants,
+    rest_sql,
+)
 from socialcredit.registry.notices import notify_records
 from socialcredit.registry.policies import (
     Furnisher,
@@ -309,17 +318,7 @@ def ingest_records(
                 ORDER BY f._row
                 """
             )
-            writer.append(
-                ("record_id", "subject_id", "code", "occurred_on", "amount"),
-                {
-                    "entry": "record",
-                    "furnisher": furnisher.id,
-                    "event": None,
-                    "event_date": None,
-                    "record_seq": None,
-                },
-                _chunks(cursor),
-            )
+            writer.append(RECORD_ROW, record_constants(furnisher.id), _chunks(cursor))
             report.affected = [
                 int(r[0])
                 for r in con.execute(
@@ -766,17 +765,7 @@ def ingest_events(
                 FROM fresh ORDER BY _row
                 """
             )
-            writer.append(
-                ("record_id", "subject_id", "event", "event_date", "record_seq"),
-                {
-                    "entry": "event",
-                    "furnisher": furnisher.id,
-                    "code": None,
-                    "occurred_on": None,
-                    "amount": None,
-                },
-                _chunks(cursor),
-            )
+            writer.append(EVENT_ROW, event_constants(furnisher.id), _chunks(cursor))
             report.affected = [
                 int(r[0])
                 for r in con.execute("SELECT DISTINCT subject_id FROM fresh ORDER BY 1").fetchall()

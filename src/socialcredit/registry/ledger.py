@@ -65,6 +65,31 @@ V1_FIELDS = tuple(
 
 CHUNK = 100_000
 
+# The ledger columns a record's and an event's rows carry (for BatchWriter.append), and those
+# that are the same on every row of a furnisher's batch.
+RECORD_ROW = ("record_id", "subject_id", "code", "occurred_on", "amount")
+EVENT_ROW = ("record_id", "subject_id", "event", "event_date", "record_seq")
+
+
+def record_constants(furnisher: str) -> dict[str, object]:
+    return {
+        "entry": "record",
+        "furnisher": furnisher,
+        "event": None,
+        "event_date": None,
+        "record_seq": None,
+    }
+
+
+def event_constants(furnisher: str) -> dict[str, object]:
+    return {
+        "entry": "event",
+        "furnisher": furnisher,
+        "code": None,
+        "occurred_on": None,
+        "amount": None,
+    }
+
 
 def rest_sql(**expressions: str) -> str:
     """DuckDB SQL for an entry's "rest" (its v2 fields after seq, batch_id and recorded_us)

@@ -15,7 +15,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -452,3 +456,80 @@ def _evaluated_members(
             )
         )
     return found
+
+
+class PublicPages:
+    """Pages of public lists kept in memory by a process (the service's worker): a page stays
+    valid while the registry's two change counters, its newest policy version and the day are
+    unchanged — the same state it was made from — so that one statement (those counters) is all
+    a repeated public read costs, and its JSON is made once. Thread-safe; the least recently
+    used page goes first."""
+
+    _STATE = (
+        "SELECT (SELECT value FROM generation WHERE id = 1), (SELECT value FROM generation WHERE "
+        "id = 2), (SELECT max(id) FROM policy_versions)"
+    )
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        size: int = 256,
+        render: Callable[[PublicPage], bytes] | None = None,
+    ) -> None:
+        self.store, self.settings, self.size = store, settings, size
+        self.render = render or (lambda found: json.dumps(asdict(found)).encode())
+        self._pages: OrderedDict[tuple[Any, ...], tuple[PublicPage, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def _key(self, scheme_id: str, list_id: str, page: int, per_page: int) -> tuple[Any, ...]:
+        with self.store.reading() as connection:
+            ledger_gen, standings_gen, policy = connection.exec_driver_sql(self._STATE).one()
+        today = self.settings.today()
+        return (ledger_gen, standings_gen, policy, today, scheme_id, list_id, page, per_page)
+
+    def cached(
+        self, scheme_id: str, list_id: str, *, page: int = 1, per_page: int = 100
+    ) -> tuple[PublicPage, bytes] | None:
+        """The page and its JSON if the registry is as it was when it was made (one statement),
+        else None."""
+        key = self._key(scheme_id, list_id, page, per_page)
+        with self._lock:
+            found = self._pages.get(key)
+            if found is not None:
+                self._pages.move_to_end(key)
+                self.hits += 1
+            return found
+
+    def get(
+        self,
+        scheme_id: str,
+        list_id: str,
+        *,
+        page: int = 1,
+        per_page: int = 100,
+        first: Callable[[], None] | None = None,
+    ) -> tuple[PublicPage, bytes]:
+        """The page and its JSON, from memory when the registry is as it was; else
+        :func:`public_list` (after ``first``, the caller's own checks, which a page from memory
+        passed already)."""
+        key = self._key(scheme_id, list_id, page, per_page)
+        with self._lock:
+            found = self._pages.get(key)
+            if found is not None:
+                self._pages.move_to_end(key)
+                self.hits += 1
+                return found
+        if first is not None:
+            first()
+        made = public_list(
+            self.store, self.settings, scheme_id, list_id, page=page, per_page=per_page
+        )
+        entry = (made, self.render(made))
+        with self._lock:
+            self._pages[key] = entry
+            while len(self._pages) > self.size:
+                self._pages.popitem(last=False)
+        return entry

@@ -44,7 +44,7 @@ from socialcredit.registry.policies import (
     list_furnishers,
     schemes_in_force,
 )
-from socialcredit.registry.publication import MAX_PER_PAGE, PublicPage, public_list, public_view
+from socialcredit.registry.publication import MAX_PER_PAGE, public_view
 from socialcredit.registry.reports import issue_report, subject_cases
 from socialcredit.registry.review import Review, decide_review, list_reviews, request_review
 from socialcredit.registry.standings.online import standing_of, view_json
@@ -670,28 +670,28 @@ def public_lists_route(state: AppState) -> list[m.PublicListOut]:
     response_model=m.PublicPageOut,
     responses={503: {"model": m.Error, "description": "Being updated: retry shortly."}},
 )
-def public_list_members(
+async def public_list_members(
     scheme_id: str,
     list_id: str,
     state: AppState,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 100,
-) -> m.PublicPageOut:
+) -> Response:
     """One page of the members of a public list today, in identifier order, persons masked,
-    with the total count. Read-only: one query over the stored current standings."""
-    if scheme_id not in {lst.scheme for lst in public_lists(state)}:
-        raise NotFound(f"no scheme {scheme_id!r} with public lists is in force")
-    return page_out(
-        public_list(state.store, state.settings, scheme_id, list_id, page=page, per_page=per_page)
-    )
+    with the total count. Read-only: one query over the stored current standings, and a page
+    read again while the registry is unchanged comes from the worker's memory."""
+    pages = state.public_pages
+    found = pages.cached(scheme_id, list_id, page=page, per_page=per_page)
+    if found is None:
 
+        def in_force() -> None:
+            if scheme_id not in {lst.scheme for lst in public_lists(state)}:
+                raise NotFound(f"no scheme {scheme_id!r} with public lists is in force")
 
-def page_out(found: PublicPage) -> m.PublicPageOut:
-    return m.PublicPageOut(
-        **{k: v for k, v in asdict(found).items() if k != "members"},
-        pages=found.pages,
-        members=[m.PublicMemberOut(**asdict(member)) for member in found.members],
-    )
+        found = await run_in_threadpool(
+            pages.get, scheme_id, list_id, page=page, per_page=per_page, first=in_force
+        )
+    return Response(found[1], media_type="application/json")
 
 
 def published_schemes(state: State) -> list[m.SchemeOut]:

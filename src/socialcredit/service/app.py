@@ -212,6 +212,7 @@ class Service:
             CheckFastPath(app, app.state.socialcredit),
             public=RateLimiter(settings.rate_public_per_second, settings.rate_public_burst),
             checks=RateLimiter(settings.rate_checks_per_second, settings.rate_checks_burst),
+            public_concurrency=settings.public_concurrency,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -47,7 +47,7 @@ from socialcredit.registry.due_process import (
     queue,
 )
 from socialcredit.registry.policies import list_batches, list_furnishers
-from socialcredit.registry.publication import MAX_PER_PAGE, public_list, public_view
+from socialcredit.registry.publication import MAX_PER_PAGE, public_view
 from socialcredit.registry.reports import issue_report, subject_page
 from socialcredit.registry.review import decide_review, list_reviews, request_review
 from socialcredit.service.state import ApiError, State, app_state, state_of
@@ -206,9 +206,7 @@ def list_members(
     known = {(lst.scheme, lst.list_id): lst for lst in public_lists(state)}
     if (scheme_id, list_id) not in known:
         raise ApiError(404, "not_found", f"no public list {scheme_id}/{list_id} is in force")
-    found = public_list(
-        state.store, state.settings, scheme_id, list_id, page=page_number, per_page=per_page
-    )
+    found, _ = state.public_pages.get(scheme_id, list_id, page=page_number, per_page=per_page)
     return page(request, "public_list.html", lst=known[(scheme_id, list_id)], found=found)
 
 

@@ -5,10 +5,16 @@ Rate limits are token buckets per client and class of endpoint, kept in each wor
 (with N workers a client may get up to N times the rate): the public pages and API by client
 address, the checks by credential (or address when none is given). A refused request gets 429
 with ``Retry-After`` and the JSON error body every error has.
+
+Public requests also pass a gate: at most ``public_concurrency`` are worked on at once in a
+worker, the others wait their turn without a thread (an awaiting request costs nothing), so
+that the public, however many readers it sends, never takes the threads and the interpreter
+from the agencies' checks and the subjects' pages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -97,9 +103,17 @@ def _client(scope: Scope, by_key: bool) -> str:
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, *, public: RateLimiter, checks: RateLimiter) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        public: RateLimiter,
+        checks: RateLimiter,
+        public_concurrency: int = 2,
+    ) -> None:
         self.app = app
         self.limiters = {"public": public, "checks": checks}
+        self.public_gate = asyncio.Semaphore(public_concurrency)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,6 +141,10 @@ class SecurityMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        if limited == "public":
+            async with self.public_gate:
+                await self.app(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)
 
 

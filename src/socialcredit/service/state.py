@@ -4,10 +4,12 @@ schemes in force, the audit's group committer and a short-lived cache of API key
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import Request
@@ -17,11 +19,19 @@ from socialcredit.errors import SocialCreditError
 from socialcredit.registry.access import Credential, Principal, authenticate, principal_of
 from socialcredit.registry.audit import GroupCommitter, ReadEntry, Reader
 from socialcredit.registry.checks import Checker, CheckResult
+from socialcredit.registry.publication import PublicPage, PublicPages
 from socialcredit.registry.standings.upkeep import catch_up, refresh
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
 log = logging.getLogger("socialcredit.service")
+
+
+def page_json(found: PublicPage) -> bytes:
+    """A public list page as the API answers it (models.PublicPageOut)."""
+    data = asdict(found)
+    data["pages"] = found.pages
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class ApiError(SocialCreditError):
@@ -39,6 +49,7 @@ class State:
         self.settings = settings
         self.store = Store(settings.database_url)
         self.checker = Checker(self.store, settings, index=True)
+        self.public_pages = PublicPages(self.store, settings, render=page_json)
         self.committer: GroupCommitter | None = None
         self._keys: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()

@@ -87,6 +87,13 @@ batches = sa.Table(
     sa.Column("last_hash", sa.String(64)),
     sa.Column("standings_done", sa.Boolean, nullable=False, default=False),
     sa.UniqueConstraint("furnisher", "kind", "digest"),
+    # the batches whose standings are pending: every check asks whether there are any
+    sa.Index(
+        "ix_batches_pending",
+        "id",
+        sqlite_where=sa.text("NOT standings_done"),
+        postgresql_where=sa.text("NOT standings_done"),
+    ),
 )
 
 ledger = sa.Table(

@@ -55,12 +55,30 @@ def holder_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def held_by_another(holder: str | None, until_us: int, me: str | None = None) -> bool:
+    """Whether a lease row is held, live, by someone other than ``me``: not run out, and — when
+    its holder ran on this machine — that process still running (a crashed holder's lease
+    ends with it)."""
+    if holder is None or holder == me or until_us <= now_us():
+        return False
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # someone else's process: alive
+            return True
+    return True
+
+
 def claim(store: Store, holder: str) -> bool:
     """Take (or renew) the upkeep lease; False while another live holder has it."""
     now = now_us()
     with store.writing("standings") as connection:
         row = connection.execute(sa.select(upkeep_lease).where(upkeep_lease.c.id == 1)).one()
-        if row.holder not in (None, holder) and int(row.until_us) > now:
+        if held_by_another(row.holder, int(row.until_us), holder):
             return False
         connection.execute(
             upkeep_lease.update()
@@ -183,8 +201,9 @@ class RefreshResult:
 def refresh(store: Store, settings: Settings, *, progress: Progress | None = None) -> RefreshResult:
     """Bring every stored current standing back to fresh. Reads first and writes only when
     something is due: schemes never built in their version in force are rebuilt in batch;
-    pending batches' subjects and stale subjects are re-evaluated online when there are at
-    most ``online_update_limit`` of them, else every scheme is rebuilt in batch."""
+    pending batches' subjects (unless another process holds the upkeep lease and is catching
+    them up) and stale subjects are re-evaluated online when there are at most
+    ``online_update_limit`` of them, else every scheme is rebuilt in batch."""
     step = progress or _quiet
     today, known = settings.today(), now_us()
     outcome = RefreshResult()
@@ -200,6 +219,9 @@ def refresh(store: Store, settings: Settings, *, progress: Progress | None = Non
         }
         rebuild = [a.scheme.id for a in in_force if built.get(a.scheme.id) != a.scheme.version]
         pending = pending_batches(connection)
+        lease = connection.execute(sa.select(upkeep_lease).where(upkeep_lease.c.id == 1)).one()
+        if pending and held_by_another(lease.holder, int(lease.until_us)):
+            pending = []  # another process is catching them up: not done twice
         keys = pending_subjects(connection) if pending else set()
         due: set[int] = set()
         for applicable in in_force:

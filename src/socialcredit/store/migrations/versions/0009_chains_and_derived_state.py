@@ -85,6 +85,13 @@ def upgrade() -> None:
     )
     op.bulk_insert(lease, [{"id": 1, "holder": None, "until_us": 0}])
     connection.execute(sa.text("INSERT INTO generation (id, value) VALUES (2, 0)"))
+    op.create_index(
+        "ix_batches_pending",
+        "batches",
+        ["id"],
+        sqlite_where=sa.text("NOT standings_done"),
+        postgresql_where=sa.text("NOT standings_done"),
+    )
     with op.batch_alter_table("current_builds") as batch:
         batch.add_column(sa.Column("ledger_seq", sa.BigInteger()))
     # Rebuild every scheme's current standings (with their list dates) at the next `init`.
@@ -94,6 +101,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("current_builds") as batch:
         batch.drop_column("ledger_seq")
+    op.drop_index("ix_batches_pending", table_name="batches")
     op.execute("DELETE FROM generation WHERE id = 2")
     op.drop_table("upkeep_lease")
     op.drop_index("ix_admin_log_object", table_name="admin_log")
