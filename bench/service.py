@@ -117,16 +117,19 @@ def parse_wrk(text: str) -> dict[str, Any]:
     return found
 
 
-def serve(db_url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
+def serve(
+    db_url: str, workers: int, port: int, lift_public: bool = True
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "SOCIALCREDIT_DATABASE_URL": db_url,
         # the benchmark measures the service, not the rate limits
         "SOCIALCREDIT_RATE_CHECKS_PER_SECOND": "1000000",
         "SOCIALCREDIT_RATE_CHECKS_BURST": "1000000",
-        "SOCIALCREDIT_RATE_PUBLIC_PER_SECOND": "1000000",
-        "SOCIALCREDIT_RATE_PUBLIC_BURST": "1000000",
     }
+    if lift_public:
+        env["SOCIALCREDIT_RATE_PUBLIC_PER_SECOND"] = "1000000"
+        env["SOCIALCREDIT_RATE_PUBLIC_BURST"] = "1000000"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -271,6 +274,14 @@ def main() -> None:
     parser.add_argument(
         "--public-clients", type=int, default=40, help="public list readers (0: skip)"
     )
+    parser.add_argument(
+        "--public-limited",
+        action="store_true",
+        help="keep the public rate limit as configured (default: lifted for the run)",
+    )
+    parser.add_argument(
+        "--public-only", action="store_true", help="only the checks beside public readers"
+    )
     parser.add_argument("--data", type=Path, default=HERE / "data-service")
     parser.add_argument("--label", default="service", help="results: bench/out/LABEL-DATE.json")
     args = parser.parse_args()
@@ -296,7 +307,7 @@ def main() -> None:
     runs: list[dict[str, Any]] = []
     for workers in args.workers:
         before = audit_entries(store)
-        process = serve(db_url, workers, args.port)
+        process = serve(db_url, workers, args.port, lift_public=not args.public_limited)
         try:
             wrk(args.port, key.token, script, 8, 5)  # warm-up, not reported
             # the baseline, in the same run: the service's cheapest route (no store, no audit)
@@ -304,12 +315,14 @@ def main() -> None:
             console.print(f"workers {workers}, baseline /healthz: {baseline}")
             warm = audit_entries(store)
             singles = []
-            for connections in args.connections:
+            for connections in [] if args.public_only else args.connections:
                 result = wrk(args.port, key.token, script, connections, args.duration)
                 console.print(f"workers {workers}, {connections} connections: {result}")
                 singles.append(result)
             after_singles = audit_entries(store)
-            batch = batches(args.port, key.token, everyone, args.batches)
+            batch = (
+                None if args.public_only else batches(args.port, key.token, everyone, args.batches)
+            )
             console.print(f"workers {workers}, batches: {batch}")
             loaded: dict[str, Any] | None = None
             if args.public_clients:
@@ -348,6 +361,7 @@ def main() -> None:
         "subjects": population,
         "load_generator": "wrk 4.1.0, 1 thread, keep-alive, random identifiers from 5,000 "
         "(Lua script); batch: 2 httpx clients",
+        "public_rate_limit": "as configured" if args.public_limited else "lifted",
         "runs": runs,
         "audit_chain": {"entries": verified.entries, "problem": verified.problem},
     }
@@ -373,6 +387,8 @@ def main() -> None:
     print("|---|---|---|---|")
     for run in runs:
         a = run["audit"]
+        if run["batch"] is None:
+            continue
         print(
             f"| {run['workers']} | {run['batch']['identifiers_per_s']:,} | "
             f"{run['batch']['batch_p50_ms']} | "

@@ -203,7 +203,9 @@ def refresh(store: Store, settings: Settings, *, progress: Progress | None = Non
     something is due: schemes never built in their version in force are rebuilt in batch;
     pending batches' subjects (unless another process holds the upkeep lease and is catching
     them up) and stale subjects are re-evaluated online when there are at most
-    ``online_update_limit`` of them, else every scheme is rebuilt in batch."""
+    ``online_update_limit`` of them, else every scheme is rebuilt in batch. (A stored row
+    evaluated for a day after today — the clock set back — is left to the readers, which
+    freshness sends online, until any other row falls due.)"""
     step = progress or _quiet
     today, known = settings.today(), now_us()
     outcome = RefreshResult()
@@ -224,7 +226,12 @@ def refresh(store: Store, settings: Settings, *, progress: Progress | None = Non
             pending = []  # another process is catching them up: not done twice
         keys = pending_subjects(connection) if pending else set()
         due: set[int] = set()
-        for applicable in in_force:
+        # The first day any stored standing goes stale with the calendar (the holds_until
+        # index): before it, with every build in its version in force, there is nothing to
+        # scan for — the service asks every minute, so the common answer costs one lookup.
+        first_due = connection.scalar(sa.select(sa.func.min(standings.c.holds_until)))
+        calm = not rebuild and (first_due is None or str(first_due)[:10] > today.isoformat())
+        for applicable in [] if calm else in_force:
             if applicable.scheme.id in rebuild:
                 continue
             due.update(
