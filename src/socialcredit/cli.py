@@ -354,7 +354,9 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except SocialCreditError as error:
-        err.print(f"error: {error}", markup=False)
+        # The registry's messages name fields; the CLI adds the option that sets the field.
+        option = f" (--{error.field.replace('_', '-')})" if error.field else ""
+        err.print(f"error: {error}{option}", markup=False)
         sys.exit(error.exit_code)
     except typer.Exit as done:
         sys.exit(done.exit_code)

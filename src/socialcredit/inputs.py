@@ -12,6 +12,7 @@ import csv
 import json
 import mmap
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,18 @@ FORMATS = {
 }
 CHUNK = 100_000
 LONE_CR = re.compile(rb"\r(?!\n)")
+
+# The most characters one field may hold. No field of a furnished row is near it (an identifier
+# is 18, a record_id at most 100, a name a few dozen); a longer one is refused with its row, so
+# that a huge value costs the furnisher its row and never the file.
+MAX_FIELD = 4096
+# The csv module's own limit (131,072 by default) would refuse the whole file at the first
+# longer field; the body limit bounds what can arrive, so the reader takes any field and the
+# row is refused below.
+csv.field_size_limit(2**31 - 1)
+# Bytes that are not UTF-8, as the reader keeps them (surrogateescape).
+ESCAPED = re.compile("[\udc80-\udcff]")
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -82,6 +95,51 @@ def _check_columns(path: Path, present: Sequence[str], required: Sequence[str]) 
         )
 
 
+def repeated(names: Sequence[str]) -> list[str]:
+    """The names that occur more than once, sorted (one pass: a header of a million columns
+    costs a million steps, not a million squared)."""
+    return sorted(name for name, count in Counter(names).items() if count > 1)
+
+
+def guess_encoding(raw: bytes) -> str | None:
+    """The likeliest encoding of bytes that are not UTF-8, for the hint in a rejection: GB18030
+    (which includes GBK and GB2312) first, as most text a Chinese furnisher's tools save in
+    another encoding is in it; else charset-normalizer's best guess."""
+    try:
+        raw.decode("gb18030")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return "GBK (GB18030)"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    return None if best is None else best.encoding
+
+
+def not_utf8(raw: bytes) -> str:
+    """Why a row is refused for bytes that are not UTF-8, with the encoding guessed."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        where = f"{error.reason} at byte {error.start + 1} of the row"
+    else:  # pragma: no cover - only called for rows that are not UTF-8
+        where = "invalid bytes"
+    guess = guess_encoding(raw)
+    hint = f"; it looks like {guess}: re-save the file as UTF-8" if guess else "; re-save as UTF-8"
+    return f"not UTF-8 text ({where}){hint}"
+
+
+def too_long(values: dict[str, str | None]) -> str | None:
+    """Why a row is refused for a field longer than :data:`MAX_FIELD`, or None."""
+    for name, value in values.items():
+        if value is not None and len(value) > MAX_FIELD:
+            return (
+                f"field {name} holds {len(value):,} characters; a field holds at most {MAX_FIELD:,}"
+            )
+    return None
+
+
 def _table(columns: dict[str, list[Any]], fields: Sequence[str]) -> pa.Table:
     arrays = {"_row": pa.array(columns["_row"], pa.int64())}
     for name in (*fields, "_error"):
@@ -119,6 +177,10 @@ def _fast_csv(path: Path, header: list[str], fields: Sequence[str]) -> pa.Table 
         return None
     if table.column_names != header:
         return None
+    for name in header:  # a field over the limit is a refused row: the Python reader says so
+        longest = pc.max(pc.utf8_length(table.column(name))).as_py()
+        if longest is not None and longest > MAX_FIELD:
+            return None
     rows = table.num_rows
     arrays: dict[str, Any] = {"_row": pa.array(range(1, rows + 1), pa.int64())}
     for name in fields:
@@ -129,7 +191,7 @@ def _fast_csv(path: Path, header: list[str], fields: Sequence[str]) -> pa.Table 
 
 def _read_csv(path: Path, fields: Sequence[str], required: Sequence[str]) -> pa.Table:
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from error
     with handle:
@@ -138,9 +200,13 @@ def _read_csv(path: Path, fields: Sequence[str], required: Sequence[str]) -> pa.
             header = next(reader, None)
             if header is None:
                 raise UsageError(f"{path}: the file is empty; expected a header row")
-            duplicates = sorted({h for h in header if header.count(h) > 1})
+            if any(ESCAPED.search(name) for name in header):
+                raw = ",".join(header).encode("utf-8", "surrogateescape")
+                raise UsageError(f"{path}: the header row is {not_utf8(raw)}")
+            duplicates = repeated(header)
             if duplicates:
-                raise UsageError(f"{path}: repeated column names {', '.join(duplicates)}")
+                shown = ", ".join(duplicates[:10]) + (" …" if len(duplicates) > 10 else "")
+                raise UsageError(f"{path}: repeated column names {shown}")
             _check_columns(path, header, required)
             fast = _fast_csv(path, header, fields)
             if fast is not None:
@@ -156,15 +222,16 @@ def _read_csv(path: Path, fields: Sequence[str], required: Sequence[str]) -> pa.
                         if not row
                         else f"row has {len(row)} fields, the header has {len(header)}"
                     )
+                elif any(ESCAPED.search(value) for value in row):
+                    problem = not_utf8(",".join(row).encode("utf-8", "surrogateescape"))
+                else:
+                    problem = too_long(dict(zip(header, row, strict=True)))
+                if problem is not None:
                     row = []
                 columns["_error"].append(problem)
                 for name in fields:
                     index = position.get(name)
                     columns[name].append(row[index] if index is not None and row else None)
-        except UnicodeDecodeError as error:
-            raise UsageError(
-                f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
-            ) from error
         except csv.Error as error:
             raise UsageError(
                 f"{path}: unreadable CSV at line {reader.line_num}: {error}"
@@ -180,45 +247,68 @@ def _json_text(value: Any) -> str | None:
     raise TypeError
 
 
+def _json_row(line: bytes, fields: Sequence[str], seen: set[str]) -> dict[str, str | None]:
+    """One JSON line's fields; ValueError says why the row cannot be read."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(not_utf8(line.rstrip(b"\r\n"))) from None
+    try:
+        # Numbers keep their exact text: 12.50 stays "12.50", 1e3 stays "1e3".
+        obj = json.loads(text, parse_float=str, parse_int=str)
+    except RecursionError:
+        raise ValueError("unreadable JSON: nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError is a ValueError
+        raise ValueError(f"unreadable JSON: {error}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"unreadable JSON: the row is a JSON {_json_type(obj)}, not an object")
+    seen.update(name for name in obj if name in fields)
+    values: dict[str, str | None] = {}
+    for name in fields:
+        try:
+            values[name] = _json_text(obj.get(name))
+        except TypeError:
+            raise ValueError(
+                f"unreadable JSON: field {name!r} holds a JSON {_json_type(obj[name])}; "
+                "expected a string, a number or null"
+            ) from None
+    problem = too_long(values)
+    if problem is not None:
+        raise ValueError(problem)
+    return values
+
+
+def _json_type(value: Any) -> str:
+    names: dict[type, str] = {dict: "object", list: "array", str: "string"}
+    return names.get(type(value), type(value).__name__)
+
+
 def _read_jsonl(path: Path, fields: Sequence[str], required: Sequence[str]) -> pa.Table:
+    """JSON lines, read as bytes: a line that is not UTF-8, not JSON, not an object or nested
+    too deeply is a refused row, and the other lines are read."""
     columns = _empty_columns(fields)
     seen: set[str] = set()
     try:
-        handle = path.open(encoding="utf-8-sig")
+        handle = path.open("rb")
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from error
     with handle:
         number = 0
-        try:
-            for line in handle:
-                if not line.strip():
-                    continue
-                number += 1
-                columns["_row"].append(number)
-                values: dict[str, str | None] = {}
+        for index, line in enumerate(handle):
+            if index == 0 and line.startswith(BOM):
+                line = line[len(BOM) :]
+            if not line.strip():
+                continue
+            number += 1
+            columns["_row"].append(number)
+            try:
+                values = _json_row(line, fields, seen)
                 unreadable = None
-                try:
-                    # Numbers keep their exact text: 12.50 stays "12.50", 1e3 stays "1e3".
-                    obj = json.loads(line, parse_float=str, parse_int=str)
-                    if not isinstance(obj, dict):
-                        raise ValueError("the line is not a JSON object")
-                    seen.update(obj)
-                    for name in fields:
-                        try:
-                            values[name] = _json_text(obj.get(name))
-                        except TypeError:
-                            raise ValueError(
-                                f"field {name!r} holds a JSON {type(obj[name]).__name__}; "
-                                "expected a string, a number or null"
-                            ) from None
-                except ValueError as problem:  # JSONDecodeError is a ValueError
-                    unreadable = f"unreadable JSON line: {problem}"
-                    values = {}
-                columns["_error"].append(unreadable)
-                for name in fields:
-                    columns[name].append(values.get(name))
-        except UnicodeDecodeError as error:
-            raise UsageError(f"{path}: not UTF-8 text ({error.reason})") from error
+            except ValueError as problem:
+                values, unreadable = {}, str(problem)
+            columns["_error"].append(unreadable)
+            for name in fields:
+                columns[name].append(values.get(name))
     if number:
         _check_columns(path, sorted(seen), required)
     return _table(columns, fields)
@@ -306,3 +396,62 @@ def read_input(path: Path, *, fields: Sequence[str], required: Sequence[str]) ->
         return _read_parquet(path, fields, required)
     reader = _read_csv if fmt == "csv" else _read_jsonl
     return _eager(path, reader(path, fields, required))
+
+
+def _json_scalar(event: str, value: Any) -> str:
+    """The JSON text of a scalar event of ijson: numbers keep their digits."""
+    if event == "number":
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def json_array_to_lines(source: Path, target: Path) -> int:
+    """Rewrite a JSON array of row objects as JSON lines, streaming (ijson's events), so that a
+    body of any depth or size is read in bounded memory and each item becomes one row for the
+    JSON-lines reader: an item that is not an object is kept as such and refused as its row,
+    a field that holds an array or an object is kept as an empty one and refused with its row,
+    and the other rows are read. Returns the number of items. Raises :class:`UsageError` when
+    the body is not one JSON array."""
+    import ijson
+
+    items = 0
+    level = 0  # 0: between the items of the array; 1: inside an item; more: nested deeper
+    fields: list[str] | None = None  # the item's "key":value texts; None: not an object
+    shape = ""  # the item's text when it is not an object
+    key = ""
+    try:
+        with source.open("rb") as raw, target.open("w", encoding="utf-8") as out:
+            events = ijson.basic_parse(raw, use_float=False)
+            first = next(events, None)
+            if first is None or first[0] != "start_array":
+                raise UsageError("the body must be a JSON array of objects, one per row")
+            for event, value in events:
+                if event in ("start_map", "start_array"):
+                    level += 1
+                    if level == 1:
+                        fields = [] if event == "start_map" else None
+                        shape = "[]"
+                    elif level == 2 and fields is not None:
+                        empty = "{}" if event == "start_map" else "[]"
+                        fields.append(f"{json.dumps(key)}:{empty}")
+                elif event in ("end_map", "end_array"):
+                    if level == 0:
+                        break  # the end of the array
+                    level -= 1
+                    if level == 0:
+                        items += 1
+                        text = "{" + ",".join(fields) + "}" if fields is not None else shape
+                        out.write(text + "\n")
+                elif event == "map_key":
+                    key = str(value)
+                elif level == 0:  # a scalar item
+                    items += 1
+                    out.write(_json_scalar(event, value) + "\n")
+                elif level == 1 and fields is not None:
+                    fields.append(f"{json.dumps(key)}:{_json_scalar(event, value)}")
+            for _ in events:  # anything after the array is an error ijson raises
+                raise UsageError("the body holds more than one JSON value")
+    except ijson.JSONError as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UsageError(f"the body is not JSON: {reason}") from None
+    return items

@@ -94,6 +94,27 @@ class Settings(BaseSettings):
     )
 
     # -- the HTTP service (socialcredit serve) ----------------------------------------------
+    max_batch_bytes: int = Field(
+        default=256 * 2**20,
+        ge=2**10,
+        description="The largest CSV or JSON-lines batch the API takes (bytes); a larger body "
+        "is refused with 413 before it is read. Send larger ones with `socialcredit ingest`.",
+    )
+    max_json_batch_bytes: int = Field(
+        default=16 * 2**20,
+        ge=2**10,
+        description="The largest JSON-array batch the API takes (bytes): JSON lines or CSV "
+        "carry the same rows at a lower cost.",
+    )
+    max_request_bytes: int = Field(
+        default=2**20,
+        ge=2**10,
+        description="The largest body of any other request (batch checks, forms, decisions); "
+        "10,000 identifiers to check take about 250 KiB.",
+    )
+    max_policy_bytes: int = Field(
+        default=2**20, ge=2**10, description="The largest policy document the API takes (bytes)."
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Where people reach the portal: the base of the sign-in links it issues.",

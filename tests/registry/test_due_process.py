@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
+from socialcredit.errors import Conflict
 from socialcredit.registry.audit import Reader
 from socialcredit.registry.due_process import (
     apply_repair,
@@ -65,7 +66,7 @@ def test_an_upheld_objection_takes_the_listing_away(
     fill(store, settings, tmp_path)
     assert listed(store, settings, ALICE)
     case = file_objection(store, settings, ALICE, "court/j1", reason="I never owed this")
-    with pytest.raises(RegistryError, match="under objection already"):
+    with pytest.raises(Conflict, match="under objection already"):
         file_objection(store, settings, ALICE, "court/j1", reason="again")
     # Marked under objection everywhere; the effect continues meanwhile.
     view = standing_of(store, settings, ALICE, reader=CLERK)
@@ -74,7 +75,7 @@ def test_an_upheld_objection_takes_the_listing_away(
     assert [c.id for c in queue(store, settings, "objection")] == [case.id]
     decided = decide_objection(store, settings, case.id, uphold=True, reason="no debt", by="li")
     assert decided.outcome == "upheld"
-    with pytest.raises(RegistryError, match="already decided"):
+    with pytest.raises(Conflict, match="already decided"):
         decide_objection(store, settings, case.id, uphold=False, reason="x", by="wang")
     # Retracted in the ledger; the listing is gone from the standing and the public list.
     assert not listed(store, settings, ALICE)
@@ -178,7 +179,7 @@ def test_repair_is_refused_before_its_conditions_and_granted_after(
         assert [c.id for c in queue(store, settings, "repair")] == [case.id]
         granted = decide_repair(store, settings, case.id, grant=True, reason="ok", by="li")
         assert granted.outcome == "granted"
-        with pytest.raises(RegistryError, match="already decided"):
+        with pytest.raises(Conflict, match="already decided"):
             decide_repair(store, settings, case.id, grant=False, reason="x", by="li")
         with pytest.raises(RegistryError, match="repaired already"):
             apply_repair(store, settings, ALICE, "court/j1", evidence="again", commitment=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from socialcredit.errors import NotFound
 from socialcredit.registry.ingest import ingest_events, ingest_records
-from socialcredit.registry.policies import RegistryError
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
@@ -148,7 +148,7 @@ def test_unknown_furnisher_is_refused(store: Store, settings: Settings, tmp_path
     path = write_csv(
         tmp_path / "x.csv", RECORD_HEADER, [("j1", ALICE, "court.arrears", "2024-03-01", "")]
     )
-    with pytest.raises(RegistryError, match="not registered"):
+    with pytest.raises(NotFound, match="not registered"):
         ingest_records(store, path, settings=settings, furnisher_id="nobody")
     assert count(store, "batches") == 0
 

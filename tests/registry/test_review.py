@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import time_machine
 
+from socialcredit.errors import Conflict
 from socialcredit.registry.audit import Reader
 from socialcredit.registry.calendar import WorkCalendar, load_calendar
 from socialcredit.registry.ingest import ingest_records
 from socialcredit.registry.notices import notices_of
-from socialcredit.registry.policies import RegistryError
 from socialcredit.registry.review import decide_review, list_reviews, request_review
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
@@ -78,7 +78,7 @@ def test_a_review_is_queued_with_its_deadline_flagged_when_late_and_decided_once
         )
         assert decided.outcome == "confirmed" and not decided.overdue
         assert list_reviews(store, dated) == []
-        with pytest.raises(RegistryError, match="already decided"):
+        with pytest.raises(Conflict, match="already decided"):
             decide_review(store, dated, review.id, outcome="corrected", reason="x", by="wang")
     told = notices_of(store, Reader("t", "operator", "test"), ALICE)
     assert told[-1].kind == "review" and "the arrears are unpaid" in told[-1].text

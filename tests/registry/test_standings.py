@@ -13,11 +13,12 @@ import sqlalchemy as sa
 import time_machine
 
 from socialcredit.demo_city import generate_city
+from socialcredit.errors import Conflict
 from socialcredit.registry.admin import init_store
 from socialcredit.registry.audit import Reader
 from socialcredit.registry.checks import Checker
 from socialcredit.registry.ingest import ingest_events, ingest_records
-from socialcredit.registry.policies import RegistryError, add_furnisher, publish_scheme
+from socialcredit.registry.policies import add_furnisher, publish_scheme
 from socialcredit.registry.standings.batch import evaluate_registry
 from socialcredit.registry.standings.online import standing_of, subject_key
 from socialcredit.registry.standings.upkeep import refresh
@@ -252,7 +253,7 @@ def test_the_scheme_version_in_force_is_chosen_by_as_of_and_known_at(
     v2 = v2.replace("effective_from: 2014-01-01", "effective_from: 2026-06-01", 1)
     with store.writing("admin_log") as connection:
         publish_scheme(connection, v2, source="v2", max_effect_days=settings.max_effect_days)
-        with pytest.raises(RegistryError, match="already published with different content"):
+        with pytest.raises(Conflict, match="already published with different content"):
             publish_scheme(connection, v2 + "\n# changed\n", source="v2b", max_effect_days=1826)
 
     def version(as_of: dt.date, known: int | None = None) -> int:

@@ -324,7 +324,12 @@ def test_bad_bodies_are_4xx(client: TestClient, keys: Keys) -> None:
         content="{",
         headers={**auth(keys.alice), "content-type": "application/json"},
     )
-    assert response.status_code == 422
+    # Bad JSON is the same error on every route: 400 invalid_json.
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
+    checks = client.post(
+        "/v1/checks", content="{", headers={**auth(keys.agency), "content-type": "application/json"}
+    )
+    assert checks.status_code == 400 and checks.json()["error"]["code"] == "invalid_json"
     assert client.get("/v1/nowhere").json()["error"]["code"] == "not_found"
     assert client.delete("/v1/public/lists").status_code == 405
 
@@ -368,7 +373,7 @@ def test_objection_upheld_takes_the_listing_away_everywhere(
         json={"uphold": False, "reason": "x"},
         headers=auth(keys.operator),
     )
-    assert again.status_code == 400
+    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
 
 
 def test_repairs_reviews_notices_audit_and_report(client: TestClient, keys: Keys) -> None:
@@ -377,8 +382,8 @@ def test_repairs_reviews_notices_audit_and_report(client: TestClient, keys: Keys
         json={"record": "court/j1", "evidence": "paid in full", "commitment": True},
         headers=auth(keys.alice),
     )
-    assert repair.status_code in (201, 400)  # the scheme's conditions decide; either way clear
-    if repair.status_code == 400:
+    assert repair.status_code in (201, 422)  # the scheme's conditions decide; either way clear
+    if repair.status_code == 422:
         assert repair.json()["error"]["message"]
     review = client.post(
         "/v1/me/reviews", json={"reason": "please review"}, headers=auth(keys.alice)

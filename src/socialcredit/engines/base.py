@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from socialcredit.inputs import Input
 from socialcredit.policy.model import Catalogue, Scheme
@@ -64,25 +65,42 @@ class Engine(Protocol):
     def run(self, request: Request) -> Report: ...
 
 
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one that would start a formula (``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return) is prefixed with an apostrophe (OWASP's advice
+    against CSV injection); a furnisher's file name or value is never run as a formula."""
+    return f"'{text}" if text.startswith(FORMULA) else text
+
+
+def write_rejects_csv(
+    handle: TextIO,
+    found: Iterable[tuple[str, Rejection]],
+    kinds: Mapping[str, tuple[str, ...]],
+) -> int:
+    """Write (file name, rejection) pairs as ``file,row,field,reason``; returns how many."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(["file", "row", "field", "reason"])
+    count = 0
+    for name, rejection in found:
+        reason = reason_text(rejection, kind_subjects=kinds)
+        writer.writerow([cell(name), rejection.row, cell(rejection.field), cell(reason)])
+        count += 1
+    return count
+
+
 def write_rejects(path: Path, request: Request, report: Report) -> int:
     """Write every rejected row as ``file,row,field,reason``; returns how many were written."""
-    kinds = catalogue_kinds(request.catalogue)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["file", "row", "field", "reason"])
+    found = [
+        (source.name if source is not None else "", rejection)
         for source, rejections in (
             (request.records, report.record_rejections),
             (request.events, report.event_rejections),
-        ):
-            for rejection in sorted(rejections, key=lambda r: r.row):
-                name = source.name if source is not None else ""
-                writer.writerow(
-                    [
-                        name,
-                        rejection.row,
-                        rejection.field,
-                        reason_text(rejection, kind_subjects=kinds),
-                    ]
-                )
-    return len(report.record_rejections) + len(report.event_rejections)
+        )
+        for rejection in sorted(rejections, key=lambda r: r.row)
+    ]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        return write_rejects_csv(handle, found, catalogue_kinds(request.catalogue))

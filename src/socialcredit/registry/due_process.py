@@ -31,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from socialcredit import faults
-from socialcredit.errors import NotFound, UsageError
+from socialcredit.errors import Conflict, NotFound, UsageError
 from socialcredit.registry.calendar import load_calendar
 from socialcredit.registry.ledger import (
     EVENT_ROW,
@@ -203,7 +203,7 @@ def file_objection(
     store: Store, settings: Settings, identifier: str, ref: str, *, reason: str
 ) -> Case:
     if not reason.strip():
-        raise UsageError("--reason is required: what is wrong with the record")
+        raise UsageError("reason is required: what is wrong with the record", field="reason")
     calendar = load_calendar(settings.holidays_file)
     with store.reading() as connection:
         record = _record(connection, identifier, ref)
@@ -246,14 +246,14 @@ def file_objection(
 
 def _may_object(connection: sa.Connection, record: RecordRef, ref: str) -> None:
     if "retracted" in _events(connection, record.seq):
-        raise RegistryError(f"record {ref} is retracted already: it has no effect")
+        raise Conflict(f"record {ref} is retracted already: it has no effect")
     open_ = connection.scalar(
         sa.select(objections.c.id).where(
             objections.c.record_seq == record.seq, objections.c.outcome.is_(None)
         )
     )
     if open_ is not None:
-        raise RegistryError(f"record {ref} is under objection already (objection {open_})")
+        raise Conflict(f"record {ref} is under objection already (objection {open_})")
 
 
 def decide_objection(
@@ -295,7 +295,7 @@ def _decide(
     """Decide a case once, in one transaction: the registry's ledger event (if the decision
     has one), the subject's current standings, the case closed and the subject told."""
     if not reason.strip() or not by.strip():
-        raise UsageError("a decision needs --reason and --by (who decided)")
+        raise UsageError("a decision needs a reason and who decided (by)", field="reason")
     _open_case(store, table, label, case_id)  # refused early, before any lock
     with store.writing("ledger") as connection:
         record = _open_case_in(connection, table, label, case_id)
@@ -339,7 +339,7 @@ def _open_case_in(
     if row is None:
         raise NotFound(f"no {label} {case_id}")
     if row.outcome is not None:
-        raise RegistryError(
+        raise Conflict(
             f"{label} {case_id} was already decided ({row.outcome}) by {row.decided_by}; "
             "a decision is not taken twice"
         )
@@ -423,7 +423,9 @@ def apply_repair(
     commitment: bool,
 ) -> Case:
     if not evidence.strip():
-        raise UsageError("--evidence is required: what shows the record may be repaired")
+        raise UsageError(
+            "evidence is required: what shows the record may be repaired", field="evidence"
+        )
     unmet = repair_conditions(store, settings, identifier, ref, commitment=commitment)
     if unmet:
         raise RegistryError(

@@ -15,7 +15,6 @@ the previous batch's. A ``recorded_at`` column in the file is ignored with a war
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import time
@@ -29,6 +28,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from socialcredit import faults
+from socialcredit.engines.base import write_rejects_csv
 from socialcredit.engines.duckdb_engine import (
     register_catalogue,
     register_input,
@@ -44,6 +44,7 @@ from socialcredit.engines.sql import (
     quote,
     record_statements,
 )
+from socialcredit.errors import Conflict
 from socialcredit.inputs import Input, read_input
 from socialcredit.policy.model import Catalogue
 from socialcredit.registry.bulk import insert_from_duckdb
@@ -60,7 +61,6 @@ from socialcredit.registry.ledger import (
 from socialcredit.registry.notices import notify_records
 from socialcredit.registry.policies import (
     Furnisher,
-    RegistryError,
     catalogue_at,
     get_furnisher,
     require_furnisher,
@@ -69,16 +69,19 @@ from socialcredit.registry.standings.current import write_current
 from socialcredit.registry.standings.upkeep import catch_up
 from socialcredit.semantics.fields import (
     CONTROL,
+    EARLIEST_FACT,
     EVENT_COLUMNS,
     LEDGER_CONFLICT,
+    LENGTH_LIMITS,
     OBJECTION_EVENTS,
     OTHER_FURNISHER,
+    OUT_OF_RANGE,
     RECORD_COLUMNS,
     RECORD_OPTIONAL,
     REGISTRY_EVENT,
+    TOO_LONG,
     UNAUTHORISED,
     Rejection,
-    reason_text,
 )
 from socialcredit.semantics.reference import catalogue_kinds
 from socialcredit.settings import Settings
@@ -174,35 +177,39 @@ def _furnisher_view(source: str, furnisher: Furnisher, fields: Sequence[str]) ->
     return f"SELECT _row, {', '.join(columns)}, _error FROM {source}"
 
 
-def _with_detail(found: list[Rejection], furnisher: Furnisher) -> list[Rejection]:
-    """Name the batch's furnisher in the rejections that need it."""
+def _with_detail(found: list[Rejection], furnisher: Furnisher, received: str) -> list[Rejection]:
+    """Name the batch's furnisher, or the day it was received, in the rejections that need
+    it."""
+    detail = {OTHER_FURNISHER: furnisher.id, UNAUTHORISED: furnisher.id, OUT_OF_RANGE: received}
     return [
-        Rejection(r.row, r.field, r.problem, r.value, furnisher.id)
-        if r.problem in (OTHER_FURNISHER, UNAUTHORISED)
+        Rejection(r.row, r.field, r.problem, r.value, detail[r.problem])
+        if r.problem in detail
         else r
         for r in found
     ]
+
+
+def _bounds(column: str, received: str) -> str:
+    """SQL true when a parsed date is before the earliest fact or after the day of receipt."""
+    return f"({column} < DATE '{EARLIEST_FACT.isoformat()}' OR {column} > DATE '{received}')"
+
+
+def _longer(column: str) -> str:
+    return f"length({column}) > {LENGTH_LIMITS[column]}"
 
 
 def write_rejects(
     path: Path, file_name: str, found: Sequence[Rejection], catalogue: Catalogue
 ) -> None:
     """Every rejected row as ``file,row,field,reason``, whole or not at all."""
-    kinds = catalogue_kinds(catalogue)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     with partial.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["file", "row", "field", "reason"])
-        for rejection in sorted(found, key=lambda r: r.row):
-            writer.writerow(
-                [
-                    file_name,
-                    rejection.row,
-                    rejection.field,
-                    reason_text(rejection, kind_subjects=kinds),
-                ]
-            )
+        write_rejects_csv(
+            handle,
+            ((file_name, r) for r in sorted(found, key=lambda r: r.row)),
+            catalogue_kinds(catalogue),
+        )
     os.replace(partial, path)
 
 
@@ -283,7 +290,8 @@ def ingest_records(
     step("validating")
     con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
     try:
-        found, noop = _validate_records(con, source, furnisher, catalogue)
+        received = settings.today().isoformat()  # the day the registry receives the batch
+        found, noop = _validate_records(con, source, furnisher, catalogue, received)
         step("writing")
         with store.writing("ledger") as connection:
             # Already a batch? (the same file may have been ingested while this was validated)
@@ -369,7 +377,7 @@ def _same_furnisher(connection: sa.Connection, furnisher: Furnisher) -> None:
     codes that were changed meanwhile is refused whole, to be sent again."""
     now = get_furnisher(connection, furnisher.id)
     if now != furnisher:
-        raise RegistryError(
+        raise Conflict(
             f"furnisher {furnisher.id} was changed while the file was being validated; "
             "nothing was ingested: send the file again"
         )
@@ -473,8 +481,17 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(count)
 
 
-# C0 and C1 control characters (U+0000-U+001F, U+007F-U+009F), in RE2's syntax.
-CONTROL_PATTERN = "[\\x00-\\x1f\\x7f-\\x9f]"
+# What printable text may not hold, in RE2's syntax: Unicode's "other" characters (controls,
+# format characters such as U+200B or U+202E, surrogates, private use), line and paragraph
+# separators; in an identifier (record_id, furnisher) also every space but U+0020.
+NAME_PATTERN = "[\\p{C}\\p{Zl}\\p{Zp}]"
+CONTROL_PATTERN = (
+    "[\\p{C}\\p{Zl}\\p{Zp}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{202F}\\x{205F}\\x{3000}]"
+)
+
+
+def _name_control(column: str) -> str:
+    return f"regexp_matches(coalesce({column}, ''), '{NAME_PATTERN}')"
 
 
 def _control(column: str) -> str:
@@ -483,7 +500,11 @@ def _control(column: str) -> str:
 
 
 def _validate_records(
-    con: duckdb.DuckDBPyConnection, source: Input, furnisher: Furnisher, catalogue: Catalogue
+    con: duckdb.DuckDBPyConnection,
+    source: Input,
+    furnisher: Furnisher,
+    catalogue: Catalogue,
+    received: str,
 ) -> tuple[list[Rejection], int]:
     """Check every row; leaves table ``accepted`` (the first valid row of each key, in file
     order). Returns the rejections and the number of in-file no-op repeats."""
@@ -495,8 +516,12 @@ def _validate_records(
     authorised = ", ".join(quote(c) for c in furnisher.codes)
     checks = (
         *RECORD_CHECKS,
+        (_bounds("occ", received), f"occurred_on|{OUT_OF_RANGE}", "occurred_on"),
+        (_longer("record_id"), f"record_id|{TOO_LONG}", "record_id"),
         (_control("record_id"), f"record_id|{CONTROL}", "record_id"),
         (_control("furnisher"), f"furnisher|{CONTROL}", "furnisher"),
+        (_longer("subject_name"), f"subject_name|{TOO_LONG}", "subject_name"),
+        (_name_control("subject_name"), f"subject_name|{CONTROL}", "subject_name"),
         (f"furnisher <> {quote(furnisher.id)}", f"furnisher|{OTHER_FURNISHER}", "furnisher"),
         (f"code NOT IN ({authorised})", f"code|{UNAUTHORISED}", "code"),
         (
@@ -526,7 +551,7 @@ def _validate_records(
         WHERE problem IS NULL AND _row NOT IN (SELECT _row FROM rec_repeats)
         """
     )
-    return _with_detail(found, furnisher), noop
+    return _with_detail(found, furnisher, received), noop
 
 
 def _against_ledger(
@@ -673,6 +698,7 @@ def ingest_events(
     source, digest, furnisher, catalogue = opened
 
     step("validating")
+    received = settings.today().isoformat()  # the day the registry receives the batch
     con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
     try:
         register_input(con, "raw_in", source, EVENT_FIELDS)
@@ -696,13 +722,19 @@ def ingest_events(
         checks = (
             *EVENT_CHECKS[:-1],
             (_registry_only(), f"event|{REGISTRY_EVENT}", "event"),
+            (
+                f"event <> 'retracted' AND {_bounds('ev_date', received)}",
+                f"date|{OUT_OF_RANGE}",
+                "date",
+            ),
+            (_longer("record_id"), f"record_id|{TOO_LONG}", "record_id"),
             (_control("record_id"), f"record_id|{CONTROL}", "record_id"),
             (_control("furnisher"), f"furnisher|{CONTROL}", "furnisher"),
             (f"furnisher <> {quote(furnisher.id)}", f"furnisher|{OTHER_FURNISHER}", "furnisher"),
             EVENT_CHECKS[-1],
         )
         run_statements(con, event_statements(Dialect("duckdb"), checks=checks))
-        found = _with_detail(rejections(con, "ev_rejects"), furnisher)
+        found = _with_detail(rejections(con, "ev_rejects"), furnisher, received)
         con.execute(
             """
             CREATE TEMP TABLE accepted AS

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 
-from socialcredit.errors import SocialCreditError, UsageError
+from socialcredit.errors import Conflict, NotFound, SocialCreditError, UsageError
 from socialcredit.policy.loader import parse_catalogue, parse_scheme
 from socialcredit.policy.model import Catalogue, Scheme
 from socialcredit.policy.shipped import shipped_catalogue_text, shipped_scheme_texts
@@ -145,14 +145,14 @@ def publish_scheme(
             return Published("scheme", scheme.id, scheme.version, new=False)
         latest = _latest(connection, "scheme", scheme.id)
         assert latest is not None
-        raise RegistryError(
+        raise Conflict(
             f"{source}: scheme {scheme.id} version {scheme.version} is already published with "
             f"different content; a published version is never changed: publish this text as "
             f"version {latest.version + 1}"
         )
     latest = _latest(connection, "scheme", scheme.id)
     if latest is not None and scheme.version < latest.version:
-        raise RegistryError(
+        raise Conflict(
             f"{source}: scheme {scheme.id} is already at version {latest.version}; a new "
             f"version must be higher (use {latest.version + 1})"
         )
@@ -277,9 +277,7 @@ def scheme_at(
     ).all()
     if not rows:
         known = ", ".join(scheme_ids(connection)) or "none"
-        raise RegistryError(
-            f"no scheme {scheme_id!r} was published by then; published schemes: {known}"
-        )
+        raise NotFound(f"no scheme {scheme_id!r} was published by then; published schemes: {known}")
     in_force = [r for r in rows if r.effective_from is None or r.effective_from <= as_of]
     if not in_force:
         raise RegistryError(
@@ -338,11 +336,11 @@ def add_furnisher(
             "(at most 100), starting with a letter or digit"
         )
     if not name.strip():
-        raise UsageError("--name must not be empty")
+        raise UsageError("name must not be empty", field="name")
     catalogue = catalogue_at(connection)
     wanted = sorted({c.strip() for c in codes if c.strip()})
     if not wanted:
-        raise UsageError("--codes must name at least one catalogue code")
+        raise UsageError("codes must name at least one catalogue code", field="codes")
     unknown = [c for c in wanted if c not in catalogue.codes]
     if unknown:
         raise UsageError(
@@ -361,7 +359,7 @@ def add_furnisher(
     if existing == furnisher:
         return furnisher, "unchanged"
     if not update:
-        raise RegistryError(
+        raise Conflict(
             f"furnisher {furnisher_id} is registered as {existing.name!r} with codes "
             f"{', '.join(existing.codes)}; pass --update to change it"
         )
@@ -384,7 +382,7 @@ def get_furnisher(connection: sa.Connection, furnisher_id: str) -> Furnisher | N
 def require_furnisher(connection: sa.Connection, furnisher_id: str) -> Furnisher:
     furnisher = get_furnisher(connection, furnisher_id)
     if furnisher is None:
-        raise RegistryError(
+        raise NotFound(
             f"furnisher {furnisher_id!r} is not registered: add it with "
             f"`socialcredit furnisher add {furnisher_id} --name NAME --codes CODE,...`"
         )

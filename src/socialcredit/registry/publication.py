@@ -309,6 +309,8 @@ class Updating(SocialCreditError):
     """The derived state is catching up after a large batch: too many subjects to evaluate
     online for one answer. The service answers 503 with Retry-After."""
 
+    status = 503
+    code = "updating"
     retry_after = 30
 
 

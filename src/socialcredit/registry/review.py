@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from socialcredit.errors import NotFound, UsageError
+from socialcredit.errors import Conflict, NotFound, UsageError
 from socialcredit.registry.calendar import load_calendar
 from socialcredit.registry.notices import insert_rows as insert_notices
-from socialcredit.registry.policies import RegistryError, scheme_ids
+from socialcredit.registry.policies import scheme_ids
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 from socialcredit.store.schema import reviews, subjects
@@ -43,7 +43,7 @@ def request_review(
     store: Store, settings: Settings, identifier: str, *, reason: str, scheme_id: str | None = None
 ) -> Review:
     if not reason.strip():
-        raise UsageError("--reason is required: what the subject finds wrong")
+        raise UsageError("reason is required: what the subject finds wrong", field="reason")
     calendar = load_calendar(settings.holidays_file)
     today = settings.today()
     with store.writing("reviews") as connection:
@@ -86,13 +86,13 @@ def decide_review(
     if outcome not in OUTCOMES:
         raise UsageError(f"outcome must be one of {', '.join(OUTCOMES)}")
     if not reason.strip() or not by.strip():
-        raise UsageError("a decision needs --reason and --by (who decided)")
+        raise UsageError("a decision needs a reason and who decided (by)", field="reason")
     with store.writing("reviews") as connection:
         row = connection.execute(sa.select(reviews).where(reviews.c.id == review_id)).first()
         if row is None:
             raise NotFound(f"no review {review_id}")
         if row.outcome is not None:
-            raise RegistryError(
+            raise Conflict(
                 f"review {review_id} was already decided ({row.outcome}) by {row.decided_by}; "
                 "a decision is not taken twice"
             )

@@ -52,6 +52,18 @@ UNAUTHORISED = "unauthorised"
 LEDGER_CONFLICT = "ledger_conflict"
 REGISTRY_EVENT = "registry_event"
 CONTROL = "control_characters"
+TOO_LONG = "too_long"
+OUT_OF_RANGE = "out_of_range"
+
+# The registry's own bounds on furnished fields (checked by its ingest; see docs/registry.md).
+MAX_RECORD_ID = 100  # a subject must be able to name the record in an objection
+MAX_SUBJECT_NAME = 200
+LENGTH_LIMITS = {"record_id": MAX_RECORD_ID, "subject_name": MAX_SUBJECT_NAME}
+# The earliest date a furnished fact may carry: the founding of the People's Republic, before
+# which no instrument the registry applies existed. The latest is the day the batch arrives.
+EARLIEST_FACT = dt.date(1949, 10, 1)
+# At most this many characters of a rejected value are quoted back in a reason.
+SHOWN = 80
 
 PROBLEM_LABELS = {
     ROW: "unreadable row",
@@ -66,8 +78,18 @@ PROBLEM_LABELS = {
     UNAUTHORISED: "code not authorised for the furnisher",
     LEDGER_CONFLICT: "conflicts with a record in the ledger",
     REGISTRY_EVENT: "an event only the registry writes",
-    CONTROL: "control characters",
+    CONTROL: "control characters or other unprintable text",
+    TOO_LONG: "field too long",
+    OUT_OF_RANGE: "date outside the registry's range",
 }
+
+
+def shown(value: str | None) -> str:
+    """A rejected value as a reason quotes it: its repr, cut at :data:`SHOWN` characters with
+    its length said, so that a huge value never makes a huge report."""
+    if value is None or len(value) <= SHOWN:
+        return repr(value)
+    return f"{value[:SHOWN]!r}… ({len(value):,} characters)"
 
 
 def parse_date(value: str | None) -> dt.date | None:
@@ -140,30 +162,32 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
         if field in ("occurred_on", "date"):
             return (
                 f"not a real date in the form YYYY-MM-DD between {MIN_YEAR} and {MAX_YEAR}: "
-                f"{value!r}"
+                f"{shown(value)}"
             )
         if field == "recorded_at":
             return (
                 "not an instant such as 2024-05-01T08:00:00Z or 2024-05-01T16:00:00+08:00 "
-                f"(seconds required, up to 6 decimals, Z or an offset): {value!r}"
+                f"(seconds required, up to 6 decimals, Z or an offset): {shown(value)}"
             )
         if field == "amount":
             return (
                 "not a non-negative decimal without exponent (at most 20 digits before the point "
-                f"and 18 after): {value!r}"
+                f"and 18 after): {shown(value)}"
             )
         if field == "region":
-            return f"not an administrative division code of 6 digits: {value!r}"
+            return f"not an administrative division code of 6 digits: {shown(value)}"
         if field == "event":
-            return f"unknown event {value!r}; expected one of {', '.join(EVENT_NAMES)}"
-        return f"malformed {field}: {value!r}"
+            return f"unknown event {shown(value)}; expected one of {', '.join(EVENT_NAMES)}"
+        return f"malformed {field}: {shown(value)}"
     if problem == INVALID_ID:
-        return f"invalid identifier {value!r}: {check(str(value)).reason}"
+        return f"invalid identifier {shown(value)}: {check(str(value)).reason}"
     if problem == UNKNOWN_CODE:
-        return f"code {value!r} is not in the catalogue"
+        return f"code {shown(value)} is not in the catalogue"
     if problem == KIND_MISMATCH:
         applies = ", ".join(kind_subjects.get(str(value), ()))
-        return f"code {value!r} does not apply to {rejection.detail}s (it applies to: {applies})"
+        return (
+            f"code {shown(value)} does not apply to {rejection.detail}s (it applies to: {applies})"
+        )
     if problem == CONFLICT:
         return (
             f"record {value} was already accepted from row {rejection.detail} with different "
@@ -173,12 +197,12 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
         return f"no accepted record {value}: an event must follow its record"
     if problem == OTHER_FURNISHER:
         return (
-            f"the row names furnisher {value!r} but the batch is furnished by "
+            f"the row names furnisher {shown(value)} but the batch is furnished by "
             f"{rejection.detail!r}; a furnisher sends only its own rows"
         )
     if problem == UNAUTHORISED:
         return (
-            f"furnisher {rejection.detail!r} is not authorised to furnish code {value!r} "
+            f"furnisher {rejection.detail!r} is not authorised to furnish code {shown(value)} "
             "(see `socialcredit furnisher list`)"
         )
     if problem == LEDGER_CONFLICT:
@@ -188,12 +212,31 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
         )
     if problem == REGISTRY_EVENT:
         return (
-            f"event {value!r} is written by the registry itself when a subject objects to a "
+            f"event {shown(value)} is written by the registry itself when a subject objects to a "
             "record and when the objection is decided; a furnisher does not send it"
+        )
+    if problem == TOO_LONG:
+        return (
+            f"the {field} holds {len(str(value)):,} characters; a {field} holds at most "
+            f"{LENGTH_LIMITS.get(field, 0):,} (a subject must be able to name the record)"
+            if field == "record_id"
+            else f"the {field} holds {len(str(value)):,} characters; at most "
+            f"{LENGTH_LIMITS.get(field, 0):,}"
+        )
+    if problem == OUT_OF_RANGE:
+        if str(value) < EARLIEST_FACT.isoformat():
+            return (
+                f"{field} {shown(value)} is before {EARLIEST_FACT.isoformat()}, the earliest "
+                "date the registry holds"
+            )
+        return (
+            f"{field} {shown(value)} is after {rejection.detail}, the day the registry received "
+            "the batch: a fact cannot be furnished before it happens"
         )
     if problem == CONTROL:
         return (
-            f"the {field} {value!r} holds control characters (U+0000-U+001F or U+007F-U+009F); "
+            f"the {field} {shown(value)} holds control characters or other unprintable text "
+            "(U+0000-U+001F, U+007F-U+009F, format characters such as U+200B, separators); "
             f"a {field} is chained into the ledger and must be printable text"
         )
     raise ValueError(f"unknown problem {problem!r}")

@@ -7,12 +7,13 @@ its own agency only. Every read of a person's data goes through the registry's a
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,8 +22,18 @@ from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from socialcredit.errors import NotFound
+from socialcredit.errors import (
+    Forbidden,
+    InvalidIdentifier,
+    InvalidJson,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+    UnsupportedMedia,
+    UsageError,
+)
 from socialcredit.identifiers import check
+from socialcredit.inputs import json_array_to_lines
 from socialcredit.policy.summary import describe_scheme
 from socialcredit.registry.access import Principal
 from socialcredit.registry.admin import publish_files
@@ -51,7 +62,8 @@ from socialcredit.registry.standings.online import standing_of, view_json
 from socialcredit.semantics.fields import reason_text
 from socialcredit.semantics.reference import catalogue_kinds
 from socialcredit.service import models as m
-from socialcredit.service.state import ApiError, State, app_state, state_of
+from socialcredit.service.state import State, app_state, article, state_of
+from socialcredit.settings import Settings
 from socialcredit.store.db import now_us, us_to_iso
 from socialcredit.store.schema import policy_versions, subjects
 
@@ -72,8 +84,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     )
 }
 
-MAX_BODY = 256 * 1024 * 1024
-
 
 async def caller(
     request: Request,
@@ -83,20 +93,19 @@ async def caller(
     """The authenticated caller, from ``Authorization: Bearer`` or ``X-API-Key``."""
     token = bearer.credentials if bearer is not None else key
     if not token:
-        raise ApiError(401, "unauthenticated", "this route needs an API key (X-API-Key header)")
+        raise Unauthenticated("this route needs an API key (X-API-Key header)")
     found = state_of(request).principal(token)
     if found is None:
-        raise ApiError(401, "unauthenticated", "the API key is not valid or was revoked")
+        raise Unauthenticated("the API key is not valid or was revoked")
     return found
 
 
 def role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     async def dependency(who: Annotated[Principal, Depends(caller)]) -> Principal:
         if who.role not in roles:
-            raise ApiError(
-                403,
-                "forbidden",
-                f"a {who.role} key may not do this; it needs a {' or '.join(roles)} key",
+            wanted = " or ".join(roles)
+            raise Forbidden(
+                f"{article(who.role)} key may not do this; it needs {article(wanted)} key"
             )
         return who
 
@@ -153,9 +162,7 @@ async def check_one(
     with the list or grade that triggers it and whether a record that could cause it is under
     objection. The check is recorded in the subject's access audit before the answer is sent."""
     if check(subject_id).kind is None:
-        raise ApiError(
-            400,
-            "invalid_identifier",
+        raise InvalidIdentifier(
             f"{subject_id!r} is not a valid identifier: {check(subject_id).reason}",
         )
     assert who.agency is not None
@@ -205,33 +212,59 @@ _SUBMIT_BODY = {
 }
 
 
-async def _body_file(request: Request, folder: Path) -> Path:
+def _limit_text(limit: int) -> str:
+    return f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit // 2**10} KiB"
+
+
+def _too_large(what: str, limit: int) -> TooLarge:
+    return TooLarge(f"the body is larger than {_limit_text(limit)}, the most {what} may be")
+
+
+async def spool(request: Request, out: BinaryIO, limit: int, what: str) -> int:
+    """Write the request's body to ``out`` as it arrives, never more than ``limit`` bytes:
+    a larger declared Content-Length is refused before anything is read, a longer body as
+    soon as it passes the limit (413 either way). Returns the number of bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(what, limit)
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(what, limit)
+        out.write(chunk)
+    return size
+
+
+async def _body_file(request: Request, folder: Path, settings: Settings) -> Path:
+    """The batch's body in a file of the folder, streamed (bounded by the settings' limits);
+    a JSON array is rewritten as JSON lines in :func:`work`'s thread, not here."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     suffix = MEDIA.get(media)
     if suffix is None:
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "send the rows as text/csv, application/x-ndjson or application/json",
+        raise UnsupportedMedia(
+            "send the rows as text/csv, application/x-ndjson or application/json "
+            f"(the Content-Type was {media or 'missing'})"
         )
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_BODY:
-            raise ApiError(413, "too_large", f"at most {MAX_BODY // 2**20} MiB per batch")
     if media == "application/json":
-        try:
-            rows = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ApiError(400, "invalid_json", f"the body is not JSON: {error}") from None
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise ApiError(400, "invalid_json", "the body must be a JSON array of objects")
-        body = bytearray(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
-        )
-    path = folder / f"batch{suffix}"
-    path.write_bytes(bytes(body))
-    return path
+        limit, what, path = settings.max_json_batch_bytes, "a JSON-array batch", "batch.json"
+    else:
+        limit, what, path = settings.max_batch_bytes, "a batch", f"batch{suffix}"
+    with (folder / path).open("wb") as out:
+        await spool(request, out, limit, what)
+    return folder / path
+
+
+def _rows_file(path: Path) -> Path:
+    """The file the ingest reads: a JSON array is streamed into JSON lines first."""
+    if path.suffix != ".json":
+        return path
+    lines = path.with_suffix(".jsonl")
+    try:
+        json_array_to_lines(path, lines)
+    except UsageError as error:
+        raise InvalidJson(str(error)) from None
+    return lines
 
 
 def ingest_out(report: IngestReport, standings: str, state: State) -> m.IngestOut:
@@ -264,12 +297,15 @@ def ingest_out(report: IngestReport, standings: str, state: State) -> m.IngestOu
 async def _submit(kind: str, request: Request, who: Principal, state: State) -> m.IngestOut:
     assert who.furnisher_id is not None
     with tempfile.TemporaryDirectory(prefix="socialcredit-batch-") as folder:
-        path = await _body_file(request, Path(folder))
+        body = await _body_file(request, Path(folder), state.settings)
         ingest = ingest_records if kind == "records" else ingest_events
 
         def work() -> m.IngestOut:
             report = ingest(
-                state.store, path, settings=state.settings, furnisher_id=who.furnisher_id or ""
+                state.store,
+                _rows_file(body),
+                settings=state.settings,
+                furnisher_id=who.furnisher_id or "",
             )
             return ingest_out(report, report.standings, state)
 
@@ -325,7 +361,7 @@ def batches(
     """The latest batches, newest first: a furnisher sees its own, an operator any."""
     if who.role == "furnisher":
         if furnisher not in (None, who.furnisher_id):
-            raise ApiError(403, "forbidden", "a furnisher sees its own batches only")
+            raise Forbidden("a furnisher sees its own batches only")
         furnisher = who.furnisher_id
     with state.store.reading() as connection:
         found = list_batches(connection, furnisher_id=furnisher, limit=limit)
@@ -573,9 +609,17 @@ async def publish_policy(request: Request, who: Operator, state: AppState) -> m.
     """Publish a new version of a scheme or of the catalogue; refused (422, with every
     problem) if it fails validation — prohibited grounds, missing legal bases, effects too
     long."""
-    text = (await request.body()).decode("utf-8", errors="replace")
+    body = io.BytesIO()
+    await spool(request, body, state.settings.max_policy_bytes, "a policy document")
+    try:
+        text = body.getvalue().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"the policy is not UTF-8 text ({error.reason} at byte {error.start + 1}): "
+            "save it as UTF-8"
+        ) from None
     if not text.strip():
-        raise ApiError(400, "empty_body", "send the policy's YAML text as the body")
+        raise UsageError("the body is empty: send the policy's YAML text")
     with tempfile.TemporaryDirectory(prefix="socialcredit-policy-") as folder:
         path = Path(folder) / "policy.yaml"
         path.write_text(text, encoding="utf-8")

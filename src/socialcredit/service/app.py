@@ -22,15 +22,14 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from socialcredit import __version__
-from socialcredit.errors import NotFound, PolicyError, SocialCreditError, UsageError
-from socialcredit.registry.publication import Updating
+from socialcredit.errors import PolicyError, SocialCreditError
 from socialcredit.service import models as m
 from socialcredit.service.api import router as api_router
 from socialcredit.service.fastpath import CheckFastPath
-from socialcredit.service.portal import render_error
+from socialcredit.service.portal import CSRF_MESSAGE, render_error
 from socialcredit.service.portal import router as portal_router
 from socialcredit.service.security import RateLimiter, Receive, Scope, SecurityMiddleware, Send
-from socialcredit.service.state import ApiError, State
+from socialcredit.service.state import State
 from socialcredit.settings import Settings
 from socialcredit.store.db import StoreError
 
@@ -58,6 +57,14 @@ _STATUS_CODES = {
     422: "invalid_request",
     429: "rate_limited",
 }
+
+
+FASTAPI_PARSE_ERROR = "There was an error parsing the body"
+
+
+def _where(loc: Any) -> str:
+    """A validation error's place as a caller names it: ``body.subjects.3``, ``query.page``."""
+    return ".".join(str(part) for part in loc) or "request"
 
 
 def _wants_html(request: Request) -> bool:
@@ -108,46 +115,34 @@ def create_app(settings: Settings | None = None) -> Service:
     )
     app.state.socialcredit = state
 
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, error: ApiError) -> Response:
-        return _error(request, error.status, error.code, error.message)
-
-    @app.exception_handler(NotFound)
-    async def not_found(request: Request, error: NotFound) -> Response:
-        return _error(request, 404, "not_found", str(error))
-
-    @app.exception_handler(PolicyError)
-    async def policy_error(request: Request, error: PolicyError) -> Response:
-        details = [
-            {"source": p.source, "where": p.where, "message": p.message} for p in error.problems
-        ]
-        return _error(request, 422, "invalid_policy", str(error).splitlines()[0], details)
-
-    @app.exception_handler(StoreError)
-    async def store_error(request: Request, error: StoreError) -> Response:
-        log.error("store unavailable: %s", error)
-        return _error(request, 503, "store_unavailable", str(error))
-
-    @app.exception_handler(Updating)
-    async def updating(request: Request, error: Updating) -> Response:
-        response = _error(request, 503, "updating", str(error))
-        response.headers["Retry-After"] = str(error.retry_after)
-        return response
-
-    @app.exception_handler(UsageError)
-    async def usage_error(request: Request, error: UsageError) -> Response:
-        return _error(request, 400, "bad_request", str(error))
-
     @app.exception_handler(SocialCreditError)
-    async def refused(request: Request, error: SocialCreditError) -> Response:
-        return _error(request, 400, "refused", str(error))
+    async def domain_error(request: Request, error: SocialCreditError) -> Response:
+        """Every error the registry raises on purpose: its class says the status and code."""
+        details = None
+        message = str(error)
+        if isinstance(error, PolicyError):
+            details = [
+                {"source": p.source, "where": p.where, "message": p.message} for p in error.problems
+            ]
+            message = message.splitlines()[0]
+        if isinstance(error, StoreError):
+            log.error("store unavailable: %s", error)
+        response = _error(request, error.status, error.code, message, details)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> Response:
-        details = [
-            {"where": ".".join(str(part) for part in e.get("loc", ())), "message": e.get("msg")}
-            for e in error.errors()
-        ]
+        found = error.errors()
+        if any(e.get("type") == "json_invalid" for e in found):
+            where = next(e for e in found if e.get("type") == "json_invalid")
+            position = (where.get("ctx") or {}).get("error", "malformed")
+            return _error(request, 400, "invalid_json", f"the body is not JSON: {position}")
+        if _wants_html(request) and any(tuple(e.get("loc", ())) == ("body", "csrf") for e in found):
+            return _error(request, 403, "csrf", CSRF_MESSAGE)
+        details = [{"where": _where(e.get("loc", ())), "message": str(e.get("msg"))} for e in found]
         first = details[0] if details else {"where": "request", "message": "malformed"}
         return _error(
             request, 422, "invalid_request", f"{first['where']}: {first['message']}", details
@@ -155,6 +150,9 @@ def create_app(settings: Settings | None = None) -> Service:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 400 and error.detail == FASTAPI_PARSE_ERROR:
+            # FastAPI's answer when its JSON parser itself fails (e.g. nested too deeply)
+            return _error(request, 400, "invalid_json", "the body is not JSON, or nests too deeply")
         code = _STATUS_CODES.get(error.status_code, "error")
         return _error(request, error.status_code, code, str(error.detail))
 
@@ -213,6 +211,7 @@ class Service:
             public=RateLimiter(settings.rate_public_per_second, settings.rate_public_burst),
             checks=RateLimiter(settings.rate_checks_per_second, settings.rate_checks_burst),
             public_concurrency=settings.public_concurrency,
+            max_request_bytes=settings.max_request_bytes,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -29,7 +29,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from socialcredit import __version__
-from socialcredit.errors import SocialCreditError
+from socialcredit.errors import Forbidden, NotFound, SocialCreditError, Unauthenticated, UsageError
 from socialcredit.registry.access import (
     Session,
     end_session,
@@ -50,12 +50,13 @@ from socialcredit.registry.policies import list_batches, list_furnishers
 from socialcredit.registry.publication import MAX_PER_PAGE, public_view
 from socialcredit.registry.reports import issue_report, subject_page
 from socialcredit.registry.review import decide_review, list_reviews, request_review
-from socialcredit.service.state import ApiError, State, app_state, state_of
+from socialcredit.service.state import ApiError, State, app_state, article, state_of
 from socialcredit.store.db import now_us, us_to_iso
 from socialcredit.store.schema import batches, ledger, policy_versions, snapshots, standings
 
 SESSION_COOKIE = "sc_session"
 CSRF_COOKIE = "sc_csrf"
+CSRF_MESSAGE = "the form has expired or did not come from this site: reload and retry"
 
 templates = Jinja2Templates(
     env=Environment(
@@ -90,13 +91,11 @@ def current_session(request: Request) -> Session | None:
 def _signed_in(request: Request, *roles: str) -> Session:
     session = current_session(request)
     if session is None:
-        raise ApiError(401, "unauthenticated", "sign in first")
+        raise Unauthenticated("sign in first")
     if roles and session.principal.role not in roles:
-        raise ApiError(
-            403,
-            "forbidden",
-            f"this page is for {' and '.join(roles)}s; you are signed in as a "
-            f"{session.principal.role}",
+        raise Forbidden(
+            f"this page is for {' and '.join(roles)}s; you are signed in as "
+            f"{article(session.principal.role)}",
         )
     return session
 
@@ -113,9 +112,7 @@ def check_csrf(request: Request, given: str) -> None:
     session = current_session(request)
     expected = session.csrf if session is not None else request.cookies.get(CSRF_COOKIE)
     if not expected or not given or not secrets.compare_digest(expected, given):
-        raise ApiError(
-            403, "csrf", "the form has expired or did not come from this site: reload and retry"
-        )
+        raise ApiError(403, "csrf", CSRF_MESSAGE)
 
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -205,7 +202,7 @@ def list_members(
 
     known = {(lst.scheme, lst.list_id): lst for lst in public_lists(state)}
     if (scheme_id, list_id) not in known:
-        raise ApiError(404, "not_found", f"no public list {scheme_id}/{list_id} is in force")
+        raise NotFound(f"no public list {scheme_id}/{list_id} is in force")
     found, _ = state.public_pages.get(scheme_id, list_id, page=page_number, per_page=per_page)
     return page(request, "public_list.html", lst=known[(scheme_id, list_id)], found=found)
 
@@ -324,15 +321,11 @@ async def oidc_callback(request: Request, state: AppState) -> Response:
     try:
         token = await client.authorize_access_token(request)
     except Exception as error:  # unreachable, or a state or token that does not match
-        raise ApiError(
-            403, "forbidden", f"the sign-in could not be verified: {error}; start again"
-        ) from None
+        raise Forbidden(f"the sign-in could not be verified: {error}; start again") from None
     claims = token.get("userinfo") or {}
     identifier = str(claims.get(state.settings.oidc_identifier_claim, "")).upper()
     if not identifier:
-        raise ApiError(
-            403,
-            "forbidden",
+        raise Forbidden(
             f"the identity provider did not give the claim {state.settings.oidc_identifier_claim}",
         )
     issued = external_sign_in(
@@ -344,7 +337,7 @@ async def oidc_callback(request: Request, state: AppState) -> Response:
 
 def _oidc_client(state: State) -> Any:
     if not state.settings.oidc_issuer:
-        raise ApiError(404, "not_found", "this registry has no OpenID Connect sign-in")
+        raise NotFound("this registry has no OpenID Connect sign-in")
     if state.oauth is None:
         from authlib.integrations.starlette_client import OAuth
 
@@ -659,10 +652,10 @@ def decide(
     session = _signed_in(request, "operator")
     check_csrf(request, csrf)
     if kind not in DECISIONS:
-        raise ApiError(404, "not_found", f"no queue {kind!r}")
+        raise NotFound(f"no queue {kind!r}")
     choices, decide_case = DECISIONS[kind]
     if decision not in choices:
-        raise ApiError(400, "bad_request", f"decide with one of: {', '.join(choices)}")
+        raise UsageError(f"decide with one of: {', '.join(choices)}")
     done = decide_case(state, case_id, decision, reason, session.principal.actor)
     return _done("/operator/queues", done)
 
@@ -724,7 +717,7 @@ def policies(
     diff = None
     if a is not None and b is not None:
         if a not in texts or b not in texts:
-            raise ApiError(404, "not_found", "no such policy version")
+            raise NotFound("no such policy version")
         old, new = texts[a], texts[b]
         diff = list(
             difflib.unified_diff(

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+from starlette.exceptions import HTTPException
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -92,6 +95,18 @@ def _limited_class(path: str, method: str) -> str | None:
     return None
 
 
+# The routes that stream their bodies to a file under their own limits (settings'
+# max_batch_bytes, max_json_batch_bytes, max_policy_bytes); every other body is capped here.
+STREAMED = ("/v1/records", "/v1/events", "/v1/policies")
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
 def _client(scope: Scope, by_key: bool) -> str:
     if by_key:
         for name, value in scope.get("headers", ()):
@@ -110,10 +125,29 @@ class SecurityMiddleware:
         public: RateLimiter,
         checks: RateLimiter,
         public_concurrency: int = 2,
+        max_request_bytes: int = 2**20,
     ) -> None:
         self.app = app
         self.limiters = {"public": public, "checks": checks}
         self.public_gate = asyncio.Semaphore(public_concurrency)
+        self.max_request_bytes = max_request_bytes
+
+    def _capped(self, scope: Scope, receive: Receive) -> Receive:
+        """``receive`` that refuses (413) a body over ``max_request_bytes`` as soon as it
+        passes the limit, so that no route buffers more (FastAPI reads a JSON body whole)."""
+        limit = self.max_request_bytes
+        received = 0
+
+        async def capped() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, _too_large_text(limit))
+            return message
+
+        return capped
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -126,6 +160,12 @@ class SecurityMiddleware:
             if wait > 0:
                 await _too_many(send, wait)
                 return
+        if scope["method"] in ("POST", "PUT", "PATCH") and not path.startswith(STREAMED):
+            declared = _declared_length(scope)
+            if declared is not None and declared > self.max_request_bytes:
+                await _refuse(send, 413, "too_large", _too_large_text(self.max_request_bytes))
+                return
+            receive = self._capped(scope, receive)
         docs = path in ("/docs", "/redoc") or path.startswith("/static-offline-docs")
         csp = (DOCS_CSP if docs else CSP).encode()
 
@@ -148,21 +188,37 @@ class SecurityMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+def _too_large_text(limit: int) -> str:
+    size = f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit // 2**10} KiB"
+    return f"the body is larger than {size}, the most this route takes"
+
+
 async def _too_many(send: Send, wait: float) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "rate_limited",
-                "message": f"too many requests: wait {wait:.1f} s and try again",
-            }
-        }
-    ).encode()
+    seconds = max(1, math.ceil(wait))
+    await _refuse(
+        send,
+        429,
+        "rate_limited",
+        f"too many requests: wait {seconds} s and try again",
+        [(b"retry-after", str(seconds).encode())],
+    )
+
+
+async def _refuse(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """An error answered here, before the app: the JSON error body every error has."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
     headers = [
         (b"content-type", b"application/json"),
-        (b"retry-after", str(max(1, round(wait + 0.5))).encode()),
+        *(extra or []),
         (b"content-length", str(len(body)).encode()),
         *BASE_HEADERS,
         (b"content-security-policy", CSP.encode()),
     ]
-    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -34,14 +34,20 @@ def page_json(found: PublicPage) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def article(noun: str) -> str:
+    """'an operator', 'a subject': a message's article for a role."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 class ApiError(SocialCreditError):
-    """An error the API answers with its status, a stable code and a message."""
+    """An error of the service alone, with its status and stable code given where it is
+    raised (the CSRF check, an unreachable identity provider); the registry's own errors
+    carry theirs in their class (socialcredit.errors)."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
-        self.message = message
 
 
 class State:

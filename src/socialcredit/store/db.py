@@ -38,6 +38,9 @@ def us_to_iso(value: int) -> str:
 class StoreError(SocialCreditError):
     """The store cannot be used: not reachable, not initialised, or at another schema version."""
 
+    status = 503
+    code = "store_unavailable"
+
 
 def engine_url(url: str) -> str:
     """Accept the URLs people write: ``postgresql://`` means psycopg 3 here."""

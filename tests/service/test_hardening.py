@@ -1,0 +1,118 @@
+"""The API under hostile bodies: the corpus of tests/registry/hostile through /v1/records
+(never a 5xx, the same rows kept and refused as by the CLI), bodies over their limits (413
+with the limit said, before the body is read), policies bounded, one error model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from socialcredit.service.app import create_app
+from socialcredit.settings import Settings
+
+from .conftest import Keys, auth
+
+CORPUS = Path(__file__).parent.parent / "registry" / "hostile"
+MEDIA = {".csv": "text/csv", ".jsonl": "application/x-ndjson", ".json": "application/json"}
+
+
+@pytest.fixture
+def small(settings: Settings, keys: Keys) -> Iterator[TestClient]:
+    limited = settings.model_copy(
+        update={"max_batch_bytes": 4096, "max_json_batch_bytes": 2048, "max_policy_bytes": 1024}
+    )
+    with TestClient(create_app(limited)) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CORPUS.iterdir() if p.suffix in MEDIA))
+def test_hostile_bodies_are_answered_row_by_row(name: str, client: TestClient, keys: Keys) -> None:
+    path = CORPUS / name
+    response = client.post(
+        "/v1/records",
+        content=path.read_bytes(),
+        headers={**auth(keys.furnisher), "content-type": MEDIA[path.suffix]},
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["accepted"] >= 1 and report["rejected"] >= 1
+    assert report["rejected"] == len(report["rejections"])
+    assert all(r["reason"] and r["field"] and len(r["reason"]) < 600 for r in report["rejections"])
+
+
+def test_bodies_over_their_limit_are_refused_before_they_are_read(
+    small: TestClient, keys: Keys
+) -> None:
+    def post(path: str, body: bytes, media: str, key: str = keys.furnisher) -> dict[str, str]:
+        response = small.post(path, content=body, headers={**auth(key), "content-type": media})
+        assert response.status_code == 413, response.text
+        return dict(response.json()["error"])
+
+    big = b"record_id,subject_id,code,occurred_on\n" + b"x,y,z,w\n" * 1000
+    assert "larger than 4 KiB" in post("/v1/records", big, "text/csv")["message"]
+    assert (
+        "JSON-array"
+        in post("/v1/records", b"[" + b"{}," * 1000 + b"{}]", "application/json")["message"]
+    )
+    error = post("/v1/policies", b"id: x\n" + b"#" * 2000, "application/yaml", keys.operator)
+    assert error["code"] == "too_large" and "policy document" in error["message"]
+
+    # A streamed body without Content-Length is cut off as soon as it passes the limit.
+    def chunks() -> Iterator[bytes]:
+        yield b"record_id,subject_id,code,occurred_on\n"
+        for _ in range(10_000):
+            yield b"x,y,z,w\n"
+
+    streamed = small.post(
+        "/v1/events", content=chunks(), headers={**auth(keys.furnisher), "content-type": "text/csv"}
+    )
+    assert streamed.status_code == 413
+
+
+def test_one_error_model(client: TestClient, keys: Keys) -> None:
+    bad_utf8 = client.post(
+        "/v1/policies",
+        content=b"id: \xff\n",
+        headers={**auth(keys.operator), "content-type": "application/yaml"},
+    )
+    assert bad_utf8.status_code == 400 and "not UTF-8" in bad_utf8.json()["error"]["message"]
+    no_type = client.post("/v1/records", content=b"a,b\n", headers=auth(keys.furnisher))
+    assert no_type.status_code == 415 and "missing" in no_type.json()["error"]["message"]
+    forbidden = client.get("/v1/queues/objections", headers=auth(keys.alice)).json()["error"]
+    assert forbidden["code"] == "forbidden"
+    assert (
+        forbidden["message"].startswith("a subject key")
+        and "an operator key" in forbidden["message"]
+    )
+    review = client.post("/v1/me/reviews", json={"reason": " "}, headers=auth(keys.alice))
+    message = review.json()["error"]["message"]
+    assert review.status_code == 400 and "reason is required" in message and "--" not in message
+    deep = client.post(
+        "/v1/checks",
+        content=b"[" * 100_000,
+        headers={**auth(keys.agency), "content-type": "application/json"},
+    )
+    assert deep.status_code == 400 and deep.json()["error"]["code"] == "invalid_json"
+
+
+def test_every_other_body_is_capped_too(small: TestClient, keys: Keys, settings: Settings) -> None:
+    limit = settings.max_request_bytes
+    many = {"subjects": ["11010519491231002X"] * (limit // 20 + 10)}
+    response = small.post("/v1/checks", json=many, headers=auth(keys.agency))
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: cut off as it passes the limit
+        yield b'{"subjects": ['
+        for _ in range(limit // 20 + 10):
+            yield b'"11010519491231002X",'
+        yield b'"11010519491231002X"]}'
+
+    streamed = small.post(
+        "/v1/checks",
+        content=chunks(),
+        headers={**auth(keys.agency), "content-type": "application/json"},
+    )
+    assert streamed.status_code == 413 and "the most this route takes" in streamed.text
