@@ -21,9 +21,11 @@ $(BROWSER): $(STAMP) scripts/system-packages.sh
 	touch $(BROWSER)
 
 # Builds the synthetic city into demo-out/, then serves the API and the portal; prints the
-# portal's address and a demo credential for every role.
+# portal's address and a demo credential for every role. `PORT=8001 make demo` serves on 8001.
+PORT ?= 8000
+
 demo: $(STAMP)
-	$(BIN)/socialcredit demo --out demo-out --serve
+	$(BIN)/socialcredit demo --out demo-out --serve --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -25,7 +25,8 @@ from socialcredit.store.db import us_to_iso
 
 
 def sign_in_url(settings: Settings, token: str) -> str:
-    return f"{settings.public_url.rstrip('/')}/login/link?token={token}"
+    # The token rides in the fragment, which browsers never send: it reaches no log.
+    return f"{settings.public_url.rstrip('/')}/login/link#token={token}"
 
 
 def register_service_commands(app: typer.Typer) -> None:
@@ -153,9 +154,11 @@ def register_service_commands(app: typer.Typer) -> None:
         """Serve the API (/v1, OpenAPI at /openapi.json, docs at /docs) and the portal (/)."""
         import uvicorn
 
+        from socialcredit.service.logs import log_config
+
         if db:
             os.environ["SOCIALCREDIT_DATABASE_URL"] = db
-        store, _ = open_store(db)  # refuse an uninitialised store before listening
+        store, settings = open_store(db)  # refuse an uninitialised store before listening
         store.engine.dispose()
         err.print(
             f"serving {store.describe()} on http://{host}:{port} ({workers} worker(s)); "
@@ -169,8 +172,17 @@ def register_service_commands(app: typer.Typer) -> None:
             workers=workers,
             log_level=log_level,
             access_log=access_log,
-            proxy_headers=False,
+            log_config=log_config(settings),
+            **proxy_options(settings),
         )
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy options: X-Forwarded-For believed from the trusted proxies only."""
+    trusted = [a.strip() for a in settings.trusted_proxies.split(",") if a.strip()]
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def serve_demo(db_url: str, subject: str | None, *, port: int = 8000) -> None:
@@ -236,10 +248,14 @@ def serve_demo(db_url: str, subject: str | None, *, port: int = 8000) -> None:
         out.print(line, markup=False)
     import uvicorn
 
+    from socialcredit.service.logs import log_config
+
     uvicorn.run(
         "socialcredit.service.app:app_from_environment",
         factory=True,
         host="127.0.0.1",
         port=port,
         log_level="warning",
+        log_config=log_config(settings),
+        **proxy_options(settings),  # none trusted unless set: the demo believes no header
     )

@@ -94,6 +94,21 @@ class Settings(BaseSettings):
     )
 
     # -- the HTTP service (socialcredit serve) ----------------------------------------------
+    access_log_queries: bool = Field(
+        default=False,
+        description="Keep query strings in the access log (off: a query may carry a purpose).",
+    )
+    access_log_identifiers: bool = Field(
+        default=False,
+        description="Keep identifiers whole in the access log (off: masked as the public lists "
+        "mask a person's; who read whose data is the audit's to record).",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses of the reverse proxies whose X-Forwarded-For "
+        "is believed (rate limits then count the visitor's address); none by default, so a "
+        "client cannot choose its own address.",
+    )
     max_batch_bytes: int = Field(
         default=256 * 2**20,
         ge=2**10,

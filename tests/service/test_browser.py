@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from socialcredit.registry.access import create_key, create_login_link
 from socialcredit.service.app import create_app
+from socialcredit.service.logs import log_config
 from socialcredit.settings import Settings
 from tests.registry.conftest import open_store
 
@@ -37,6 +38,7 @@ class Live:
     base: str
     operator: str
     link: str
+    access_log: Path
 
 
 def _free_port() -> int:
@@ -57,8 +59,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     operator = create_key(store, settings, role="operator", by="t", label="clerk wang").token
     link = create_login_link(store, settings, subject=ALICE, by="t").token
     store.engine.dispose()
+    access = folder / "access.log"
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="info",
+            log_config=log_config(settings, access_file=str(access)),
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -67,7 +76,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
     try:
-        yield Live(f"http://127.0.0.1:{port}", operator, link)
+        yield Live(f"http://127.0.0.1:{port}", operator, link, access)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -121,7 +130,7 @@ def test_the_core_paths_work_without_javascript(live: Live, browser: Browser) ->
 def test_objection_upheld_end_to_end(live: Live, browser: Browser) -> None:
     subject = browser.new_context()
     me = subject.new_page()
-    me.goto(f"{live.base}/login/link?token={live.link}")
+    me.goto(f"{live.base}/login/link#token={live.link}")
     me.get_by_role("button", name="Continue to my standing").click()
     expect(me.get_by_role("heading", name="My standing", exact=True)).to_be_visible()
     defaulters = me.locator("li.listing", has_text="List of dishonest judgment defaulters")
@@ -177,3 +186,16 @@ def test_readable_on_a_phone(live: Live, browser: Browser) -> None:
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
         shot(page, name)
     phone.close()
+
+
+def test_the_access_log_holds_no_token_and_no_identifier(live: Live, browser: Browser) -> None:
+    """Runs after the flows above (a sign-in with a link, objections, public views)."""
+    page = browser.new_page()
+    page.goto(f"{live.base}/v1/public/subjects/{ALICE}?purpose=curious")
+    page.goto(f"{live.base}/public/subjects/{ACME}")
+    page.close()
+    logged = live.access_log.read_text(encoding="utf-8")
+    assert "GET /login/link HTTP" in logged  # the sign-in page was opened, without its token
+    assert f"/v1/public/subjects/{ALICE[:6]}**********{ALICE[-2:]} HTTP" in logged
+    assert live.link not in logged and "scl_" not in logged and "token" not in logged
+    assert ALICE not in logged and ACME not in logged and "purpose" not in logged

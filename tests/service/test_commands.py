@@ -53,7 +53,7 @@ def test_keys_from_the_command_line(store_url: str, keys: Keys) -> None:
     created = json.loads(made.stdout)
     assert created["key"].startswith("sck_") and created["sign_in"] is None
     subject = sc("key", "create", "--role", "subject", "--subject", ALICE, db=store_url)
-    assert "/login/link?token=scl_" in subject.stdout
+    assert "/login/link#token=scl_" in subject.stdout
     listed = sc("key", "list", "--json", db=store_url)
     found = json.loads(listed.stdout)
     assert any(c["id"] == created["id"] and c["agency"] == AGENCY for c in found)

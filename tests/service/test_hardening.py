@@ -116,3 +116,65 @@ def test_every_other_body_is_capped_too(small: TestClient, keys: Keys, settings:
         headers={**auth(keys.agency), "content-type": "application/json"},
     )
     assert streamed.status_code == 413 and "the most this route takes" in streamed.text
+
+
+def test_access_log_paths_are_private_by_default() -> None:
+    from socialcredit.service.logs import private_path
+
+    path = "/v1/checks/11010519491231002X?purpose=boarding%20check"
+    assert private_path(path) == "/v1/checks/110105**********2X"
+    assert private_path(path, queries=True, identifiers=True) == path
+    org = "/public/subjects/91350100M000100Y43"
+    assert private_path(org) == "/public/subjects/913501**********43"
+    assert private_path("/static/htmx-2.0.10.min.js") == "/static/htmx-2.0.10.min.js"
+
+
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"])
+def test_forwarded_for_is_believed_from_trusted_proxies_only(
+    trusted: str, settings: Settings, keys: Keys
+) -> None:
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from socialcredit.cli_service import proxy_options
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    served = settings.model_copy(
+        update={"rate_public_burst": 3, "rate_public_per_second": 0.01, "trusted_proxies": trusted}
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(served),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            **proxy_options(served),
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    try:
+        statuses = [
+            httpx.get(
+                f"http://127.0.0.1:{port}/v1/public/lists",
+                headers={"x-forwarded-for": f"203.0.113.{n}"},
+            ).status_code
+            for n in range(6)
+        ]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    if trusted:  # six visitors behind the proxy: each has its own bucket
+        assert statuses == [200] * 6
+    else:  # one client rotating the header: still one bucket
+        assert statuses[:3] == [200] * 3 and statuses[3:] == [429] * 3

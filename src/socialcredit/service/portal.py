@@ -269,9 +269,11 @@ def login(
 
 
 @router.get("/login/link", response_class=HTMLResponse)
-def link_form(request: Request, token: str = "") -> HTMLResponse:
-    # A GET only shows a button: mail scanners that open links must not spend the link.
-    return page(request, "login_link.html", token=token[:200])
+def link_form(request: Request) -> HTMLResponse:
+    """The sign-in form. The link's token is in its fragment (never sent, never logged): the
+    page's script moves it into the form. A GET only shows the form: mail scanners that open
+    links must not spend the link."""
+    return page(request, "login_link.html")
 
 
 @router.post("/login/link")
