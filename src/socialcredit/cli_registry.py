@@ -441,19 +441,24 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
     @export_app.command("ledger")
     def export_ledger_command(
         out_dir: Annotated[Path, typer.Option("--out", help="The folder to write.")],
+        purpose: Purpose,
         replace: Annotated[
             bool, typer.Option("--replace", help="Write over an existing export.")
         ] = False,
+        actor: Actor = None,
+        role: Role = "operator",
         db: Db = None,
         as_json: Json = False,
     ) -> None:
         """Write the ledger's records and events as Parquet partitioned by region and month
         (OUT/records/region=R/month=YYYY-MM/…, OUT/events/…, OUT/manifest.json with the
         ledger's head hash): the interchange format for Spark and for other registries.
-        Identifiers are in it in full: it is the registry's own data, not a public file."""
+        Identifiers are in it in full: it is the registry's own data, not a public file, and
+        the export is recorded in the access audit (who, why, how many subjects)."""
         store, _ = open_store(db)
+        who = reader(actor, role, purpose)
         with stage("exporting the ledger"):
-            done = export_ledger(store, out_dir, replace=replace)
+            done = export_ledger(store, out_dir, reader=who, replace=replace)
         if as_json:
             print_json({**asdict(done), "folder": str(done.folder)})
             return
@@ -609,12 +614,16 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
     @review_app.command("list")
     def review_list(
         overdue: Annotated[bool, typer.Option("--overdue", help="Only the late ones.")] = False,
+        purpose: CasePurpose = "case work",
+        actor: Actor = None,
         db: Db = None,
         as_json: Json = False,
     ) -> None:
         """The open review requests, overdue first, then by deadline."""
         store, settings = open_store(db)
-        found = list_reviews(store, settings, overdue_only=overdue)
+        found = list_reviews(
+            store, settings, reader=reader(actor, "operator", purpose), overdue_only=overdue
+        )
         if as_json:
             print_json([asdict(r) for r in found])
             return
@@ -693,12 +702,21 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
     @objection_app.command("list")
     def objection_list(
         overdue: Annotated[bool, typer.Option("--overdue", help="Only the late ones.")] = False,
+        purpose: CasePurpose = "case work",
+        actor: Actor = None,
         db: Db = None,
         as_json: Json = False,
     ) -> None:
         """Open objections, overdue first, then by deadline."""
         store, settings = open_store(db)
-        show_queue(queue(store, settings, "objection", overdue_only=overdue), as_json, "objections")
+        found = queue(
+            store,
+            settings,
+            "objection",
+            reader=reader(actor, "operator", purpose),
+            overdue_only=overdue,
+        )
+        show_queue(found, as_json, "objections")
 
     @objection_app.command("decide")
     def objection_decide(
@@ -746,12 +764,21 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
     @repair_app.command("list")
     def repair_list(
         overdue: Annotated[bool, typer.Option("--overdue", help="Only the late ones.")] = False,
+        purpose: CasePurpose = "case work",
+        actor: Actor = None,
         db: Db = None,
         as_json: Json = False,
     ) -> None:
         """Open repair applications, overdue first, then by deadline."""
         store, settings = open_store(db)
-        show_queue(queue(store, settings, "repair", overdue_only=overdue), as_json, "repairs")
+        found = queue(
+            store,
+            settings,
+            "repair",
+            reader=reader(actor, "operator", purpose),
+            overdue_only=overdue,
+        )
+        show_queue(found, as_json, "repairs")
 
     @repair_app.command("decide")
     def repair_decide(
@@ -886,22 +913,43 @@ Purpose = Annotated[
         show_default=False,
     ),
 ]
+CasePurpose = Annotated[
+    str,
+    typer.Option("--purpose", help="Why the queue is read (recorded in the access audit)."),
+]
 Actor = Annotated[
     str | None,
-    typer.Option("--actor", help="Who reads (default: your login name).", show_default=False),
+    typer.Option(
+        "--actor",
+        help="Your name as the audit should show it, beside your login name "
+        "(recorded as 'LOGIN (NAME)').",
+        show_default=False,
+    ),
 ]
-Role = Annotated[
-    str, typer.Option("--role", help="The reader's role: operator, agency, subject, system.")
-]
+Role = Annotated[str, typer.Option("--role", help="The reader's role: operator, agency or system.")]
+# A subject reads their own data with their own key (the portal or /v1/me): the command line,
+# run by the registry's staff, never reads as the subject.
+CLI_ROLES = ("operator", "agency", "system")
 
 
 def reader(actor: str | None, role: str, purpose: str) -> Reader:
+    """The audit's reader for a command: the operating-system user (whom the command line
+    cannot choose), with the name declared by --actor beside it."""
     if not purpose.strip():
         raise UsageError(
             "--purpose is required: every read of a subject's data is recorded with why it was "
             "read, e.g. --purpose 'objection review'"
         )
-    return Reader(actor or getpass.getuser(), role, purpose)
+    if role not in CLI_ROLES:
+        raise UsageError(
+            f"the command line reads as {', '.join(CLI_ROLES)}, not as {role!r}: a subject "
+            "reads their own data with their own key, in the portal or at /v1/me"
+        )
+    login = getpass.getuser()
+    declared = (actor or "").strip()
+    return Reader(
+        f"{login} ({declared})" if declared and declared != login else login, role, purpose
+    )
 
 
 def show_verification(outcome: Any, against: Path | None) -> None:

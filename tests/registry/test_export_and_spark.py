@@ -9,16 +9,19 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+import sqlalchemy as sa
 
 from socialcredit.demo_city import generate_city
 from socialcredit.engines.spark_engine import spark_session
 from socialcredit.errors import UsageError
+from socialcredit.registry.audit import Reader
 from socialcredit.registry.export import export_ledger
 from socialcredit.registry.ledger import verify
 from socialcredit.registry.standings.batch import evaluate_registry
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
+from .conftest import count
 from .test_standings import current_table, load_city, snapshot_table
 
 
@@ -36,12 +39,24 @@ def spark() -> Iterator[None]:
     session.stop()
 
 
+EXPORTER = Reader("li", "operator", "monthly evaluation")
+
+
 def test_the_ledger_exports_as_parquet_partitioned_by_region_and_month(
     store: Store, settings: Settings, city: Path, tmp_path: Path
 ) -> None:
     load_city(store, settings, city, update=False)
     out = tmp_path / "export"
-    done = export_ledger(store, out)
+    audited = count(store, "audit_log")
+    done = export_ledger(store, out, reader=EXPORTER)
+    # One audit entry names the export, its purpose and how many subjects it holds.
+    with store.reading() as connection:
+        entry = connection.execute(
+            sa.text("SELECT actor, purpose, what, subject_id FROM audit_log ORDER BY seq DESC")
+        ).first()
+    assert count(store, "audit_log") == audited + 1 and entry is not None
+    assert entry.purpose == "monthly evaluation" and entry.subject_id == 0
+    assert entry.what.startswith("ledger export of ") and " subjects " in entry.what
     checked = verify(store)
     assert (done.head_seq, done.head_hash) == (checked.entries, checked.head_hash)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
@@ -64,8 +79,8 @@ def test_the_ledger_exports_as_parquet_partitioned_by_region_and_month(
     assert folders == [f"region={r}" for r in ("371002", "371003", "371082", "371083")]
 
     with pytest.raises(UsageError, match="--replace"):
-        export_ledger(store, out)
-    again = export_ledger(store, out, replace=True)
+        export_ledger(store, out, reader=EXPORTER)
+    again = export_ledger(store, out, reader=EXPORTER, replace=True)
     assert again.records == done.records
     assert not list(tmp_path.glob(".export*"))
 

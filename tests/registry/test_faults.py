@@ -178,7 +178,7 @@ def test_a_crash_in_a_registry_decision_leaves_every_first_answer_right(
     intact(store, settings)
     if not committed:  # nothing happened: the subject files again
         file_objection(store, settings, ALICE, "court/j1", reason="I paid it")
-    [case] = queue(store, settings, "objection")
+    [case] = queue(store, settings, "objection", reader=None)
     code = run(
         store_url,
         fault,

@@ -101,7 +101,7 @@ class Registry:
                 file_objection, self.store, self.settings, subject, f"court/{record}", reason="x"
             )
         elif kind == "decide":
-            open_ = queue(self.store, self.settings, "objection")
+            open_ = queue(self.store, self.settings, "objection", reader=None)
             if open_:
                 decide_objection(
                     self.store, self.settings, open_[0].id, uphold=arg, reason="r", by="clerk"

@@ -74,8 +74,8 @@ class ReadEntry:
     """One read to record: who, of which subject (store key and identifier), and what."""
 
     reader: Reader
-    subject_key: int
-    identifier: str
+    subject_key: int  # 0 with identifier None: a read of many subjects at once (an export)
+    identifier: str | None
     what: str
 
 
@@ -137,6 +137,23 @@ def record_read(store: Store, reader: Reader, subject_key: int, identifier: str,
         return append_reads(store, connection, [ReadEntry(reader, subject_key, identifier, what)])[
             0
         ]
+
+
+def record_reads(store: Store, reader: Reader, found: Sequence[tuple[int, str]], what: str) -> int:
+    """One entry per distinct subject of ``found`` ((store key, identifier) pairs), committed
+    in one transaction before the data is handed over; returns how many."""
+    entries = [ReadEntry(reader, key, identifier, what) for key, identifier in dict.fromkeys(found)]
+    if entries:
+        with store.writing("audit_log") as connection:
+            append_reads(store, connection, entries)
+    return len(entries)
+
+
+def record_bulk_read(store: Store, reader: Reader, what: str) -> int:
+    """One entry for a read of many subjects at once (an export): ``what`` names it and says
+    how many subjects; it is in no subject's own listing, and in the chain like every other."""
+    with store.writing("audit_log") as connection:
+        return append_reads(store, connection, [ReadEntry(reader, 0, None, what)])[0]
 
 
 class GroupCommitter:

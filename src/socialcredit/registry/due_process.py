@@ -32,6 +32,7 @@ import sqlalchemy as sa
 
 from socialcredit import faults
 from socialcredit.errors import Conflict, NotFound, UsageError
+from socialcredit.registry.audit import Reader, record_reads
 from socialcredit.registry.calendar import load_calendar
 from socialcredit.registry.ledger import (
     EVENT_ROW,
@@ -521,12 +522,29 @@ def _to_case(kind: str, row: Any, today: dt.date) -> Case:
     )
 
 
-def queue(store: Store, settings: Settings, kind: str, *, overdue_only: bool = False) -> list[Case]:
-    """Open objections or repair applications, overdue first, then by deadline."""
+def queue(
+    store: Store,
+    settings: Settings,
+    kind: str,
+    *,
+    reader: Reader | None,
+    overdue_only: bool = False,
+) -> list[Case]:
+    """Open objections or repair applications, overdue first, then by deadline. Each case
+    names its subject and carries the subject's own text, so the read is audited, one entry
+    per subject, before the cases are returned; ``reader=None`` only where the cases are
+    counted and never shown (the operator dashboard's totals)."""
     table = objections if kind == "objection" else repairs
     with store.reading() as connection:
         rows = connection.execute(_case_query(table).where(table.c.outcome.is_(None))).all()
-    found = [_to_case(kind, row, settings.today()) for row in rows]
-    if overdue_only:
-        found = [c for c in found if c.overdue]
-    return sorted(found, key=lambda c: (not c.overdue, c.due, c.id))
+    today = settings.today()
+    kept = [
+        (row, case)
+        for row in rows
+        for case in [_to_case(kind, row, today)]
+        if case.overdue or not overdue_only
+    ]
+    if reader is not None:
+        subjects_read = [(int(row.subject_id), case.subject) for row, case in kept]
+        record_reads(store, reader, subjects_read, f"{kind} queue")
+    return sorted((case for _, case in kept), key=lambda c: (not c.overdue, c.due, c.id))

@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from socialcredit.errors import UsageError
+from socialcredit.registry.audit import Reader, record_bulk_read
 from socialcredit.registry.ledger import head
 from socialcredit.registry.standings.snapshot import read_arrow
 from socialcredit.store.db import Store, now_us, us_to_iso
@@ -80,9 +81,10 @@ class Exported:
     head_hash: str
 
 
-def export_ledger(store: Store, out: Path, *, replace: bool = False) -> Exported:
+def export_ledger(store: Store, out: Path, *, reader: Reader, replace: bool = False) -> Exported:
     """Write the whole ledger (up to its head when the export starts) under ``out``; the folder
-    appears whole or not at all."""
+    appears whole or not at all. Every identifier is in it in full: one audit entry names the
+    export, its purpose and the number of subjects, committed before the folder appears."""
     if out.exists() and any(out.iterdir()) and not replace:
         raise UsageError(f"{out} exists and is not empty; use --replace to write over it")
     with store.reading() as connection:
@@ -121,8 +123,8 @@ def export_ledger(store: Store, out: Path, *, replace: bool = False) -> Exported
         counts = dict(
             con.execute("SELECT entry, count(*) FROM ledger_rows GROUP BY entry").fetchall()
         )
-        [(partitions,)] = con.execute(
-            f"SELECT count(DISTINCT (region, {month})) FROM ledger_rows"
+        [(partitions, subjects_in)] = con.execute(
+            f"SELECT count(DISTINCT (region, {month})), count(DISTINCT subject_id) FROM ledger_rows"
         ).fetchall()
     finally:
         con.close()
@@ -136,6 +138,11 @@ def export_ledger(store: Store, out: Path, *, replace: bool = False) -> Exported
         "month": "the UTC month the registry recorded the entry",
     }
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    record_bulk_read(
+        store,
+        reader,
+        f"ledger export of {int(subjects_in)} subjects ({int(head_seq)} entries) to {out.name}",
+    )
     if out.exists():  # swap: the old export stays whole until the new one is in place
         old = out.with_name(f".{out.name}.old")
         shutil.rmtree(old, ignore_errors=True)

@@ -145,13 +145,18 @@ def subject_page(
     return report_data(store, settings, key, None)
 
 
-def subject_cases(store: Store, identifier: str) -> dict[str, list[dict[str, Any]]]:
-    """A subject's objections, repair applications and review requests, oldest first."""
+def subject_cases(
+    store: Store, identifier: str, *, reader: Reader
+) -> dict[str, list[dict[str, Any]]]:
+    """A subject's objections, repair applications and review requests, oldest first (an
+    audited read)."""
     with store.reading() as connection:
         key = subject_key(connection, identifier)
         if key is None:
             raise NotFound(f"the registry holds no records about {identifier}")
-        return _cases(connection, key)
+        found = _cases(connection, key)
+    record_read(store, reader, int(key), identifier, "cases")
+    return found
 
 
 def _write(out: Path, content: bytes) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from socialcredit.errors import Conflict, NotFound, UsageError
+from socialcredit.registry.audit import Reader, record_reads
 from socialcredit.registry.calendar import load_calendar
 from socialcredit.registry.notices import insert_rows as insert_notices
 from socialcredit.registry.policies import scheme_ids
@@ -65,8 +66,12 @@ def request_review(
     return _one(store, settings, int(review_id))
 
 
-def list_reviews(store: Store, settings: Settings, *, overdue_only: bool = False) -> list[Review]:
-    """Open requests, overdue first, then by deadline; with ``overdue_only`` just the late ones."""
+def list_reviews(
+    store: Store, settings: Settings, *, reader: Reader | None, overdue_only: bool = False
+) -> list[Review]:
+    """Open requests, overdue first, then by deadline; with ``overdue_only`` just the late ones.
+    Audited as :func:`socialcredit.registry.due_process.queue` is (``reader=None``: counted
+    only, never shown)."""
     today = settings.today()
     with store.reading() as connection:
         rows = connection.execute(
@@ -74,10 +79,16 @@ def list_reviews(store: Store, settings: Settings, *, overdue_only: bool = False
             .join(subjects, subjects.c.id == reviews.c.subject_id)
             .where(reviews.c.outcome.is_(None))
         ).all()
-    found = [_review(row, today) for row in rows]
-    if overdue_only:
-        found = [r for r in found if r.overdue]
-    return sorted(found, key=lambda r: (not r.overdue, r.due, r.id))
+    kept = [
+        (row, found)
+        for row in rows
+        for found in [_review(row, today)]
+        if found.overdue or not overdue_only
+    ]
+    if reader is not None:
+        subjects_read = [(int(row.subject_id), found.subject) for row, found in kept]
+        record_reads(store, reader, subjects_read, "review queue")
+    return sorted((found for _, found in kept), key=lambda r: (not r.overdue, r.due, r.id))
 
 
 def decide_review(

@@ -455,7 +455,9 @@ def my_review(body: m.ReviewIn, who: Subject, state: AppState) -> m.ReviewOut:
 def my_cases(who: Subject, state: AppState) -> dict[str, list[dict[str, Any]]]:
     """Your objections, repair applications and review requests, with deadlines and
     decisions."""
-    return subject_cases(state.store, _subject_of(who))
+    return subject_cases(
+        state.store, _subject_of(who), reader=Reader(who.actor, "subject", "subject's own request")
+    )
 
 
 @router.get("/me/notices", tags=["subjects"], response_model=list[m.NoticeOut])
@@ -514,23 +516,38 @@ def subject_standing(
     return view_json(view)
 
 
+QueuePurpose = Annotated[
+    str | None,
+    Query(max_length=500, description="Why the queue is read (audited; default: case work)."),
+]
+
+
 @router.get("/queues/objections", tags=["operators"], response_model=list[m.CaseOut])
-def objection_queue(who: Operator, state: AppState, overdue: bool = False) -> list[m.CaseOut]:
-    """Open objections, overdue first, then by deadline."""
-    return [
-        case_out(c) for c in queue(state.store, state.settings, "objection", overdue_only=overdue)
-    ]
+def objection_queue(
+    who: Operator, state: AppState, overdue: bool = False, purpose: QueuePurpose = None
+) -> list[m.CaseOut]:
+    """Open objections, overdue first, then by deadline. Each subject in the queue gets an
+    audit entry (the queue shows the subject's identifier and own words)."""
+    reader = reader_of(who, purpose, "objection queue: case work")
+    found = queue(state.store, state.settings, "objection", reader=reader, overdue_only=overdue)
+    return [case_out(c) for c in found]
 
 
 @router.get("/queues/repairs", tags=["operators"], response_model=list[m.CaseOut])
-def repair_queue(who: Operator, state: AppState, overdue: bool = False) -> list[m.CaseOut]:
-    found = queue(state.store, state.settings, "repair", overdue_only=overdue)
+def repair_queue(
+    who: Operator, state: AppState, overdue: bool = False, purpose: QueuePurpose = None
+) -> list[m.CaseOut]:
+    reader = reader_of(who, purpose, "repair queue: case work")
+    found = queue(state.store, state.settings, "repair", reader=reader, overdue_only=overdue)
     return [case_out(c) for c in found]
 
 
 @router.get("/queues/reviews", tags=["operators"], response_model=list[m.ReviewOut])
-def review_queue(who: Operator, state: AppState, overdue: bool = False) -> list[m.ReviewOut]:
-    found = list_reviews(state.store, state.settings, overdue_only=overdue)
+def review_queue(
+    who: Operator, state: AppState, overdue: bool = False, purpose: QueuePurpose = None
+) -> list[m.ReviewOut]:
+    reader = reader_of(who, purpose, "review queue: case work")
+    found = list_reviews(state.store, state.settings, reader=reader, overdue_only=overdue)
     return [review_out(r) for r in found]
 
 

@@ -518,9 +518,10 @@ def dashboard_data(state: State) -> dict[str, Any]:
     for furnisher, mon, count in per_month:
         furnished[furnisher].append((str(mon), int(count)))
     furnisher_charts = {f: column_chart(rows) for f, rows in sorted(furnished.items())}
-    cases = queue(state.store, state.settings, "objection")
-    repairs = queue(state.store, state.settings, "repair")
-    reviews = list_reviews(state.store, state.settings)
+    # counted, never shown: not a read of the subjects' data
+    cases = queue(state.store, state.settings, "objection", reader=None)
+    repairs = queue(state.store, state.settings, "repair", reader=None)
+    reviews = list_reviews(state.store, state.settings, reader=None)
     return {
         "grade_charts": grade_charts,
         "list_charts": list_charts,
@@ -601,13 +602,14 @@ def line_chart(points: list[tuple[str, int]], width: int = 360, height: int = 80
 
 @router.get("/operator/queues", response_class=HTMLResponse)
 def queues(request: Request, state: AppState) -> HTMLResponse:
-    _signed_in(request, "operator")
+    session = _signed_in(request, "operator")
+    reader = Reader(session.principal.actor, "operator", "case queues: case work")
     return page(
         request,
         "operator_queues.html",
-        objections=queue(state.store, state.settings, "objection"),
-        repairs=queue(state.store, state.settings, "repair"),
-        reviews=list_reviews(state.store, state.settings),
+        objections=queue(state.store, state.settings, "objection", reader=reader),
+        repairs=queue(state.store, state.settings, "repair", reader=reader),
+        reviews=list_reviews(state.store, state.settings, reader=reader),
     )
 
 
