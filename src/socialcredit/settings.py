@@ -149,6 +149,20 @@ class Settings(BaseSettings):
         default=5_000, gt=0, description="Checks: requests per second per agency key."
     )
     rate_checks_burst: int = Field(default=10_000, ge=1, description="Checks: the burst allowed.")
+    rate_reports_per_second: float = Field(
+        default=0.2,
+        gt=0,
+        description="Credit reports (a PDF takes seconds): per key or portal session.",
+    )
+    rate_reports_burst: int = Field(default=5, ge=1, description="Reports: the burst allowed.")
+    rate_batches_per_second: float = Field(
+        default=10, gt=0, description="Batch checks (up to 10,000 subjects each): per key."
+    )
+    rate_batches_burst: int = Field(default=40, ge=1, description="Batch checks: the burst.")
+    rate_submissions_per_second: float = Field(
+        default=2, gt=0, description="Submissions of records or events: per furnisher key."
+    )
+    rate_submissions_burst: int = Field(default=20, ge=1, description="Submissions: the burst.")
     upkeep_seconds: float = Field(
         default=60,
         ge=0,

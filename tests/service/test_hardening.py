@@ -178,3 +178,29 @@ def test_forwarded_for_is_believed_from_trusted_proxies_only(
         assert statuses == [200] * 6
     else:  # one client rotating the header: still one bucket
         assert statuses[:3] == [200] * 3 and statuses[3:] == [429] * 3
+
+
+def test_expensive_routes_are_limited_per_key(settings: Settings, keys: Keys) -> None:
+    limited = settings.model_copy(
+        update={"rate_reports_burst": 2, "rate_reports_per_second": 0.001, "rate_batches_burst": 1}
+    )
+    with TestClient(create_app(limited)) as client:
+        reports = [
+            client.get("/v1/me/report?format=json", headers=auth(keys.alice)).status_code
+            for _ in range(3)
+        ]
+        assert reports == [200, 200, 429]
+        refused = client.get("/v1/me/report?format=json", headers=auth(keys.alice))
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["error"]["code"] == "rate_limited"
+        # another subject's key has its own bucket
+        assert client.get("/v1/me/report?format=json", headers=auth(keys.bob)).status_code == 200
+        body = {"subjects": ["11010519491231002X"]}
+        first = client.post("/v1/checks", json=body, headers=auth(keys.agency))
+        second = client.post("/v1/checks", json=body, headers=auth(keys.agency))
+        assert (first.status_code, second.status_code) == (200, 429)
+        # single checks are not batch checks: their own, larger bucket
+        assert (
+            client.get("/v1/checks/11010519491231002X", headers=auth(keys.agency)).status_code
+            == 200
+        )

@@ -210,6 +210,17 @@ class Service:
             CheckFastPath(app, app.state.socialcredit),
             public=RateLimiter(settings.rate_public_per_second, settings.rate_public_burst),
             checks=RateLimiter(settings.rate_checks_per_second, settings.rate_checks_burst),
+            expensive={
+                "reports": RateLimiter(
+                    settings.rate_reports_per_second, settings.rate_reports_burst
+                ),
+                "batches": RateLimiter(
+                    settings.rate_batches_per_second, settings.rate_batches_burst
+                ),
+                "submissions": RateLimiter(
+                    settings.rate_submissions_per_second, settings.rate_submissions_burst
+                ),
+            },
             public_concurrency=settings.public_concurrency,
             max_request_bytes=settings.max_request_bytes,
         )

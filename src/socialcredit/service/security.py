@@ -83,7 +83,20 @@ class RateLimiter:
             return (1 - bucket.tokens) / self.rate
 
 
+# Routes that cost far more than a page: a report (a PDF takes seconds), a batch of checks
+# (up to 10,000 subjects), a submission (a batch to validate and write). Limited per
+# credential, so that one key cannot take every worker.
+REPORTS = ("/v1/me/report", "/me/report.pdf")
+SUBMISSIONS = ("/v1/records", "/v1/events")
+
+
 def _limited_class(path: str, method: str) -> str | None:
+    if path in REPORTS:
+        return "reports"
+    if path == "/v1/checks" and method == "POST":
+        return "batches"
+    if path in SUBMISSIONS and method == "POST":
+        return "submissions"
     if path.startswith("/v1/checks"):
         return "checks"
     if path.startswith(("/v1/public", "/public", "/search", "/schemes")) or (
@@ -113,6 +126,9 @@ def _client(scope: Scope, by_key: bool) -> str:
             if name in (b"authorization", b"x-api-key"):
                 # the public part of a key is enough to tell clients apart
                 return value.decode("latin-1").split("_")[1] if b"_" in value else "bad-key"
+            if name == b"cookie" and b"sc_session=" in value:  # a portal session: its token
+                token: bytes = value.split(b"sc_session=", 1)[1].split(b";", 1)[0]
+                return "session:" + token[:16].decode("latin-1")
     client = scope.get("client")
     return client[0] if client else "unknown"
 
@@ -124,11 +140,12 @@ class SecurityMiddleware:
         *,
         public: RateLimiter,
         checks: RateLimiter,
+        expensive: dict[str, RateLimiter] | None = None,
         public_concurrency: int = 2,
         max_request_bytes: int = 2**20,
     ) -> None:
         self.app = app
-        self.limiters = {"public": public, "checks": checks}
+        self.limiters = {"public": public, "checks": checks, **(expensive or {})}
         self.public_gate = asyncio.Semaphore(public_concurrency)
         self.max_request_bytes = max_request_bytes
 
@@ -155,8 +172,8 @@ class SecurityMiddleware:
             return
         path: str = scope["path"]
         limited = _limited_class(path, scope["method"])
-        if limited is not None:
-            wait = self.limiters[limited].take(_client(scope, limited == "checks"))
+        if limited is not None and limited in self.limiters:
+            wait = self.limiters[limited].take(_client(scope, limited != "public"))
             if wait > 0:
                 await _too_many(send, wait)
                 return
