@@ -33,9 +33,6 @@ class UsageError(SocialCreditError):
     code = "invalid"
 
 
-Invalid = UsageError  # the name the service's error table uses
-
-
 class InvalidJson(UsageError):
     """A body that should be JSON is not (the same code on every route)."""
 
@@ -86,17 +83,6 @@ class TooLarge(UsageError):
 class UnsupportedMedia(UsageError):
     status = 415
     code = "unsupported_media_type"
-
-
-class RateLimited(SocialCreditError):
-    """Too many requests: ``retry_after`` seconds until the next one is taken."""
-
-    status = 429
-    code = "rate_limited"
-
-    def __init__(self, message: str, *, retry_after: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
