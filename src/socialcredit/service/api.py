@@ -77,6 +77,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "No valid API key was given."),
         (403, "The key's role may not do this, or not for this subject."),
         (404, "No such subject, case, scheme or list."),
+        (
+            409,
+            "It clashes with what the registry holds: a decision already taken, a version "
+            "already published with other content, a record already under objection.",
+        ),
         (413, "The body is too large."),
         (415, "The body's media type is not one this route takes."),
         (422, "The body or a parameter is malformed."),
