@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 BROWSER := $(VENV)/.browser
 
-.PHONY: demo serve test lint bench bench-registry bench-service clean
+.PHONY: demo serve test lint bench bench-registry bench-service bench-oracle clean
 
 $(STAMP): pyproject.toml scripts/system-packages.sh
 	./scripts/system-packages.sh
@@ -47,6 +47,9 @@ bench-registry: $(STAMP)
 bench-service: $(STAMP)
 	./scripts/system-packages.sh bench
 	$(BIN)/python bench/service.py
+
+bench-oracle: $(STAMP)
+	$(BIN)/python bench/oracle.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache .hypothesis

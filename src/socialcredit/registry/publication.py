@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -27,8 +28,14 @@ import sqlalchemy as sa
 
 from socialcredit.errors import NotFound, SocialCreditError, UsageError
 from socialcredit.identifiers import check
-from socialcredit.registry.policies import catalogue_at, scheme_at, schemes_in_force
-from socialcredit.registry.standings.freshness import pending_subjects, stale_rows
+from socialcredit.registry.policies import Applicable, catalogue_at, scheme_at, schemes_in_force
+from socialcredit.registry.standings.freshness import (
+    Stored,
+    is_stale,
+    pending_batches,
+    pending_subjects,
+    stale_rows,
+)
 from socialcredit.registry.standings.online import (
     evaluate_facts,
     load_subject,
@@ -38,7 +45,13 @@ from socialcredit.registry.standings.online import (
 from socialcredit.semantics.fields import Record
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
-from socialcredit.store.schema import standing_lists, standings, subjects
+from socialcredit.store.schema import (
+    ledger,
+    policy_versions,
+    standing_lists,
+    standings,
+    subjects,
+)
 
 # Compound surnames that take two characters (the common ones).
 COMPOUND_SURNAMES = frozenset(
@@ -164,45 +177,209 @@ def publication_window(
 
 
 def public_view(store: Store, settings: Settings, identifier: str) -> PublicView:
-    """What is public about a subject today (in the registry's time zone)."""
+    """What is public about a subject today (in the registry's time zone).
+
+    A person is answered by :func:`_person_view`, with the same statements whether the
+    registry holds the person or not (that it does is not public); an organisation, whose
+    records are public, from its facts."""
     kind = check(identifier).kind
     if kind is None:
         raise UsageError(f"{identifier!r} is not a valid identifier")
+    if kind == "person":
+        return _person_view(store, settings, identifier)
     today, known = settings.today(), now_us()
-    person = kind == "person"
-    nothing = PublicView(
-        identifier=mask_identifier(identifier) if person else identifier,
-        kind=kind,
-        name=None,
-        on=today.isoformat(),
-    )
+    view = PublicView(identifier=identifier, kind=kind, name=None, on=today.isoformat())
     with store.reading() as connection:
         key = subject_key(connection, identifier)
         if key is None:
-            return nothing  # the same answer as for a person with nothing public
+            return view
         facts = load_subject(connection, key)
         catalogue = catalogue_at(connection, known)
-        schemes = schemes_in_force(
+        schemes = _public_schemes(connection, settings, today, known, facts.kind)
+        marks = under_objection(connection, key)
+    view.name = facts.name
+    view.records = [
+        replace(r, under_objection=f"{r.furnisher}/{r.record_id}" in marks)
+        for r in _public_records(facts, catalogue, settings, today)
+    ]
+    view.listings = _evaluated_listings(facts, schemes, settings, today, known)
+    return view
+
+
+def _public_schemes(
+    connection: sa.Connection, settings: Settings, today: dt.date, known: int, kind: str
+) -> list[Applicable]:
+    """The schemes in force today that evaluate subjects of ``kind`` and have a public list."""
+    return [
+        applicable
+        for applicable in schemes_in_force(
             connection, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
         )
-    view = PublicView(
-        identifier=mask_identifier(identifier) if person else identifier,
-        kind=facts.kind,
-        name=mask_name(facts.name) if person else facts.name,
-        on=today.isoformat(),
+        if kind in applicable.scheme.subjects and any(lst.public for lst in applicable.scheme.lists)
+    ]
+
+
+# The person-public schemes per store, kept while the store's newest policy version and the day
+# are as they were (policy versions are append-only; every scheme and catalogue read is of them).
+_SCHEMES: weakref.WeakKeyDictionary[Store, tuple[tuple[Any, ...], list[Applicable]]] = (
+    weakref.WeakKeyDictionary()
+)
+_SCHEMES_LOCK = threading.Lock()
+
+
+def _person_schemes(
+    store: Store, connection: sa.Connection, settings: Settings, today: dt.date, known: int
+) -> list[Applicable]:
+    """:func:`_public_schemes` for persons, from memory while no policy was published and the
+    day is the same (one statement, whatever the subject)."""
+    state = (
+        connection.scalar(sa.select(sa.func.max(policy_versions.c.id))),
+        today,
+        settings.max_effect_days,
     )
-    if not person:
-        view.records = _public_records(facts, catalogue, settings, today)
-        with store.reading() as connection:
-            marks = under_objection(connection, key)
-        view.records = [
-            replace(r, under_objection=f"{r.furnisher}/{r.record_id}" in marks)
-            for r in view.records
+    with _SCHEMES_LOCK:
+        found = _SCHEMES.get(store)
+    if found is not None and found[0] == state:
+        return found[1]
+    schemes = _public_schemes(connection, settings, today, known, "person")
+    with _SCHEMES_LOCK:
+        _SCHEMES[store] = (state, schemes)
+    return schemes
+
+
+def _person_view(store: Store, settings: Settings, identifier: str) -> PublicView:
+    """What is public about a person today: the public lists the person is on (masked), from
+    the stored current standings.
+
+    Constant work: the same statements run, with the same plans, whether or not the registry
+    holds the person — the newest policy version (the schemes in force are kept in memory
+    while it and the day are unchanged), then by the identifier alone one read of the
+    person's stored standings under those schemes, one primary-key probe of
+    ``standing_lists`` per public list, and the pending batches (with a probe of the ledger
+    by the identifier when there are any). The answers differ in what they return, not in the
+    work. Only a held person whose stored standing freshness refuses (stale, or in a pending
+    batch: a transient state the upkeep ends) is evaluated online, as every reader does."""
+    today, known = settings.today(), now_us()
+    nothing = PublicView(
+        identifier=mask_identifier(identifier), kind="person", name=None, on=today.isoformat()
+    )
+    with store.reading() as connection:
+        schemes = _person_schemes(store, connection, settings, today, known)
+        if not schemes:
+            return nothing
+        by_id = {applicable.scheme.id: applicable for applicable in schemes}
+        held = connection.execute(
+            sa.select(
+                subjects.c.id,
+                subjects.c.name,
+                standings.c.scheme_id,
+                standings.c.scheme_version,
+                standings.c.as_of,
+                standings.c.holds_until,
+            )
+            .select_from(
+                subjects.outerjoin(
+                    standings,
+                    sa.and_(
+                        standings.c.subject_id == subjects.c.id,
+                        standings.c.scheme_id.in_(sorted(by_id)),
+                    ),
+                )
+            )
+            .where(subjects.c.identifier == identifier)
+        ).all()
+        public = [
+            (sid, lst.id)
+            for sid, applicable in sorted(by_id.items())
+            for lst in applicable.scheme.lists
+            if lst.public
         ]
+        listed = connection.execute(
+            sa.select(
+                standing_lists.c.scheme_id,
+                standing_lists.c.list_id,
+                standing_lists.c.since,
+                standing_lists.c.until,
+            ).where(
+                sa.or_(
+                    *(
+                        sa.and_(
+                            standing_lists.c.scheme_id == sid,
+                            standing_lists.c.list_id == list_id,
+                            standing_lists.c.identifier == identifier,
+                        )
+                        for sid, list_id in public
+                    )
+                )
+            )
+        ).all()
+        ranges = pending_batches(connection)
+        pending = bool(ranges) and _in_pending_batch(connection, identifier, ranges)
+        if not held:
+            return nothing
+        key, name = int(held[0].id), held[0].name
+        stored = {
+            row.scheme_id: Stored(
+                int(row.scheme_version),
+                _day(row.as_of) or "",
+                _day(row.holds_until),
+            )
+            for row in held
+            if row.scheme_id is not None
+        }
+        day = today.isoformat()
+        if any(
+            is_stale(stored.get(sid), applicable, "person", day, pending=pending)
+            for sid, applicable in by_id.items()
+        ):
+            facts = load_subject(connection, key)
+            listings = _evaluated_listings(facts, schemes, settings, today, known)
+        else:
+            listings = []
+            for row in sorted(listed, key=lambda r: public.index((r.scheme_id, r.list_id))):
+                since, until = _day(row.since), _day(row.until)
+                if not _published(since, settings, today):
+                    continue
+                lst = next(x for x in by_id[row.scheme_id].scheme.lists if x.id == row.list_id)
+                listings.append(
+                    PublicListing(
+                        scheme=row.scheme_id,
+                        list_id=lst.id,
+                        title=lst.title,
+                        kind=lst.kind,
+                        legal_basis=lst.legal_basis,
+                        since=since,
+                        until=until,
+                    )
+                )
+    if not listings:
+        return nothing  # that the registry holds anything about a person is not public
+    return replace(nothing, name=mask_name(name), listings=listings)
+
+
+def _day(value: Any) -> str | None:
+    """A stored day (a date, or ISO text on some drivers) as ISO text."""
+    return None if value is None else str(value)[:10]
+
+
+def _in_pending_batch(
+    connection: sa.Connection, identifier: str, ranges: list[tuple[int, int, int]]
+) -> bool:
+    """Whether a pending batch of ``ranges`` (:func:`pending_batches`) holds an entry about
+    the subject with this identifier: the same probe whether or not the registry holds it."""
+    within = sa.or_(*(ledger.c.seq.between(first, last) for _, first, last in ranges))
+    who = sa.select(subjects.c.id).where(subjects.c.identifier == identifier).scalar_subquery()
+    probe = sa.select(ledger.c.seq).where(within, ledger.c.subject_id == who).limit(1)
+    return connection.execute(probe).first() is not None
+
+
+def _evaluated_listings(
+    facts: Any, schemes: list[Applicable], settings: Settings, today: dt.date, known: int
+) -> list[PublicListing]:
+    """The public lists a subject is on today, evaluated online from its facts."""
+    found = []
     for applicable in schemes:
         scheme = applicable.scheme
-        if facts.kind not in scheme.subjects or not any(lst.public for lst in scheme.lists):
-            continue
         evaluated = evaluate_facts(facts, applicable, as_of=today, known_at_us=known, explain=True)
         standing = evaluated.standing
         if standing is None or standing.explanation is None:
@@ -211,20 +388,18 @@ def public_view(store: Store, settings: Settings, identifier: str) -> PublicView
         for lst in scheme.lists:
             since = dates.get(lst.id, {}).get("since")
             if lst.public and lst.id in standing.lists and _published(since, settings, today):
-                view.listings.append(
+                found.append(
                     PublicListing(
                         scheme=scheme.id,
                         list_id=lst.id,
                         title=lst.title,
                         kind=lst.kind,
                         legal_basis=lst.legal_basis,
-                        since=dates.get(lst.id, {}).get("since"),
+                        since=since,
                         until=dates.get(lst.id, {}).get("until"),
                     )
                 )
-    if person and not view.listings:
-        return nothing  # that the registry holds anything about a person is not public
-    return view
+    return found
 
 
 def _published(since: str | None, settings: Settings, today: dt.date) -> bool:
