@@ -12,6 +12,8 @@ import csv
 import json
 import shutil
 import string
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,13 +25,16 @@ from hypothesis import strategies as st
 from socialcredit.errors import UsageError
 from socialcredit.inputs import MAX_FIELD, json_array_to_lines, read_input
 from socialcredit.registry.ingest import RECORD_FIELDS, RECORD_REQUIRED, ingest_records
+from socialcredit.registry.policies import add_furnisher
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
-from .conftest import ALICE, count
+from .conftest import ALICE, count, open_store
 
 CORPUS = Path(__file__).parent / "hostile"
-FILES = sorted(p.name for p in CORPUS.iterdir() if p.suffix in (".csv", ".jsonl", ".json"))
+FILES = sorted(
+    p.name for p in CORPUS.iterdir() if p.suffix in (".csv", ".jsonl", ".json", ".parquet")
+)
 
 
 def rejects_of(path: Path) -> list[dict[str, str]]:
@@ -196,3 +201,68 @@ def test_generated_hostile_rows_never_cost_a_good_row(
     new = count(store, "ledger") - before
     assert report.accepted + report.noop == len(good) and new == report.accepted
     assert report.rejected == sum(1 for ok, _ in rows if not ok)
+
+
+CLI_FILES = [name for name in FILES if not name.endswith(".json")]  # the CLI takes files
+
+
+@pytest.mark.slow
+def test_the_corpus_through_the_cli(store: Store, settings: Settings, tmp_path: Path) -> None:
+    """`socialcredit ingest records` on every corpus file, in a process of its own: no
+    traceback, exit 0, the summary's counts those of the rows, a reason for every refusal."""
+    accepted = 0
+    for number, name in enumerate(CLI_FILES):
+        furnisher = f"hostile-{number}"  # record ids are the furnisher's: one per file
+        with store.writing() as connection:
+            add_furnisher(connection, furnisher, name, ["court.arrears"], update=False)
+        path = Path(shutil.copy(CORPUS / name, tmp_path / name))
+        rows = rows_of(path)
+        good = sum(1 for r in rows if str(r.get("record_id") or "").startswith("ok-"))
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "socialcredit", "ingest", "records", str(path)),
+                *("--furnisher", furnisher, "--json", "--db", settings.database_url),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, (name, done.stderr)
+        assert "Traceback" not in done.stderr + done.stdout, name
+        report = json.loads(done.stdout)
+        assert (report["accepted"], report["rejections"]) == (good, len(rows) - good), name
+        rejects = rejects_of(Path(report["rejects_path"]))
+        assert len(rejects) == len(rows) - good and all(r["reason"] for r in rejects), name
+        accepted += good
+    assert count(store, "ledger") == accepted
+
+
+def _grown(source: Path, target: Path, times: int) -> Path:
+    """The corpus file with its rows repeated ``times`` times (the header once)."""
+    data = source.read_bytes()
+    if source.suffix == ".csv":
+        header, _, body = data.partition(b"\n")
+        target.write_bytes(header + b"\n" + body * times)
+    else:
+        target.write_bytes(data + data.removeprefix(b"\xef\xbb\xbf") * (times - 1))
+    return target
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in FILES if n.endswith((".csv", ".jsonl"))])
+def test_each_corpus_case_costs_time_linear_in_its_size(name: str, tmp_path: Path) -> None:
+    """Reading and validating a corpus file 8 times as long takes about 8 times as long, not
+    64: a bound on the ratio (24), not on the time — on a noisy machine a linear step stays
+    far below it and a quadratic one far above."""
+    sqlite = Settings(database_url=f"sqlite:///{tmp_path / 'growth.db'}")
+    store = open_store(sqlite)
+
+    def cost(times: int) -> float:
+        path = _grown(CORPUS / name, tmp_path / f"{times}-{name}", times)
+        started = time.perf_counter()
+        ingest_records(store, path, settings=sqlite, furnisher_id="court")
+        return time.perf_counter() - started
+
+    small = min(cost(25) for _ in range(2))
+    large = cost(200)
+    assert large < 24 * max(small, 0.02), (small, large)

@@ -7,18 +7,23 @@ its own agency only. Every read of a person's data goes through the registry's a
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, cast
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_flat_params
+from fastapi.params import Query as QueryInfo
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -62,18 +67,19 @@ from socialcredit.registry.standings.online import standing_of, view_json
 from socialcredit.semantics.fields import reason_text
 from socialcredit.semantics.reference import catalogue_kinds
 from socialcredit.service import models as m
+from socialcredit.service.security import STREAMED, SUBMISSIONS, limited_class
 from socialcredit.service.state import State, app_state, article, state_of
 from socialcredit.settings import Settings
-from socialcredit.store.db import now_us, us_to_iso
+from socialcredit.store.db import now_us, us_to_datetime
 from socialcredit.store.schema import policy_versions, subjects
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer sck_...")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: sck_...")
 
-ERRORS: dict[int | str, dict[str, Any]] = {
+ERRORS: dict[int, dict[str, Any]] = {
     code: {"model": m.Error, "description": text}
     for code, text in (
-        (400, "The request cannot be acted on: the message says why."),
+        (400, "The request cannot be acted on (or its body is not JSON): the message says why."),
         (401, "No valid API key was given."),
         (403, "The key's role may not do this, or not for this subject."),
         (404, "No such subject, case, scheme or list."),
@@ -82,12 +88,63 @@ ERRORS: dict[int | str, dict[str, Any]] = {
             "It clashes with what the registry holds: a decision already taken, a version "
             "already published with other content, a record already under objection.",
         ),
-        (413, "The body is too large."),
+        (413, "The body is too large: the message says the limit."),
         (415, "The body's media type is not one this route takes."),
-        (422, "The body or a parameter is malformed."),
+        (422, "The body or a parameter is malformed: details name each place."),
         (429, "Too many requests: wait as Retry-After says."),
+        (503, "The store is unavailable, or the registry is catching up: retry shortly."),
     )
 }
+
+
+def raises(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error statuses a route's own work can give (its domain errors: 400, 404, 409, …),
+    for its ``responses``; :func:`document_statuses` adds those the route's form implies."""
+    return {code: ERRORS[code] for code in codes}
+
+
+def _authenticated(dependant: Dependant) -> bool:
+    return any(d.call is caller or _authenticated(d) for d in dependant.dependencies)
+
+
+def implied_statuses(route: APIRoute) -> set[int]:
+    """The error statuses a route's form implies, whatever it does: 401 and 403 if it needs a
+    key; 422 if it has parameters or a body; 400 for a query parameter given twice (the
+    middleware refuses it) or a body that may not parse; 413 for any body (the middleware's
+    cap); 415 for the submissions' files; 429 if it is rate-limited; 503 if it reads the
+    store (every /v1 route)."""
+    found: set[int] = set()
+    methods = route.methods or set()
+    if _authenticated(route.dependant):
+        found |= {401, 403}
+    params = get_flat_params(route.dependant)
+    if params or route.body_field is not None:
+        found.add(422)
+    if any(isinstance(p.field_info, QueryInfo) for p in params):
+        found.add(400)  # a query parameter given twice (the middleware)
+    if methods & {"POST", "PUT", "PATCH"}:
+        found.add(413)
+        if route.body_field is not None or route.path.startswith(STREAMED):
+            found.add(400)
+        if route.path in SUBMISSIONS:  # they take CSV, NDJSON, a JSON array, Parquet
+            found.add(415)
+    if any(limited_class(route.path, method) for method in methods):
+        found.add(429)
+    if route.path.startswith("/v1/"):
+        found.add(503)
+    return found
+
+
+def document_statuses(routes: Sequence[Any]) -> None:
+    """Give each API route's OpenAPI entry exactly its error statuses: those it declares
+    (:func:`raises`) and those its form implies (:func:`implied_statuses`) — so that a public
+    route documents no 401 and a GET no 413. tests/service/test_schema.py sends positive and
+    negative requests and fails on any status a route gives that it does not document."""
+    for route in routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        for code in sorted(implied_statuses(route)):
+            route.responses.setdefault(code, ERRORS[code])
 
 
 async def caller(
@@ -145,7 +202,7 @@ def review_out(review: Review) -> m.ReviewOut:
 
 CaseId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="The case number.")]
 
-router = APIRouter(prefix="/v1", responses=ERRORS)
+router = APIRouter(prefix="/v1")
 
 
 # -- relying agencies: point-of-service checks --------------------------------------------------
@@ -153,6 +210,7 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
 
 @router.get(
     "/checks/{subject_id}",
+    responses=raises(400),
     tags=["checks"],
     response_model=m.CheckOut,
     summary="The measures that apply to a subject at your agency now",
@@ -178,6 +236,7 @@ async def check_one(
 
 @router.post(
     "/checks",
+    responses=raises(400),
     tags=["checks"],
     response_model=m.ChecksOut,
     summary="Check up to 10,000 subjects at once",
@@ -276,7 +335,7 @@ def ingest_out(report: IngestReport, standings: str, state: State) -> m.IngestOu
     with state.store.reading() as connection:
         kinds = catalogue_kinds(catalogue_at(connection))
     return m.IngestOut(
-        kind=report.kind,
+        kind=cast(Any, report.kind),
         furnisher=report.furnisher,
         rows_read=report.rows_read,
         accepted=report.accepted,
@@ -284,7 +343,9 @@ def ingest_out(report: IngestReport, standings: str, state: State) -> m.IngestOu
         rejected=report.rejected,
         batch_id=report.batch_id,
         duplicate_of=report.duplicate_of,
-        recorded_at=report.recorded_at,
+        recorded_at=None
+        if report.recorded_at is None
+        else dt.datetime.fromisoformat(report.recorded_at),
         warnings=report.warnings,
         rejections=[
             m.RejectionOut(
@@ -319,6 +380,7 @@ async def _submit(kind: str, request: Request, who: Principal, state: State) -> 
 
 @router.post(
     "/records",
+    responses=raises(409),
     tags=["furnishers"],
     response_model=m.IngestOut,
     openapi_extra=_SUBMIT_BODY,
@@ -332,6 +394,7 @@ async def submit_records(request: Request, who: Furnisher, state: AppState) -> m
 
 @router.post(
     "/events",
+    responses=raises(409),
     tags=["furnishers"],
     response_model=m.IngestOut,
     openapi_extra=_SUBMIT_BODY,
@@ -345,9 +408,9 @@ def _batch(b: Any) -> m.BatchOut:
     return m.BatchOut(
         id=b.id,
         furnisher=b.furnisher,
-        kind=b.kind,
+        kind=cast(Any, b.kind),
         file=b.file,
-        received=us_to_iso(b.received_us),
+        received=us_to_datetime(b.received_us),
         rows_read=b.rows_read,
         accepted=b.accepted,
         noop=b.noop,
@@ -376,7 +439,7 @@ def batches(
 # -- subjects: their own data -------------------------------------------------------------------
 
 
-@router.get("/me/standing", tags=["subjects"], response_model=m.StandingOut)
+@router.get("/me/standing", responses=raises(404), tags=["subjects"], response_model=m.StandingOut)
 def my_standing(who: Subject, state: AppState) -> dict[str, Any]:
     """Your standing under every scheme that applies to you, every point and listing traced
     to its record and legal basis."""
@@ -392,7 +455,10 @@ def my_standing(who: Subject, state: AppState) -> dict[str, Any]:
 @router.get(
     "/me/report",
     tags=["subjects"],
-    responses={200: {"content": {"application/pdf": {}, "text/html": {}, "application/json": {}}}},
+    responses={
+        200: {"content": {"application/pdf": {}, "text/html": {}, "application/json": {}}},
+        **raises(400, 404),
+    },
 )
 def my_report(
     who: Subject,
@@ -424,7 +490,13 @@ def my_report(
     )
 
 
-@router.post("/me/objections", tags=["subjects"], response_model=m.CaseOut, status_code=201)
+@router.post(
+    "/me/objections",
+    responses=raises(400, 404, 409),
+    tags=["subjects"],
+    response_model=m.CaseOut,
+    status_code=201,
+)
 def my_objection(body: m.ObjectionIn, who: Subject, state: AppState) -> m.CaseOut:
     """Object to one of your records; the registry must decide within its deadline."""
     case = file_objection(
@@ -433,7 +505,13 @@ def my_objection(body: m.ObjectionIn, who: Subject, state: AppState) -> m.CaseOu
     return case_out(case)
 
 
-@router.post("/me/repairs", tags=["subjects"], response_model=m.CaseOut, status_code=201)
+@router.post(
+    "/me/repairs",
+    responses=raises(400, 404, 409),
+    tags=["subjects"],
+    response_model=m.CaseOut,
+    status_code=201,
+)
 def my_repair(body: m.RepairIn, who: Subject, state: AppState) -> m.CaseOut:
     """Apply for credit repair of one of your records (its conditions are checked first)."""
     case = apply_repair(
@@ -447,7 +525,13 @@ def my_repair(body: m.RepairIn, who: Subject, state: AppState) -> m.CaseOut:
     return case_out(case)
 
 
-@router.post("/me/reviews", tags=["subjects"], response_model=m.ReviewOut, status_code=201)
+@router.post(
+    "/me/reviews",
+    responses=raises(400, 404, 409),
+    tags=["subjects"],
+    response_model=m.ReviewOut,
+    status_code=201,
+)
 def my_review(body: m.ReviewIn, who: Subject, state: AppState) -> m.ReviewOut:
     """Ask that a person review your standing."""
     found = request_review(
@@ -473,12 +557,12 @@ def my_notices(who: Subject, state: AppState) -> list[m.NoticeOut]:
     return [
         m.NoticeOut(
             id=n.id,
-            created=us_to_iso(n.created_us),
-            kind=n.kind,
+            created=us_to_datetime(n.created_us),
+            kind=cast(Any, n.kind),
             scheme_id=n.scheme_id,
             ref=n.ref,
             text=n.text,
-            sent=None if n.sent_us is None else us_to_iso(n.sent_us),
+            sent=None if n.sent_us is None else us_to_datetime(n.sent_us),
             channel=n.channel,
         )
         for n in found
@@ -494,9 +578,9 @@ def my_audit(who: Subject, state: AppState) -> list[m.ReadOut]:
     return [
         m.ReadOut(
             seq=r.seq,
-            at=us_to_iso(r.at_us),
+            at=us_to_datetime(r.at_us),
             actor=r.actor,
-            role=r.role,
+            role=cast(Any, r.role),
             purpose=r.purpose,
             what=r.what,
         )
@@ -507,7 +591,12 @@ def my_audit(who: Subject, state: AppState) -> list[m.ReadOut]:
 # -- operators ----------------------------------------------------------------------------------
 
 
-@router.get("/subjects/{subject_id}/standing", tags=["operators"], response_model=m.StandingOut)
+@router.get(
+    "/subjects/{subject_id}/standing",
+    responses=raises(400, 404),
+    tags=["operators"],
+    response_model=m.StandingOut,
+)
 def subject_standing(
     subject_id: str,
     who: Operator,
@@ -527,7 +616,9 @@ QueuePurpose = Annotated[
 ]
 
 
-@router.get("/queues/objections", tags=["operators"], response_model=list[m.CaseOut])
+@router.get(
+    "/queues/objections", responses=raises(400), tags=["operators"], response_model=list[m.CaseOut]
+)
 def objection_queue(
     who: Operator, state: AppState, overdue: bool = False, purpose: QueuePurpose = None
 ) -> list[m.CaseOut]:
@@ -538,7 +629,9 @@ def objection_queue(
     return [case_out(c) for c in found]
 
 
-@router.get("/queues/repairs", tags=["operators"], response_model=list[m.CaseOut])
+@router.get(
+    "/queues/repairs", responses=raises(400), tags=["operators"], response_model=list[m.CaseOut]
+)
 def repair_queue(
     who: Operator, state: AppState, overdue: bool = False, purpose: QueuePurpose = None
 ) -> list[m.CaseOut]:
@@ -547,7 +640,9 @@ def repair_queue(
     return [case_out(c) for c in found]
 
 
-@router.get("/queues/reviews", tags=["operators"], response_model=list[m.ReviewOut])
+@router.get(
+    "/queues/reviews", responses=raises(400), tags=["operators"], response_model=list[m.ReviewOut]
+)
 def review_queue(
     who: Operator, state: AppState, overdue: bool = False, purpose: QueuePurpose = None
 ) -> list[m.ReviewOut]:
@@ -556,7 +651,12 @@ def review_queue(
     return [review_out(r) for r in found]
 
 
-@router.post("/objections/{case_id}/decision", tags=["operators"], response_model=m.CaseOut)
+@router.post(
+    "/objections/{case_id}/decision",
+    responses=raises(400, 404, 409),
+    tags=["operators"],
+    response_model=m.CaseOut,
+)
 def objection_decision(
     case_id: CaseId, body: m.ObjectionDecision, who: Operator, state: AppState
 ) -> m.CaseOut:
@@ -568,7 +668,12 @@ def objection_decision(
     return case_out(case)
 
 
-@router.post("/repairs/{case_id}/decision", tags=["operators"], response_model=m.CaseOut)
+@router.post(
+    "/repairs/{case_id}/decision",
+    responses=raises(400, 404, 409),
+    tags=["operators"],
+    response_model=m.CaseOut,
+)
 def repair_decision(
     case_id: CaseId, body: m.RepairDecision, who: Operator, state: AppState
 ) -> m.CaseOut:
@@ -578,7 +683,12 @@ def repair_decision(
     return case_out(case)
 
 
-@router.post("/reviews/{review_id}/decision", tags=["operators"], response_model=m.ReviewOut)
+@router.post(
+    "/reviews/{review_id}/decision",
+    responses=raises(400, 404, 409),
+    tags=["operators"],
+    response_model=m.ReviewOut,
+)
 def review_decision(
     review_id: CaseId, body: m.ReviewDecision, who: Operator, state: AppState
 ) -> m.ReviewOut:
@@ -606,8 +716,8 @@ def policies(who: Operator, state: AppState) -> list[m.PolicyVersionOut]:
             kind=r.kind,
             policy_id=r.policy_id,
             version=r.version,
-            effective_from=r.effective_from.isoformat() if r.effective_from else None,
-            published=us_to_iso(r.published_us),
+            effective_from=r.effective_from,
+            published=us_to_datetime(r.published_us),
             digest=r.digest,
         )
         for r in rows
@@ -616,6 +726,7 @@ def policies(who: Operator, state: AppState) -> list[m.PolicyVersionOut]:
 
 @router.post(
     "/policies",
+    responses=raises(409, 422),
     tags=["operators"],
     response_model=m.PublishedOut,
     status_code=201,
@@ -650,7 +761,7 @@ async def publish_policy(request: Request, who: Operator, state: AppState) -> m.
         )
     published = found[0]
     return m.PublishedOut(
-        kind=published.kind,
+        kind=cast(Any, published.kind),
         policy_id=published.policy_id,
         version=published.version,
         new=published.new,
@@ -694,7 +805,12 @@ def public_organisations(
     return search_organisations(state, q)
 
 
-@router.get("/public/subjects/{subject_id}", tags=["public"], response_model=m.PublicSubjectOut)
+@router.get(
+    "/public/subjects/{subject_id}",
+    responses=raises(400),
+    tags=["public"],
+    response_model=m.PublicSubjectOut,
+)
 def public_subject(subject_id: str, state: AppState) -> dict[str, Any]:
     """What the law makes public about a subject today: an organisation's records in their
     publication window and its public listings; for a person only public listings, masked —
@@ -734,7 +850,13 @@ def public_lists_route(state: AppState) -> list[m.PublicListOut]:
     "/public/lists/{scheme_id}/{list_id}",
     tags=["public"],
     response_model=m.PublicPageOut,
-    responses={503: {"model": m.Error, "description": "Being updated: retry shortly."}},
+    responses={
+        **raises(400, 404),
+        503: {
+            "model": m.Error,
+            "description": "Being updated, or the store is unavailable: retry as Retry-After says.",
+        },
+    },
 )
 async def public_list_members(
     scheme_id: str,
@@ -776,7 +898,7 @@ def published_schemes(state: State) -> list[m.SchemeOut]:
             version=a.scheme.version,
             title=a.scheme.title,
             subjects=list(a.scheme.subjects),
-            effective_from=a.scheme.effective_from.isoformat() if a.scheme.effective_from else None,
+            effective_from=a.scheme.effective_from,
             summary=describe_scheme(a.scheme, catalogue),
         )
         for a in found

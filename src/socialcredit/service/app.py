@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from socialcredit import __version__
 from socialcredit.errors import PolicyError, SocialCreditError
 from socialcredit.service import models as m
+from socialcredit.service.api import document_statuses
 from socialcredit.service.api import router as api_router
 from socialcredit.service.fastpath import CheckFastPath
 from socialcredit.service.portal import CSRF_MESSAGE, render_error
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> Service:
         state.store.check_ready()
         return m.Health(status="ready", store=state.store.dialect)
 
+    document_statuses(api_router.routes)
     app.include_router(api_router)
     app.include_router(portal_router)
     app.mount(

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from socialcredit.identifiers import Kind as SubjectKind
+from socialcredit.policy.model import ListKind, MeasureKind
+
+# Days are ISO 8601 dates (YYYY-MM-DD); instants ISO 8601 date-times in UTC.
+PolicyKind = Literal["catalogue", "scheme"]
+# registry.audit.ROLES and registry.access.ROLES (tests/service/test_schema.py holds them equal)
+ReaderRole = Literal["operator", "furnisher", "agency", "subject", "public", "system"]
+KeyRole = Literal["operator", "furnisher", "agency", "subject"]
 
 
 class ErrorBody(BaseModel):
@@ -37,7 +47,7 @@ class MeasureOut(BaseModel):
     scheme_version: int
     measure: str
     title: str
-    kind: str
+    kind: MeasureKind
     legal_basis: str
     under_objection: bool = Field(description="A record that could cause it is under objection.")
     triggered_by: list[TriggerOut]
@@ -45,8 +55,8 @@ class MeasureOut(BaseModel):
 
 class CheckOut(BaseModel):
     subject: str
-    kind: str | None = None
-    as_of: str | None = None
+    kind: SubjectKind | None = None
+    as_of: dt.date | None = None
     known: bool | None = Field(
         default=None, description="Whether the registry holds any data on the subject."
     )
@@ -74,7 +84,7 @@ class RejectionOut(BaseModel):
 
 
 class IngestOut(BaseModel):
-    kind: str
+    kind: Literal["records", "events"]
     furnisher: str
     rows_read: int
     accepted: int
@@ -82,7 +92,7 @@ class IngestOut(BaseModel):
     rejected: int
     batch_id: int | None
     duplicate_of: int | None
-    recorded_at: str | None
+    recorded_at: dt.datetime | None
     warnings: list[str]
     rejections: list[RejectionOut]
     standings: str
@@ -105,13 +115,13 @@ class ReviewIn(BaseModel):
 
 
 class CaseOut(BaseModel):
-    kind: str
+    kind: Literal["objection", "repair"]
     id: int
     subject: str
     record: str
     text: str
-    due: str
-    outcome: str | None
+    due: dt.date
+    outcome: Literal["upheld", "rejected", "granted", "denied"] | None
     decision_reason: str | None
     decided_by: str | None
     overdue: bool
@@ -122,8 +132,8 @@ class ReviewOut(BaseModel):
     subject: str
     scheme_id: str | None
     reason: str
-    due: str
-    outcome: str | None
+    due: dt.date
+    outcome: Literal["confirmed", "corrected"] | None
     decision_reason: str | None
     decided_by: str | None
     overdue: bool
@@ -146,20 +156,20 @@ class ReviewDecision(BaseModel):
 
 class NoticeOut(BaseModel):
     id: int
-    created: str
-    kind: str
+    created: dt.datetime
+    kind: Literal["record", "listed", "delisted", "grade", "objection", "repair", "review"]
     scheme_id: str | None
     ref: str | None
     text: str
-    sent: str | None
+    sent: dt.datetime | None
     channel: str | None
 
 
 class ReadOut(BaseModel):
     seq: int
-    at: str
+    at: dt.datetime
     actor: str
-    role: str
+    role: ReaderRole
     purpose: str
     what: str
 
@@ -176,10 +186,10 @@ class PublicRecordOut(BaseModel):
     code: str
     title: str
     legal_basis: str
-    occurred_on: str
+    occurred_on: dt.date
     amount: str | None
-    published_from: str
-    published_until: str
+    published_from: dt.date
+    published_until: dt.date = Field(description="The first day it is no longer published.")
     under_objection: bool
 
 
@@ -187,17 +197,17 @@ class PublicListingOut(BaseModel):
     scheme: str
     list_id: str
     title: str
-    kind: str
+    kind: ListKind
     legal_basis: str
-    since: str | None
-    until: str | None
+    since: dt.date | None
+    until: dt.date | None = Field(description="The first day off the list.")
 
 
 class PublicSubjectOut(BaseModel):
     identifier: str
-    kind: str
+    kind: SubjectKind
     name: str | None
-    on: str
+    on: dt.date
     records: list[PublicRecordOut]
     lists: list[PublicListingOut]
 
@@ -206,25 +216,25 @@ class PublicListOut(BaseModel):
     scheme: str
     list_id: str
     title: str
-    kind: str
+    kind: ListKind
     legal_basis: str
 
 
 class PublicMemberOut(BaseModel):
     identifier: str
-    kind: str
+    kind: SubjectKind
     name: str | None
-    since: str | None
-    until: str | None
+    since: dt.date | None
+    until: dt.date | None = Field(description="The first day off the list.")
 
 
 class PublicPageOut(BaseModel):
     scheme: str
     list_id: str
     title: str
-    kind: str
+    kind: ListKind
     legal_basis: str
-    on: str
+    on: dt.date
     total: int
     page: int
     per_page: int
@@ -236,23 +246,23 @@ class SchemeOut(BaseModel):
     id: str
     version: int
     title: str
-    subjects: list[str]
-    effective_from: str | None
+    subjects: list[SubjectKind]
+    effective_from: dt.date | None
     summary: str = Field(description="Every rule, list and measure in plain language.")
 
 
 class PolicyVersionOut(BaseModel):
     id: int
-    kind: str
+    kind: PolicyKind
     policy_id: str
     version: int
-    effective_from: str | None
-    published: str
+    effective_from: dt.date | None
+    published: dt.datetime
     digest: str
 
 
 class PublishedOut(BaseModel):
-    kind: str
+    kind: PolicyKind
     policy_id: str
     version: int
     new: bool
@@ -268,9 +278,9 @@ class FurnisherOut(BaseModel):
 class BatchOut(BaseModel):
     id: int
     furnisher: str
-    kind: str
+    kind: Literal["records", "events", "decision"]
     file: str
-    received: str
+    received: dt.datetime
     rows_read: int
     accepted: int
     noop: int
@@ -280,9 +290,9 @@ class BatchOut(BaseModel):
 
 class StandingOut(BaseModel):
     subject_id: str
-    kind: str
-    as_of: str
-    known_at: str
+    kind: SubjectKind
+    as_of: dt.date
+    known_at: dt.datetime
     under_objection: dict[str, int] = Field(
         description="FURNISHER/RECORD_ID → the open objection's id."
     )
@@ -293,5 +303,5 @@ class StandingOut(BaseModel):
 
 class KeyOut(BaseModel):
     id: int
-    role: str
+    role: KeyRole
     label: str

@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 
@@ -90,7 +91,7 @@ REPORTS = ("/v1/me/report", "/me/report.pdf")
 SUBMISSIONS = ("/v1/records", "/v1/events")
 
 
-def _limited_class(path: str, method: str) -> str | None:
+def limited_class(path: str, method: str) -> str | None:
     if path in REPORTS:
         return "reports"
     if path == "/v1/checks" and method == "POST":
@@ -171,12 +172,21 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        limited = _limited_class(path, scope["method"])
+        limited = limited_class(path, scope["method"])
         if limited is not None and limited in self.limiters:
             wait = self.limiters[limited].take(_client(scope, limited != "public"))
             if wait > 0:
                 await _too_many(send, wait)
                 return
+        repeated = _repeated_parameter(scope) if path.startswith("/v1/") else None
+        if repeated is not None:
+            await _refuse(
+                send,
+                400,
+                "invalid",
+                f"the query parameter {repeated[:40]!r} is given more than once: give it once",
+            )
+            return
         if scope["method"] in ("POST", "PUT", "PATCH") and not path.startswith(STREAMED):
             declared = _declared_length(scope)
             if declared is not None and declared > self.max_request_bytes:
@@ -203,6 +213,20 @@ class SecurityMiddleware:
                 await self.app(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
+
+
+def _repeated_parameter(scope: Scope) -> str | None:
+    """The first query parameter given more than once, if any: no API parameter is a list,
+    and which of two purposes a read was for must not be the framework's choice."""
+    query: bytes = scope.get("query_string", b"")
+    if not query:
+        return None
+    seen: set[str] = set()
+    for name, _value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 def _too_large_text(limit: int) -> str:

@@ -29,6 +29,11 @@ def now_us() -> int:
     return (dt.datetime.now(dt.UTC) - EPOCH) // dt.timedelta(microseconds=1)
 
 
+def us_to_datetime(value: int) -> dt.datetime:
+    """An instant in microseconds as an aware UTC datetime."""
+    return EPOCH + dt.timedelta(microseconds=value)
+
+
 def us_to_iso(value: int) -> str:
     """An instant in microseconds as ISO 8601 UTC, e.g. 2026-11-23T08:00:00.123456Z."""
     moment = EPOCH + dt.timedelta(microseconds=value)

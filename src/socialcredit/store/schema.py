@@ -273,7 +273,8 @@ notices = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("subject_id", sa.BigInteger, nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # record | listed | delisted | grade
+    # record | listed | delisted | grade | objection | repair | review
+    sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("scheme_id", sa.String(100)),
     sa.Column("ref", sa.Text),  # the record (furnisher/record_id) or list it is about
     sa.Column("text", sa.Text, nullable=False),

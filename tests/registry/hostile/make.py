@@ -150,6 +150,43 @@ def main() -> None:
         + b'", "code": "court.arrears", "occurred_on": "2024-03-02"}]'
     )
     (HERE / "hostile.json").write_bytes(array)
+    parquet_file()
+
+
+def parquet_file() -> None:
+    """Parquet as a furnisher's tool writes it: typed columns (a date, a number) beside text,
+    with the same hostile values the text formats carry."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [
+        ("ok-1", ALICE, "court.arrears", "2024-03-01", 100.0, None),
+        ("bad-nul\x00", ALICE, "court.arrears", "2024-03-01", 1.0, None),
+        ("bad-ctl", ALICE, "court.arrears", "2024-03-01", 1.0, "张\x1b[31m三"),
+        ("bad-huge", ALICE, "court.arrears", "2024-03-01", 1.0, "x" * 5000),
+        ("bad-future", ALICE, "court.arrears", "2099-01-01", 1.0, None),
+        ("bad-early", ALICE, "court.arrears", "1900-01-01", 1.0, None),
+        ("bad-id", "110105194912310021", "court.arrears", "2024-03-01", 1.0, None),
+        ("x" * 101, ALICE, "court.arrears", "2024-03-01", 1.0, None),
+        ("=HYPERLINK(1)", "=cmd|' /C calc'!A0", "court.arrears", "2024-03-01", 1.0, None),
+        ("bad-nan", ALICE, "court.arrears", "2024-03-01", float("nan"), None),
+        ("bad-negative", ALICE, "court.arrears", "2024-03-01", -5.0, None),
+        ("ok-2", ACME, "court.arrears", "2024-03-02", None, "荣成某某海产有限公司"),
+    ]
+    import datetime as dt
+
+    columns = list(zip(*rows, strict=True))
+    table = pa.table(
+        {
+            "record_id": pa.array(columns[0], pa.string()),
+            "subject_id": pa.array(columns[1], pa.string()),
+            "code": pa.array(columns[2], pa.string()),
+            "occurred_on": pa.array([dt.date.fromisoformat(d) for d in columns[3]], pa.date32()),
+            "amount": pa.array(columns[4], pa.float64()),
+            "subject_name": pa.array(columns[5], pa.string()),
+        }
+    )
+    pq.write_table(table, HERE / "hostile.parquet")
 
 
 if __name__ == "__main__":
