@@ -341,20 +341,23 @@ def _person_view(store: Store, settings: Settings, identifier: str) -> PublicVie
                 if not _published(since, settings, today):
                     continue
                 lst = next(x for x in by_id[row.scheme_id].scheme.lists if x.id == row.list_id)
-                listings.append(
-                    PublicListing(
-                        scheme=row.scheme_id,
-                        list_id=lst.id,
-                        title=lst.title,
-                        kind=lst.kind,
-                        legal_basis=lst.legal_basis,
-                        since=since,
-                        until=until,
-                    )
-                )
+                listings.append(_listing(row.scheme_id, lst, since, until))
     if not listings:
         return nothing  # that the registry holds anything about a person is not public
     return replace(nothing, name=mask_name(name), listings=listings)
+
+
+def _listing(scheme_id: str, lst: Any, since: str | None, until: str | None) -> PublicListing:
+    """A public listing of a scheme's list, as the public sees it."""
+    return PublicListing(
+        scheme=scheme_id,
+        list_id=lst.id,
+        title=lst.title,
+        kind=lst.kind,
+        legal_basis=lst.legal_basis,
+        since=since,
+        until=until,
+    )
 
 
 def _day(value: Any) -> str | None:
@@ -388,17 +391,7 @@ def _evaluated_listings(
         for lst in scheme.lists:
             since = dates.get(lst.id, {}).get("since")
             if lst.public and lst.id in standing.lists and _published(since, settings, today):
-                found.append(
-                    PublicListing(
-                        scheme=scheme.id,
-                        list_id=lst.id,
-                        title=lst.title,
-                        kind=lst.kind,
-                        legal_basis=lst.legal_basis,
-                        since=since,
-                        until=dates.get(lst.id, {}).get("until"),
-                    )
-                )
+                found.append(_listing(scheme.id, lst, since, dates[lst.id].get("until")))
     return found
 
 
