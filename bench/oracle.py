@@ -59,9 +59,7 @@ def held_unlisted(store: Store, count: int) -> list[str]:
         today = settings.today()
         public = [
             sa.and_(standing_lists.c.scheme_id == a.scheme.id, standing_lists.c.list_id == lst.id)
-            for a in schemes_in_force(
-                connection, as_of=today, known_us=now_us(), max_effect_days=settings.max_effect_days
-            )
+            for a in schemes_in_force(connection, as_of=today, known_us=now_us())
             for lst in a.scheme.lists
             if lst.public
         ]

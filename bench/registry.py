@@ -144,7 +144,7 @@ def fresh_store(kind: str, *, keep: str | None = None) -> Iterator[tuple[Store, 
     init_store(store, settings)
     with store.writing() as connection:
         add_furnisher(connection, "bench", "Benchmark furnisher", CODES, update=True)
-        publish_file(connection, ROOT / "scheme.yaml", max_effect_days=1826)
+        publish_file(connection, ROOT / "scheme.yaml")
     try:
         yield store, settings
     finally:

@@ -20,7 +20,17 @@ BASE = dt.date(2024, 1, 1)
 
 PERSONS = [
     body + person_check_character(body)
-    for body in ("11010519491231002", "37108219800101123", "32032419991231456", "44030520000229789")
+    for body in (
+        "11010519491231002",
+        "37108219800101123",
+        "32032419991231456",
+        "44030520000229789",
+        # minors around BASE for min_age 17-20: 18 on 2024-01-20; 18 on 2023-12-31 and 19 on
+        # 2024-12-31; born on 29 Feb: 19 on 2023-02-28 (a common year), 20 on 2024-02-29
+        "37108220060120555",
+        "32032420051231666",
+        "11010520040229777",
+    )
 ]
 ORGANISATIONS = [
     body + organisation_check_character(body)
@@ -55,12 +65,54 @@ def catalogue() -> Catalogue:
     return parse_catalogue(yaml.safe_dump(doc), source="generated")
 
 
+def conduct_window(draw: st.DrawFn) -> dict[str, str]:
+    """A conduct window near BASE with one or both bounds (rule 11)."""
+    first = BASE + dt.timedelta(days=draw(st.integers(-30, 50)))
+    last = first + dt.timedelta(days=draw(st.integers(0, 60)))
+    return draw(
+        st.sampled_from(
+            [
+                {"conduct_from": first.isoformat()},
+                {"conduct_until": last.isoformat()},
+                {"conduct_from": first.isoformat(), "conduct_until": last.isoformat()},
+            ]
+        )
+    )
+
+
+def lengths(key: str) -> st.SearchStrategy[dict[str, Any]]:
+    """A rule's ``valid`` or a list's ``duration``: in days (either spelling), months or a
+    year, so that ends fall on month ends and across 29 February."""
+    return st.one_of(
+        st.builds(lambda n: {f"{key}_days": n}, st.integers(1, 120)),
+        st.builds(lambda n: {key: {"days": n}}, st.integers(1, 120)),
+        st.builds(lambda n: {key: {"months": n}}, st.integers(1, 4)),
+        st.just({key: {"years": 1}}),
+    )
+
+
 @st.composite
 def schemes(draw: st.DrawFn, *, suspends: bool | None = None) -> Scheme:
     """A generated scheme; ``suspends`` fixes objection_suspends_effect (None: drawn)."""
     subjects = draw(st.sampled_from([["person"], ["organisation"], ["person", "organisation"]]))
     usable = [c for c in CODES if set(c[2]) & set(subjects)]
     doc: dict[str, Any] = {"id": "gen", "version": 1, "title": "generated", "subjects": subjects}
+    scope: dict[str, Any] = {}
+    if draw(st.integers(0, 2)) == 0:
+        # person division codes 110105, 371082, 320324, 440305; organisation 350100, 371082,
+        # 100000: prefixes of 2, 4 and 6 digits
+        scope["regions"] = draw(
+            st.lists(
+                st.sampled_from(["11", "37", "3710", "371082", "3203", "35", "100000"]),
+                unique=True,
+                min_size=1,
+                max_size=3,
+            )
+        )
+    if "person" in subjects and draw(st.integers(0, 2)) == 0:
+        scope["min_age"] = draw(st.integers(17, 20))
+    if scope:
+        doc["scope"] = scope
     if suspends is not None:
         doc["objection_suspends_effect"] = suspends
     elif draw(st.booleans()):
@@ -74,7 +126,7 @@ def schemes(draw: st.DrawFn, *, suspends: bool | None = None) -> Scheme:
             sign = -1 if polarity == "negative" else 1
             rule: dict[str, Any] = {
                 "code": code,
-                "valid_days": draw(st.integers(1, 120)),
+                **draw(lengths("valid")),
                 "legal_basis": f"rule {code}",
                 "ends_on_fulfilment": draw(st.booleans()),
             }
@@ -88,6 +140,16 @@ def schemes(draw: st.DrawFn, *, suspends: bool | None = None) -> Scheme:
                 ]
             if draw(st.booleans()):
                 rule["cap"] = draw(st.integers(1, 80))
+            window = draw(st.integers(0, 3))
+            if window == 1:  # one windowed rule
+                rule.update(conduct_window(draw))
+            elif window == 2:  # two rules for the code, split at a day (rule 11)
+                split = BASE + dt.timedelta(days=draw(st.integers(-20, 60)))
+                later = {**rule, "conduct_from": split.isoformat()}
+                later["points"] = sign * draw(st.integers(1, 50))
+                later.pop("tiers", None)
+                rule["conduct_until"] = (split - dt.timedelta(days=1)).isoformat()
+                rules.append(later)
             rules.append(rule)
         minimum, maximum = -100, 150
         cuts = sorted(draw(st.sets(st.integers(-90, 140), min_size=1, max_size=3)), reverse=True)
@@ -114,11 +176,19 @@ def schemes(draw: st.DrawFn, *, suspends: bool | None = None) -> Scheme:
             "title": "generated list",
             "legal_basis": "list basis",
             "codes": draw(st.lists(st.sampled_from(codes), unique=True, min_size=1)),
-            "duration_days": draw(st.integers(1, 120)),
+            **draw(lengths("duration")),
             "ends_on_fulfilment": draw(st.booleans()),
         }
         if draw(st.booleans()):
             entry["min_amount"] = draw(st.sampled_from([0, 10, 100, "99.5"]))
+        if draw(st.integers(0, 3)) == 0:
+            entry.update(conduct_window(draw))
+        if draw(st.integers(0, 2)) == 0:  # a delayed list (rule 12)
+            entry["starts_after"] = draw(
+                st.sampled_from([{"days": 10}, {"days": 31}, {"months": 1}, {"months": 2}])
+            )
+        if kind == "black" and draw(st.integers(0, 2)) == 0:  # an extendable list (rule 13)
+            entry["extendable"] = draw(st.sampled_from([{"days": 20}, {"months": 1}, {"years": 1}]))
         lists.append(entry)
     if grades and draw(st.booleans()):
         lists.append(
@@ -128,7 +198,10 @@ def schemes(draw: st.DrawFn, *, suspends: bool | None = None) -> Scheme:
                 "title": "graded",
                 "legal_basis": "grade basis",
                 "grades": draw(st.lists(st.sampled_from(grades), unique=True, min_size=1)),
-                "exclusive_of": [lst["id"] for lst in lists if draw(st.booleans())],
+                # a black list never depends on a red one (rule 14)
+                "exclusive_of": [
+                    lst["id"] for lst in lists if lst["kind"] == "black" and draw(st.booleans())
+                ],
             }
         )
     if lists:
@@ -216,7 +289,7 @@ def record_rows(draw: st.DrawFn) -> list[dict[str, str]]:
     return rows
 
 
-EVENTS = ["fulfilled", "repaired", "retracted", "objected", "objection_rejected"]
+EVENTS = ["fulfilled", "repaired", "retracted", "objected", "objection_rejected", "extended"]
 
 
 @st.composite
@@ -292,15 +365,24 @@ def cases(draw: st.DrawFn, *, objections: bool = False) -> Case:
         events += draw(objection_rows(records))
     # T on and around effect boundaries: an occurred_on plus a rule's or list's days, +-1.
     candidates = [0, 30, 60]
-    days = [r.valid_days for r in scheme.score.rules] if scheme.score else []
-    days += [lst.duration_days for lst in scheme.code_lists]
+    lengths_ = [r.valid for r in scheme.score.rules] if scheme.score else []
+    lengths_ += [lst.duration for lst in scheme.code_lists]
     for row in records + events:
         for name in ("occurred_on", "date"):
             try:
-                offset = (dt.date.fromisoformat(row.get(name, "")) - BASE).days
+                day = dt.date.fromisoformat(row.get(name, ""))
             except ValueError:
                 continue
-            candidates += [offset + d for d in [0, *days]]
+            candidates += [(end - BASE).days for end in [day, *(n.after(day) for n in lengths_)]]
+            for lst in scheme.code_lists:  # a delayed window's start and end, an extension's cap
+                end = lst.end(day, None)
+                candidates += [(lst.start(day) - BASE).days, (end - BASE).days]
+                if lst.extendable is not None:
+                    candidates.append((lst.extendable.after(end) - BASE).days)
+    for person in PERSONS:  # the day a person comes of age, and the day before
+        adult = scheme.scope.adult_from(person, "person")
+        if adult is not None:
+            candidates += [(adult - BASE).days, (adult - BASE).days - 1]
     how = draw(st.sampled_from(["exact", "exact", "before", "any"]))
     if how == "any":
         offset = draw(st.integers(-10, 100))

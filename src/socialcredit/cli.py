@@ -23,8 +23,6 @@ from socialcredit.demo import build_demo
 from socialcredit.errors import SocialCreditError, UsageError
 from socialcredit.evaluation import ENGINES, evaluate_files, get_engine, parse_as_of, parse_known_at
 from socialcredit.inputs import is_url
-from socialcredit.policy.loader import check_max_effect_days
-from socialcredit.policy.model import DEFAULT_MAX_EFFECT_DAYS
 from socialcredit.policy.shipped import resolve_catalogue, resolve_scheme, shipped_scheme_ids
 from socialcredit.policy.summary import describe_scheme
 from socialcredit.registry.audit import Reader
@@ -45,18 +43,6 @@ id_app = typer.Typer(help="Check resident identity numbers and unified social cr
 policy_app = typer.Typer(help="Validate, summarise and list catalogues and schemes.")
 app.add_typer(id_app, name="id")
 app.add_typer(policy_app, name="policy")
-
-
-MaxEffectDays = Annotated[
-    int,
-    typer.Option(
-        "--max-effect-days",
-        help=(
-            "The registry's limit on any rule's valid_days or list's duration_days. "
-            f"Default {DEFAULT_MAX_EFFECT_DAYS} (five years); at most 3653 (ten years)."
-        ),
-    ),
-]
 
 
 @id_app.command("check")
@@ -88,18 +74,14 @@ def policy_check(
     schemes: Annotated[
         list[str] | None, typer.Argument(help="Scheme YAML files or shipped scheme ids.")
     ] = None,
-    max_effect_days: MaxEffectDays = DEFAULT_MAX_EFFECT_DAYS,
 ) -> None:
     """Validate a catalogue and schemes, printing every problem (exit 2) or a summary of each."""
-    check_max_effect_days(max_effect_days)
     loaded_catalogue = resolve_catalogue(str(catalogue))
     problems = []
     loaded = []
     for scheme in schemes or []:
         try:
-            loaded.append(
-                resolve_scheme(scheme, catalogue=loaded_catalogue, max_effect_days=max_effect_days)
-            )
+            loaded.append(resolve_scheme(scheme, catalogue=loaded_catalogue))
         except SocialCreditError as error:
             problems.append(str(error))
     if problems:
@@ -194,7 +176,6 @@ def evaluate(
     explain: Annotated[
         bool, typer.Option("--explain", help="Add each subject's explanation to its line.")
     ] = False,
-    max_effect_days: MaxEffectDays = DEFAULT_MAX_EFFECT_DAYS,
     rejects: Annotated[
         Path | None, typer.Option(help="Write every rejected row (file,row,field,reason) here.")
     ] = None,
@@ -237,14 +218,11 @@ def evaluate(
         raise UsageError(
             "file mode needs --as-of and --out (or leave out --records: registry mode)"
         )
-    check_max_effect_days(max_effect_days)
     as_of_date = parse_as_of(as_of)
     known_at_us = parse_known_at(known_at)
     selected = get_engine(engine, spark_master=spark_master)
     loaded_catalogue = resolve_catalogue(catalogue)
-    loaded_scheme = resolve_scheme(
-        scheme, catalogue=loaded_catalogue, max_effect_days=max_effect_days
-    )
+    loaded_scheme = resolve_scheme(scheme, catalogue=loaded_catalogue)
     with err.status(f"evaluating {loaded_scheme.id} with the {selected.name} engine"):
         report, _ = evaluate_files(
             catalogue=loaded_catalogue,

@@ -1024,6 +1024,11 @@ def show_standing(view: Any) -> None:
     for sid, evaluated in view.results.items():
         scheme, s = evaluated.scheme, evaluated.standing
         out.print(f"\n[bold]{sid}[/bold] v{scheme.version}: {scheme.title}")
+        if not evaluated.in_population:
+            out.print(f"  not in the scheme's population: {evaluated.outside}", markup=False)
+            if evaluated.holds_until is not None:
+                out.print(f"  evaluated from {evaluated.holds_until.isoformat()}")
+            continue
         if s is None:
             out.print("  not evaluated: no record visible at that time")
             continue

@@ -131,9 +131,7 @@ def evaluate_history(store: Store, settings: Settings, today: dt.date, months: i
     with store.reading() as connection:
         wanted = [
             a.scheme.id
-            for a in schemes_in_force(
-                connection, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
-            )
+            for a in schemes_in_force(connection, as_of=today, known_us=known)
             if a.scheme.lists
         ]
     month_end = today.replace(day=1) - dt.timedelta(days=1)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from socialcredit.policy.model import ABSOLUTE_MAX_EFFECT_DAYS, DEFAULT_MAX_EFFECT_DAYS
 
 
 @lru_cache(maxsize=16)
@@ -30,12 +29,6 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(
         default="UTC", description="The registry's time zone: what 'today' means for --as-of."
-    )
-    max_effect_days: int = Field(
-        default=DEFAULT_MAX_EFFECT_DAYS,
-        ge=1,
-        le=ABSOLUTE_MAX_EFFECT_DAYS,
-        description="The limit on any rule's valid_days or list's duration_days.",
     )
     online_update_limit: int = Field(
         default=2_000,
@@ -213,6 +206,14 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai"
             ) from None
         return value
+
+    def model_post_init(self, context: object, /) -> None:
+        if "SOCIALCREDIT_MAX_EFFECT_DAYS" in os.environ:
+            raise ValueError(
+                "SOCIALCREDIT_MAX_EFFECT_DAYS is gone: the effect limit is five years, or a "
+                "scheme's own max_effect ({years: N, legal_basis: ...}, at most ten years) for "
+                "that scheme only; unset it"
+            )
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """Today's date in the registry's time zone."""

@@ -22,6 +22,8 @@ from socialcredit.semantics.fields import EVENT_COLUMNS, RECORD_COLUMNS, Record
 from socialcredit.semantics.reference import (
     accept_events,
     accept_records,
+    extendable_codes,
+    in_population,
     next_change,
     visible_dates,
 )
@@ -112,12 +114,16 @@ def test_next_change_agrees(case: Case) -> None:
     known_at_us = parse_known_at(case.known_at)
     numbered = list(enumerate(case.records, start=1))
     accepted = accept_records(numbered, catalogue())
-    keys = {(r.furnisher, r.record_id) for r in accepted.records}
-    events, _ = accept_events(list(enumerate(case.events, start=1)), keys)
+    codes = {(r.furnisher, r.record_id): r.code for r in accepted.records}
+    events, _ = accept_events(
+        list(enumerate(case.events, start=1)), codes, extendable_codes(case.scheme)
+    )
     dates = visible_dates(events, known_at_us)
     by_subject: dict[str, list[Record]] = {}
     for record in accepted.records:
-        if record.recorded_us <= known_at_us and record.kind in case.scheme.subjects:
+        if record.recorded_us <= known_at_us and in_population(
+            case.scheme, record.subject_id, record.kind, case.as_of
+        ):
             by_subject.setdefault(record.subject_id, []).append(record)
     expected = {
         subject: next_change(records, dates, case.scheme, case.as_of)
@@ -141,7 +147,7 @@ def test_next_change_agrees(case: Case) -> None:
     register_catalogue(con, catalogue())
     statements = (
         record_statements(d)
-        + event_statements(d)
+        + event_statements(d, extendable=extendable_codes(case.scheme))
         + evaluation_statements(
             d, case.scheme, as_of=case.as_of, known_at_us=known_at_us, next_change=True
         )

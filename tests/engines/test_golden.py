@@ -14,9 +14,12 @@ from socialcredit.engines.base import Engine
 from socialcredit.engines.duckdb_engine import DuckDBEngine
 from socialcredit.engines.reference import ReferenceEngine
 from socialcredit.evaluation import evaluate_files, parse_known_at
+from socialcredit.policy.loader import parse_scheme
 from socialcredit.policy.shipped import resolve_catalogue, resolve_scheme, shipped_scheme_ids
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.yaml"))
+# Scenarios for each construct of the policy language v2, each with its own scheme text.
+GOLDEN_V2 = sorted((Path(__file__).parent / "golden-v2").glob("*.yaml"))
 ENGINES: list[Engine] = [ReferenceEngine(), DuckDBEngine(threads=1)]
 
 
@@ -29,13 +32,22 @@ def _as_date(value: Any) -> dt.date:
 
 
 @pytest.mark.parametrize("engine", ENGINES, ids=lambda e: e.name)
-@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", GOLDEN + GOLDEN_V2, ids=lambda p: p.stem)
 def test_golden(path: Path, engine: Engine, tmp_path: Path) -> None:
+    run_scenario(path, engine, tmp_path)
+
+
+def run_scenario(path: Path, engine: Engine, tmp_path: Path) -> None:
+    """Run a golden scenario file with an engine and compare every run's lines, explanations
+    and rejects with the ones worked by hand."""
     scenario = yaml.safe_load(path.read_text(encoding="utf-8"))
     (tmp_path / "records.csv").write_text(scenario["records"], encoding="utf-8")
     (tmp_path / "events.csv").write_text(scenario["events"], encoding="utf-8")
     catalogue = resolve_catalogue(None)
-    scheme = resolve_scheme(scenario["scheme"], catalogue=catalogue)
+    if "scheme_text" in scenario:
+        scheme = parse_scheme(scenario["scheme_text"], catalogue=catalogue, source=path.name)
+    else:
+        scheme = resolve_scheme(scenario["scheme"], catalogue=catalogue)
     for index, run in enumerate(scenario["runs"]):
         out = tmp_path / f"out-{index}.jsonl"
         rejects = tmp_path / f"rejects-{index}.csv"

@@ -30,6 +30,7 @@ BACKENDS = ("sqlite", "postgresql")
 ALICE = "11010519491231002X"  # a person
 BOB = "110105199001011232"  # a person
 ACME = "91350100M000100Y43"  # an organisation
+RESIDENT = "371082198001011234"  # a person of Rongcheng (371082), in its scheme's scope
 
 
 def _postgres_schema_url() -> Iterator[str]:

@@ -109,7 +109,7 @@ def test_a_scheme_may_suspend_a_record_while_it_is_under_objection(
     suspending = text.replace("version: 1\n", "version: 2\nobjection_suspends_effect: true\n")
     assert suspending != text
     with store.writing() as connection:
-        publish_scheme(connection, suspending, source="test", max_effect_days=1826)
+        publish_scheme(connection, suspending, source="test")
     fill(store, settings, tmp_path)
     assert listed(store, settings, ALICE)
     case = file_objection(store, settings, ALICE, "court/j1", reason="I never owed this")

@@ -18,6 +18,8 @@ from socialcredit.store.db import Store, now_us
 from socialcredit.store.schema import standings
 
 TODAY = dt.date(2026, 12, 1)
+ADULT, FIRM = "11010519491231002X", "91350100M000100Y43"
+MINOR = "371082201006013217"  # born 2010-06-01: 18 from 2028-06-02
 days = st.integers(-40, 40).map(lambda n: TODAY + dt.timedelta(days=n))
 row = st.tuples(st.integers(1, 3), days, st.one_of(st.none(), days))
 
@@ -30,9 +32,7 @@ def test_the_sql_rule_is_the_python_rule(
     store: Store, settings: Settings, rows: list[tuple[int, dt.date, dt.date | None]]
 ) -> None:
     with store.reading() as connection:
-        applicable = scheme_at(
-            connection, "spc-defaulters", as_of=TODAY, known_us=now_us(), max_effect_days=1826
-        )
+        applicable = scheme_at(connection, "spc-defaulters", as_of=TODAY, known_us=now_us())
     with store.writing("standings") as connection:
         connection.execute(standings.delete().where(standings.c.scheme_id == "spc-defaulters"))
         connection.execute(
@@ -65,6 +65,7 @@ def test_the_sql_rule_is_the_python_rule(
         if is_stale(
             Stored(version, as_of.isoformat(), until.isoformat() if until else None),
             applicable,
+            ADULT,
             "person",
             TODAY.isoformat(),
             pending=False,
@@ -73,6 +74,11 @@ def test_the_sql_rule_is_the_python_rule(
     assert by_sql == by_python
     # pending, or no stored row, is stale whatever the row says; another kind never is
     fresh = Stored(applicable.scheme.version, TODAY.isoformat(), None)
-    assert not is_stale(fresh, applicable, "person", TODAY.isoformat(), pending=False)
-    assert is_stale(fresh, applicable, "person", TODAY.isoformat(), pending=True)
-    assert is_stale(None, applicable, "organisation", TODAY.isoformat(), pending=False)
+    assert not is_stale(fresh, applicable, ADULT, "person", TODAY.isoformat(), pending=False)
+    assert is_stale(fresh, applicable, ADULT, "person", TODAY.isoformat(), pending=True)
+    assert is_stale(None, applicable, FIRM, "organisation", TODAY.isoformat(), pending=False)
+    # a minor is outside the SPC list's population (min_age 18): nothing to go stale, until
+    # the day after the 18th birthday, when the missing row is stale
+    assert not is_stale(None, applicable, MINOR, "person", TODAY.isoformat(), pending=False)
+    assert not is_stale(None, applicable, MINOR, "person", "2028-06-01", pending=False)
+    assert is_stale(None, applicable, MINOR, "person", "2028-06-02", pending=False)

@@ -185,12 +185,18 @@ def test_generated_hostile_rows_never_cost_a_good_row(
     if as_json:
         path = folder / "rows.jsonl"
         path.write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for _, r in rows), encoding="utf-8"
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for _, r in rows),
+            encoding="utf-8",
+            errors="surrogatepass",
         )
     else:
         path = folder / "rows.csv"
         with path.open("w", encoding="utf-8", newline="", errors="surrogatepass") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0][1]), lineterminator="\n")
+            # Every field quoted: a bare carriage return in an unquoted field would tear the row
+            # in two (the file itself would be malformed, not just the value).
+            writer = csv.DictWriter(
+                handle, fieldnames=list(rows[0][1]), lineterminator="\n", quoting=csv.QUOTE_ALL
+            )
             writer.writeheader()
             writer.writerows(r for _, r in rows)
     before = count(store, "ledger")
@@ -200,7 +206,7 @@ def test_generated_hostile_rows_never_cost_a_good_row(
     good = {r["record_id"] for ok, r in rows if ok}
     new = count(store, "ledger") - before
     assert report.accepted + report.noop == len(good) and new == report.accepted
-    assert report.rejected == sum(1 for ok, _ in rows if not ok)
+    assert report.rejected == sum(1 for ok, _ in rows if not ok), report.rejections
 
 
 CLI_FILES = [name for name in FILES if not name.endswith(".json")]  # the CLI takes files

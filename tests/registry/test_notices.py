@@ -14,7 +14,7 @@ from socialcredit.registry.standings.batch import evaluate_registry
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
-from .conftest import ALICE, BOB, EVENT_HEADER, RECORD_HEADER, count, write_csv
+from .conftest import ALICE, BOB, EVENT_HEADER, RECORD_HEADER, RESIDENT, count, write_csv
 
 CLERK = Reader("clerk", "operator", "notice check")
 
@@ -42,7 +42,8 @@ def test_subjects_are_told_of_records_listings_and_delistings(
     told = kinds(store, ALICE)
     assert told[0] == ("record", None, "court/j1")
     assert ("listed", "spc-defaulters", "dishonest-judgment-defaulters") in told
-    assert report.standings.startswith("5 current standings of 1 subjects updated online")
+    # the person schemes less Rongcheng's and Suining's, which are for their residents only
+    assert report.standings.startswith("3 current standings of 1 subjects updated online")
     # Fulfilment takes the subject off the list: told again.
     ingest_events(
         store,
@@ -61,11 +62,13 @@ def test_batch_changes_are_told_and_the_outbox_can_be_sent(
     recent = (settings.today() - dt.timedelta(days=10)).isoformat()
     ingest_records(
         store,
-        write_csv(tmp_path / "t.csv", RECORD_HEADER, [("t1", ALICE, "traffic.ticket", recent, "")]),
+        write_csv(
+            tmp_path / "t.csv", RECORD_HEADER, [("t1", RESIDENT, "traffic.ticket", recent, "")]
+        ),
         settings=settings,
         furnisher_id="traffic",
     )
-    evaluate_registry(store, settings, "rongcheng-person")  # Alice: 995, grade A
+    evaluate_registry(store, settings, "rongcheng-person")  # the resident: 995, grade A
     ingest_records(
         store,
         write_csv(
@@ -73,7 +76,7 @@ def test_batch_changes_are_told_and_the_outbox_can_be_sent(
             RECORD_HEADER,
             [
                 ("j1", BOB, "court.judgment_default", recent, ""),
-                ("h1", ALICE, "court.breach_found", recent, ""),
+                ("h1", RESIDENT, "court.breach_found", recent, ""),
             ],
         ),
         settings=settings,
@@ -81,7 +84,7 @@ def test_batch_changes_are_told_and_the_outbox_can_be_sent(
     )
     # The online update in the batch's transaction finds the new listing and the grade change.
     assert ("listed", "spc-defaulters", "dishonest-judgment-defaulters") in kinds(store, BOB)
-    alice = [n for n in notices_of(store, CLERK, ALICE) if n.kind in ("record", "grade")]
+    alice = [n for n in notices_of(store, CLERK, RESIDENT) if n.kind in ("record", "grade")]
     # A traffic ticket is a minor negative record: a warning too; then the new grade.
     assert [(n.kind, n.ref) for n in alice] == [
         ("record", "traffic/t1"),
@@ -99,7 +102,7 @@ def test_batch_changes_are_told_and_the_outbox_can_be_sent(
     sent = send(store, f"file:{out}")
     assert sent == count(store, "notices")
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert {line["subject_id"] for line in lines} >= {ALICE, BOB}
+    assert {line["subject_id"] for line in lines} >= {RESIDENT, BOB}
     assert send(store, f"file:{out}") == 0
 
 

@@ -14,13 +14,14 @@ import time_machine
 
 from socialcredit.demo_city import generate_city
 from socialcredit.errors import Conflict
+from socialcredit.identifiers import person_check_character
 from socialcredit.registry.admin import init_store
 from socialcredit.registry.audit import Reader
 from socialcredit.registry.checks import Checker
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.policies import add_furnisher, publish_scheme
 from socialcredit.registry.standings.batch import evaluate_registry
-from socialcredit.registry.standings.online import standing_of, subject_key
+from socialcredit.registry.standings.online import standing_of, subject_key, view_json
 from socialcredit.registry.standings.upkeep import refresh
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
@@ -252,9 +253,9 @@ def test_the_scheme_version_in_force_is_chosen_by_as_of_and_known_at(
     assert v2 != text
     v2 = v2.replace("effective_from: 2014-01-01", "effective_from: 2026-06-01", 1)
     with store.writing("admin_log") as connection:
-        publish_scheme(connection, v2, source="v2", max_effect_days=settings.max_effect_days)
+        publish_scheme(connection, v2, source="v2")
         with pytest.raises(Conflict, match="already published with different content"):
-            publish_scheme(connection, v2 + "\n# changed\n", source="v2b", max_effect_days=1826)
+            publish_scheme(connection, v2 + "\n# changed\n", source="v2b")
 
     def version(as_of: dt.date, known: int | None = None) -> int:
         view = standing_of(
@@ -281,3 +282,57 @@ def test_the_scheme_version_in_force_is_chosen_by_as_of_and_known_at(
         as_of=dt.date(2026, 5, 1),
     )
     assert view.results["rongcheng-person"].holds_until == dt.date(2026, 6, 1)
+
+
+def _minor_of(days_to_18: int) -> tuple[str, dt.date]:
+    """A person who turns 18 in ``days_to_18`` days, and the first day they are 18 (the day
+    after the birthday)."""
+    today = Settings().today()
+    birthday = today + dt.timedelta(days=days_to_18)
+    born = birthday.replace(year=birthday.year - 18)
+    body = f"371082{born.strftime('%Y%m%d')}123"
+    return body + person_check_character(body), birthday + dt.timedelta(days=1)
+
+
+def test_a_minor_is_outside_the_population_until_the_day_after_the_18th_birthday(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """SPC art. 4 (min_age 18) and Rongcheng's scope: the standing says in_population false
+    with the reason, a check answers no measure, nothing is stored; from the day after the
+    18th birthday the person is evaluated — the judgment of their minority counts as
+    retracted — and refresh stores the standing."""
+    minor, adult_from = _minor_of(8)
+    path = write_csv(
+        tmp_path / "r.csv",
+        RECORD_HEADER,
+        [
+            ("j1", ALICE, "court.judgment_default", "2026-01-10", ""),
+            ("j2", minor, "court.judgment_default", "2026-01-10", ""),
+        ],
+    )
+    ingest_records(store, path, settings=settings, furnisher_id="court")
+    view = standing_of(store, settings, minor, reader=READER)
+    spc = view.results["spc-defaulters"]
+    assert not spc.in_population and spc.standing is None
+    assert spc.outside == "the scheme applies to persons of 18 or older"
+    assert spc.holds_until == adult_from
+    assert view_json(view)["standings"]["spc-defaulters"]["in_population"] is False
+    assert measures_at_the_airport(store, settings, minor) == []
+    assert measures_at_the_airport(store, settings, ALICE) == ["no-air-travel"]
+    with store.reading() as connection:
+        key = subject_key(connection, minor)
+    assert key is not None
+    with pytest.raises(sa.exc.NoResultFound):
+        stored(store, key)
+    # Alice lives in Beijing: Rongcheng's scheme answers that she is outside its regions.
+    rongcheng = standing_of(store, settings, ALICE, reader=READER).results["rongcheng-person"]
+    assert rongcheng.outside is not None and "371082" in rongcheng.outside
+
+    with time_machine.travel(dt.datetime.combine(adult_from, dt.time(9), dt.UTC), tick=False):
+        spc = standing_of(store, settings, minor, reader=READER).results["spc-defaulters"]
+        assert spc.in_population and spc.standing is not None
+        assert spc.standing.lists == ()  # the judgment of their minority has no effect
+        assert measures_at_the_airport(store, settings, minor) == []
+        result = refresh(store, settings)
+        assert result.due >= 1
+        assert stored(store, key).lists == "[]"

@@ -55,7 +55,7 @@ def explained_standings(rows_of: RowsOf, scheme: Scheme) -> list[Standing]:
         for index, rule in enumerate(rules):
             total = int(row[f"s{index}"] or 0)
             if rule.cap is not None and abs(total) > rule.cap:
-                caps[rule.code] = (rule.cap if total > 0 else -rule.cap) - total
+                caps[rule.label] = (rule.cap if total > 0 else -rule.cap) - total
         list_dates = {
             lst.id: {"since": _iso(row[f"since{i}"]), "until": _iso(row[f"until{i}"])}
             for i, lst in enumerate(code_lists)

@@ -21,6 +21,7 @@ from socialcredit.engines.sql import (
 from socialcredit.inputs import Input
 from socialcredit.policy.model import Catalogue
 from socialcredit.semantics.fields import EVENT_COLUMNS, RECORD_COLUMNS, RECORD_OPTIONAL, Rejection
+from socialcredit.semantics.reference import extendable_codes
 
 EMPTY_EVENTS = pa.table(
     {
@@ -64,7 +65,7 @@ class DuckDBEngine:
         register_catalogue(con, request.catalogue)
         statements = (
             record_statements(self.dialect)
-            + event_statements(self.dialect)
+            + event_statements(self.dialect, extendable=extendable_codes(request.scheme))
             + evaluation_statements(
                 self.dialect, request.scheme, as_of=request.as_of, known_at_us=request.known_at_us
             )

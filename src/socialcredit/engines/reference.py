@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from socialcredit.engines.base import Report, Request
-from socialcredit.semantics.reference import accept_events, accept_records, evaluate
+from socialcredit.semantics.reference import (
+    accept_events,
+    accept_records,
+    evaluate,
+    extendable_codes,
+)
 
 
 class ReferenceEngine:
@@ -13,9 +18,12 @@ class ReferenceEngine:
 
     def run(self, request: Request) -> Report:
         accepted = accept_records(request.records.iter_rows(), request.catalogue)
-        keys = {(r.furnisher, r.record_id) for r in accepted.records}
+        codes = {(r.furnisher, r.record_id): r.code for r in accepted.records}
+        extendable = extendable_codes(request.scheme)
         events, event_rejections = (
-            accept_events(request.events.iter_rows(), keys) if request.events else ([], [])
+            accept_events(request.events.iter_rows(), codes, extendable)
+            if request.events
+            else ([], [])
         )
         standings = evaluate(
             accepted.records,

@@ -36,6 +36,7 @@ from socialcredit.errors import UsageError
 from socialcredit.inputs import Input
 from socialcredit.policy.model import Catalogue
 from socialcredit.semantics.fields import EVENT_COLUMNS, RECORD_COLUMNS, RECORD_OPTIONAL, Rejection
+from socialcredit.semantics.reference import extendable_codes
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -127,7 +128,7 @@ class SparkEngine:
         names.append("catalogue_codes")
         statements = (
             record_statements(self.dialect)
-            + event_statements(self.dialect)
+            + event_statements(self.dialect, extendable=extendable_codes(request.scheme))
             + evaluation_statements(
                 self.dialect, request.scheme, as_of=request.as_of, known_at_us=request.known_at_us
             )

@@ -13,10 +13,11 @@ Input relations: ``records_in`` and ``events_in`` (``_row``, text columns, ``_er
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from socialcredit.policy.model import Rule, Scheme
+from socialcredit.policy.model import CodeList, Duration, Rule, Scheme
 from socialcredit.semantics.fields import EVENT_NAMES, MAX_YEAR, MIN_YEAR
 
 DECIMAL = "DECIMAL(38,18)"
@@ -65,6 +66,22 @@ class Dialect:
 
     def add_days(self, expr: str, days: int) -> str:
         return f"date_add({expr}, {int(days)})" if self.spark else f"({expr} + {int(days)})"
+
+    def add(self, expr: str, length: Duration) -> str:
+        """``expr`` plus a calendar length (DESIGN.md rule 10): N months later is the same day
+        or that month's last day, in both engines."""
+        months = length.months
+        if months is None:
+            return self.add_days(expr, length.n)
+        if self.spark:
+            return f"add_months({expr}, {int(months)})"
+        return f"CAST({expr} + to_months({int(months)}) AS DATE)"
+
+    def values(self, rows: list[str], columns: str) -> str:
+        """A query over literal rows (``(1, 'a')`` each) with these column names."""
+        if self.spark:
+            return f"SELECT * FROM VALUES {', '.join(rows)} AS t({columns})"
+        return f"SELECT * FROM (VALUES {', '.join(rows)}) AS t({columns})"
 
     def position(self, haystack: str, needle: str) -> str:
         """1-based position of ``needle`` in ``haystack``, 0 when absent."""
@@ -326,8 +343,22 @@ EVENT_CHECKS = (
 )
 
 
-def event_statements(d: Dialect, *, checks: Checks = EVENT_CHECKS) -> list[Statement]:
-    """Parse and validate events against the accepted records: ev_rejects and ev (accepted)."""
+def event_statements(
+    d: Dialect, *, checks: Checks = EVENT_CHECKS, extendable: Iterable[str] = ()
+) -> list[Statement]:
+    """Parse and validate events against the accepted records: ev_rejects and ev (accepted).
+    After ``checks``, an ``extended`` event is refused unless its record's code is one of
+    ``extendable`` (semantics.reference.accept_events)."""
+    codes = ", ".join(quote(c) for c in sorted(extendable))
+    allowed = f"rec_code IN ({codes})" if codes else "FALSE"
+    checks = (
+        *checks,
+        (
+            f"event = 'extended' AND NOT coalesce({allowed}, FALSE)",
+            "record_id|not_extendable",
+            "furnisher || '/' || record_id",
+        ),
+    )
     problem, value = _first_failure(checks)
     return [
         _lookup("ev_dates", "date", "events_in", _checked_date(d, "s")),
@@ -336,7 +367,7 @@ def event_statements(d: Dialect, *, checks: Checks = EVENT_CHECKS) -> list[State
         Statement(
             "ev_records",
             """
-            SELECT e._row, min(k._row) AS rec_row
+            SELECT e._row, min(k._row) AS rec_row, min_by(k.code, k._row) AS rec_code
             FROM events_in e
             JOIN rec_checked k ON k.furnisher = e.furnisher AND k.record_id = e.record_id
                 AND k.problem IS NULL
@@ -346,10 +377,10 @@ def event_statements(d: Dialect, *, checks: Checks = EVENT_CHECKS) -> list[State
         Statement(
             "ev_checked",
             f"""
-            SELECT _row, furnisher, record_id, rec_row, event, ev_date, ev_us,
+            SELECT _row, furnisher, record_id, rec_row, rec_code, event, ev_date, ev_us,
                    {problem} AS problem, {value} AS value
             FROM (
-                SELECT e.*, o.v AS ev_date, t.v AS ev_us, k.rec_row
+                SELECT e.*, o.v AS ev_date, t.v AS ev_us, k.rec_row, k.rec_code
                 FROM events_in e
                 LEFT JOIN ev_dates o ON o.s = e.date
                 LEFT JOIN ev_instants t ON t.s = e.recorded_at
@@ -364,7 +395,8 @@ def event_statements(d: Dialect, *, checks: Checks = EVENT_CHECKS) -> list[State
         ),
         Statement(
             "ev_rejects",
-            f"SELECT _row, problem, value, CAST(NULL AS {d.text}) AS detail "
+            "SELECT _row, problem, value, "
+            "CASE WHEN problem = 'record_id|not_extendable' THEN rec_code END AS detail "
             "FROM ev_checked WHERE problem IS NOT NULL",
         ),
     ]
@@ -379,12 +411,53 @@ def _points(rule: Rule) -> str:
     return f"CASE {branches} END"
 
 
-def _until(d: Dialect, days: int, ends_on_fulfilment: bool) -> str:
-    """The exclusive effect end (semantics.reference.effect_end) as SQL."""
-    parts = [d.add_days("occ", days), "coalesce(rep, DATE '9999-12-31')"]
+def _until(end: str, ends_on_fulfilment: bool) -> str:
+    """The exclusive effect end (semantics.reference.effect_end, list_window) as SQL: the
+    earliest of ``end``, the repair and, when it ends on fulfilment, the fulfilment."""
+    parts = [end, "coalesce(rep, DATE '9999-12-31')"]
     if ends_on_fulfilment:
         parts.append("coalesce(ful, DATE '9999-12-31')")
     return f"least({', '.join(parts)})"
+
+
+def _window(first: dt.date | None, last: dt.date | None) -> str:
+    """Rule 11 as SQL: `` AND`` conditions on occ for a conduct window (empty when open)."""
+    return (f" AND occ >= {date_literal(first)}" if first else "") + (
+        f" AND occ <= {date_literal(last)}" if last else ""
+    )
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A rule's or code list's effect on one record, as SQL over the contributions inputs:
+    which records it takes (``condition``), and the window [``start``, ``until``)."""
+
+    condition: str
+    start: str
+    until: str
+
+
+def rule_effect(d: Dialect, rule: Rule) -> Effect:
+    condition = f"code = {quote(rule.code)}{_window(rule.conduct_from, rule.conduct_until)}"
+    return Effect(condition, "occ", _until(d.add("occ", rule.valid), rule.ends_on_fulfilment))
+
+
+def list_effect(d: Dialect, lst: CodeList) -> Effect:
+    """semantics.reference.list_window as SQL: a delayed start, an extension's new end capped
+    at end + extendable, and a delayed list's record fulfilled by its start never held."""
+    start = d.add("occ", lst.starts_after) if lst.starts_after is not None else "occ"
+    end = d.add(start, lst.duration)
+    if lst.extendable is not None:
+        cap = d.add(end, lst.extendable)
+        end = f"(CASE WHEN ext > {end} THEN least(ext, {cap}) ELSE {end} END)"
+    codes = ", ".join(quote(c) for c in lst.codes)
+    condition = f"code IN ({codes})"
+    if lst.min_amount is not None:
+        condition += f" AND amt >= {decimal_literal(lst.min_amount)}"
+    condition += _window(lst.conduct_from, lst.conduct_until)
+    if lst.starts_after is not None:
+        condition += f" AND NOT coalesce(ful <= {start}, FALSE)"
+    return Effect(condition, start, _until(end, lst.ends_on_fulfilment))
 
 
 def evaluation_statements(
@@ -420,36 +493,44 @@ def evaluation_statements(
         live += f" AND NOT {_suspended(t)}"
     effect_columns = []
     for index, rule in enumerate(rules):
-        until = _until(d, rule.valid_days, rule.ends_on_fulfilment)
+        e = rule_effect(d, rule)
         effect_columns.append(
-            f"CASE WHEN {live} AND code = {quote(rule.code)} AND occ <= {t} AND {t} < {until} "
+            f"CASE WHEN {live} AND {e.condition} AND occ <= {t} AND {t} < {e.until} "
             f"THEN {_points(rule)} END AS p{index}, "
-            f"CASE WHEN code = {quote(rule.code)} THEN {until} END AS pe{index}"
+            f"CASE WHEN {e.condition} THEN {e.until} END AS pe{index}"
         )
     for index, lst in enumerate(code_lists):
-        until = _until(d, lst.duration_days, lst.ends_on_fulfilment)
-        amount = (
-            f" AND amt >= {decimal_literal(lst.min_amount)}" if lst.min_amount is not None else ""
-        )
-        codes = ", ".join(quote(c) for c in lst.codes)
-        effect_columns.append(
-            f"CASE WHEN {live} AND code IN ({codes}){amount} AND occ <= {t} AND {t} < {until} "
-            f"THEN {until} END AS l{index}"
-        )
+        e = list_effect(d, lst)
+        held_now = f"{live} AND {e.condition} AND {e.start} <= {t} AND {t} < {e.until}"
+        effect_columns.append(f"CASE WHEN {held_now} THEN {e.until} END AS l{index}")
+        if lst.starts_after is not None:  # since: the earliest window start, not occurred_on
+            effect_columns.append(f"CASE WHEN {held_now} THEN {e.start} END AS ls{index}")
     if next_change:
         effect_columns.append(f"{_next_change_moment(d, scheme, t)} AS nc")
     effects = "".join(f", {column}" for column in effect_columns)
 
     aggregates = ["count(*) AS n"]
     aggregates += [f"sum(p{i}) AS s{i}" for i in range(len(rules))]
-    for index in range(len(code_lists)):
-        aggregates.append(f"min(CASE WHEN l{index} IS NOT NULL THEN occ END) AS since{index}")
+    for index, lst in enumerate(code_lists):
+        start = f"ls{index}" if lst.starts_after is not None else "occ"
+        aggregates.append(f"min(CASE WHEN l{index} IS NOT NULL THEN {start} END) AS since{index}")
         aggregates.append(f"max(l{index}) AS until{index}")
     if next_change:
         aggregates.append("min(nc) AS holds_until")
     aliases = [aggregate.rsplit(" AS ", 1)[1] for aggregate in aggregates]
 
+    # Rule 9: a scoped scheme evaluates only the subjects in its regions and of its age;
+    # records from on or before the min_age-th birthday count as retracted.
+    retracted, scope_join = "coalesce(v.ret, FALSE)", ""
+    scope_statements = []
+    if scheme.scope.regions or scheme.scope.min_age is not None:
+        scope_statements.append(_scope_statement(d, scheme, as_of))
+        retracted = "(coalesce(v.ret, FALSE) OR coalesce(r.occ < s.adult, FALSE))"
+        scope_join = " JOIN scope_ids s ON s.sid = r.sid"
+        if population is not None:
+            population = f"SELECT p.sid FROM ({population}) p JOIN scope_ids s ON s.sid = p.sid"
     statements = [
+        *scope_statements,
         Statement(
             "ev_visible",
             f"""
@@ -458,7 +539,8 @@ def evaluation_statements(
                    min(CASE WHEN event = 'repaired' THEN ev_date END) AS rep,
                    min(CASE WHEN event = 'fulfilled' THEN ev_date END) AS ful,
                    min(CASE WHEN event = 'objected' THEN ev_date END) AS obj,
-                   min(CASE WHEN event = 'objection_rejected' THEN ev_date END) AS orej
+                   min(CASE WHEN event = 'objection_rejected' THEN ev_date END) AS orej,
+                   min(CASE WHEN event = 'extended' THEN ev_date END) AS ext
             FROM ev WHERE ev_us <= {int(known_at_us)}
             GROUP BY rec_row
             """,
@@ -469,8 +551,8 @@ def evaluation_statements(
             SELECT sid, _row, furnisher, record_id, code, occ{effects}
             FROM (
                 SELECT r.sid, r._row, r.furnisher, r.record_id, r.code, r.occ, r.amt,
-                       coalesce(v.ret, FALSE) AS ret, v.rep, v.ful, v.obj, v.orej
-                FROM rec r LEFT JOIN ev_visible v ON v.rec_row = r._row
+                       {retracted} AS ret, v.rep, v.ful, v.obj, v.orej, v.ext
+                FROM rec r{scope_join} LEFT JOIN ev_visible v ON v.rec_row = r._row
                 WHERE r.rec_us <= {int(known_at_us)}{kind_filter}
             ) x
             """,
@@ -543,16 +625,47 @@ def evaluation_statements(
     return statements
 
 
+def _scope_statement(d: Dialect, scheme: Scheme, as_of: dt.date) -> Statement:
+    """``scope_ids``: the ``sid`` of every subject in the scheme's population on T (kinds,
+    regions, age; semantics.reference.in_population), with ``adult``, the first day a person
+    is old enough (NULL without min_age or for an organisation)."""
+    scope = scheme.scope
+    conditions = [f"kind IN ({', '.join(quote(k) for k in scheme.subjects)})"]
+    if scope.regions:
+        region = (
+            "CASE WHEN kind = 'person' THEN substr(subject_id, 1, 6) "
+            "ELSE substr(subject_id, 3, 6) END"
+        )
+        prefixes = " OR ".join(f"{region} LIKE {quote(prefix + '%')}" for prefix in scope.regions)
+        conditions.append(f"({prefixes})")
+    adult = "CAST(NULL AS DATE)"
+    if scope.min_age is not None:
+        born = d.try_date(
+            "substr(subject_id, 7, 4) || '-' || substr(subject_id, 11, 2) || '-' "
+            "|| substr(subject_id, 13, 2)"
+        )
+        birthday = d.add(born, Duration(12 * scope.min_age, "months"))
+        adult = f"CASE WHEN kind = 'person' THEN {d.add_days(birthday, 1)} END"
+        conditions.append(f"(kind <> 'person' OR {adult} <= {date_literal(as_of)})")
+    return Statement(
+        "scope_ids",
+        f"SELECT sid, {adult} AS adult FROM rec_ids WHERE {' AND '.join(conditions)}",
+    )
+
+
 def _may_matter(scheme: Scheme, as_of: dt.date) -> str:
     """SQL true for a record that can count at T or later: its code is used by the scheme and
     it occurred less than the longest rule or list duration for that code before T (an effect
     ends at the latest at occurred_on + days, and events only bring the end forward)."""
-    longest: dict[str, int] = {}
+    longest: dict[str, int] = {}  # in days, a month counted as 31 (a safe bound)
     for rule in scheme.score.rules if scheme.score else ():
-        longest[rule.code] = max(longest.get(rule.code, 0), rule.valid_days)
+        longest[rule.code] = max(longest.get(rule.code, 0), rule.valid.limit_days())
     for lst in scheme.code_lists:
+        days = lst.duration.limit_days()
+        days += lst.starts_after.limit_days() if lst.starts_after else 0
+        days += lst.extendable.limit_days() if lst.extendable else 0
         for code in lst.codes:
-            longest[code] = max(longest.get(code, 0), lst.duration_days)
+            longest[code] = max(longest.get(code, 0), days)
     if not longest:
         return "FALSE"
     return " OR ".join(
@@ -566,31 +679,25 @@ def _next_change_moment(d: Dialect, scheme: Scheme, t: str) -> str:
     list of the scheme (NULL: none); the minimum per subject is semantics.reference.next_change.
     Reads the contributions inputs (code, occ, amt, ret, rep, ful, obj, orej)."""
     rules = scheme.score.rules if scheme.score else ()
-    parts: list[tuple[str, int, bool]] = [
-        (f"code = {quote(rule.code)}", rule.valid_days, rule.ends_on_fulfilment) for rule in rules
-    ]
-    for lst in scheme.code_lists:
-        codes = ", ".join(quote(c) for c in lst.codes)
-        amount = (
-            f" AND amt >= {decimal_literal(lst.min_amount)}" if lst.min_amount is not None else ""
-        )
-        parts.append((f"code IN ({codes}){amount}", lst.duration_days, lst.ends_on_fulfilment))
+    effects = [rule_effect(d, rule) for rule in rules]
+    effects += [list_effect(d, lst) for lst in scheme.code_lists]
     moments = []
-    for condition, days, ends_on_fulfilment in parts:
-        until = _until(d, days, ends_on_fulfilment)
+    for e in effects:
+        start, until = e.start, e.until
         candidates = [
-            f"CASE WHEN {t} < occ THEN occ END",
+            f"CASE WHEN {t} < {start} THEN {start} END",
             f"CASE WHEN {t} < {until} THEN {until} END",
         ]
         if scheme.objection_suspends_effect:  # a suspension inside the effect pauses it
             inside = "(orej IS NULL OR obj < orej)"
             candidates += [
-                f"CASE WHEN {inside} AND occ < obj AND obj < {until} AND {t} < obj THEN obj END",
-                f"CASE WHEN obj < orej AND occ < orej AND orej < {until} AND {t} < orej "
+                f"CASE WHEN {inside} AND {start} < obj AND obj < {until} AND {t} < obj "
+                "THEN obj END",
+                f"CASE WHEN obj < orej AND {start} < orej AND orej < {until} AND {t} < orej "
                 "THEN orej END",
             ]
         moments.append(
-            f"CASE WHEN NOT ret AND {condition} AND occ < {until} THEN "
+            f"CASE WHEN NOT ret AND {e.condition} AND {start} < {until} THEN "
             f"least({', '.join(candidates)}) END"
         )
     if not moments:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
+from importlib import resources
+
+import yaml
+
 ALLOWED: dict[str, str] = {
     "judicial": "failure to perform a court judgment or ruling",
     "tax": "tax obligations",
@@ -44,4 +50,48 @@ def ground_problem(code_id: str, ground: object) -> str | None:
         )
     return f"unknown ground {ground!r} for code {code_id!r}; allowed grounds: " + ", ".join(
         sorted(ALLOWED)
+    )
+
+
+@cache
+def prohibited_terms() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The shipped term lists: for each prohibited ground, its Chinese and English terms."""
+    text = (resources.files("socialcredit") / "data" / "prohibited-terms.yaml").read_text("utf-8")
+    doc = yaml.safe_load(text)
+    unknown = sorted(set(doc) - set(PROHIBITED))
+    if unknown:
+        raise ValueError(f"prohibited-terms.yaml: grounds {unknown} are not prohibited grounds")
+    return {
+        ground: (tuple(str(t) for t in terms["zh"]), tuple(str(t) for t in terms["en"]))
+        for ground, terms in doc.items()
+    }
+
+
+@cache
+def _english_pattern(term: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![A-Za-z0-9])" + re.escape(term), re.IGNORECASE)
+
+
+def screen_text(text: str) -> tuple[str, str] | None:
+    """The first (term, ground) of the term lists that ``text`` contains, else None. Chinese
+    terms match as substrings; English terms case-insensitively at the start of a word."""
+    for ground, (chinese, english) in prohibited_terms().items():
+        for term in chinese:
+            if term in text:
+                return term, ground
+        for term in english:
+            if _english_pattern(term).search(text):
+                return term, ground
+    return None
+
+
+def screen_problem(text: str) -> str | None:
+    """Why a title or description is refused by the text screen, else None."""
+    found = screen_text(text)
+    if found is None:
+        return None
+    term, ground = found
+    return (
+        f"names {term!r}, a term of the prohibited ground {ground!r} ({PROHIBITED[ground]}); "
+        "such conduct can never be recorded, listed or punished, whatever ground is declared"
     )

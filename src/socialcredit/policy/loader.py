@@ -19,20 +19,26 @@ import yaml
 
 from socialcredit.errors import PolicyError, Problem, UsageError
 from socialcredit.identifiers import Kind
-from socialcredit.policy.grounds import ground_problem
+from socialcredit.policy.grounds import ground_problem, screen_problem
+from socialcredit.policy.instruments import STATUTORY, Basis, parse_basis, shipped_register
 from socialcredit.policy.model import (
-    ABSOLUTE_MAX_EFFECT_DAYS,
-    DEFAULT_MAX_EFFECT_DAYS,
+    ABSOLUTE_MAX_EFFECT_YEARS,
+    DEFAULT_MAX_EFFECT_YEARS,
     Catalogue,
     Code,
     CodeList,
+    Duration,
+    DurationUnit,
     Grade,
     GradeList,
+    MaxEffect,
     Measure,
     Rule,
     Scheme,
+    Scope,
     Score,
     Tier,
+    limit_days,
 )
 
 T = TypeVar("T")
@@ -40,15 +46,8 @@ T = TypeVar("T")
 CODE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 NAME_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 KINDS = ("person", "organisation")
-
-
-def check_max_effect_days(value: int) -> int:
-    if not 1 <= value <= ABSOLUTE_MAX_EFFECT_DAYS:
-        raise UsageError(
-            f"--max-effect-days must be between 1 and {ABSOLUTE_MAX_EFFECT_DAYS} "
-            f"(ten years; the default is {DEFAULT_MAX_EFFECT_DAYS}, five years), got {value}"
-        )
-    return value
+UNITS: tuple[DurationUnit, ...] = ("days", "months", "years")
+REGION = re.compile(r"^[0-9]{2}([0-9]{2}){0,2}$")
 
 
 class _Reader:
@@ -156,15 +155,38 @@ class _Reader:
             return ()
         return tuple(cast(Kind, k) for k in kinds if k in KINDS)
 
-    def days(self, item: Mapping[str, Any], key: str, where: str, max_days: int) -> int:
-        days = self.integer(item, key, where)
-        if days is not None and not 1 <= days <= max_days:
+    def duration(
+        self, item: Mapping[str, Any], key: str, where: str, *, days_key: str | None = None
+    ) -> Duration | None:
+        """A calendar length: ``key: {days|months|years: N}`` or, where ``days_key`` is given,
+        its older spelling ``days_key: N``; exactly one of the two."""
+        if days_key is not None and days_key in item:
+            if key in item:
+                self.problem(where, f"give exactly one of {key!r} or {days_key!r}")
+                return None
+            days = self.integer(item, days_key, where)
+            if days is not None and days < 1:
+                self.problem(f"{where}.{days_key}", f"expected 1 or more days, got {days}")
+                return None
+            return None if days is None else Duration(days, "days")
+        if key not in item:
+            return None
+        value = item[key]
+        if (
+            not isinstance(value, dict)
+            or len(value) != 1
+            or next(iter(value)) not in UNITS
+            or _integer(next(iter(value.values()))) is None
+            or next(iter(value.values())) < 1
+        ):
             self.problem(
                 f"{where}.{key}",
-                f"every negative or positive effect is time-limited: {key} must be between 1 "
-                f"and {max_days} days (the registry's limit), got {days}",
+                f"expected exactly one of {{days: N}}, {{months: N}} or {{years: N}} with N an "
+                f"integer of 1 or more, got {value!r}",
             )
-        return days or 1
+            return None
+        ((unit, n),) = value.items()
+        return Duration(int(n), cast(DurationUnit, unit))
 
     def unique_ids(self, ids: list[tuple[str, str]], what: str) -> None:
         seen: dict[str, str] = {}
@@ -177,6 +199,13 @@ class _Reader:
     def finish(self) -> None:
         if self.problems:
             raise PolicyError(self.problems)
+
+
+def _overlap(first: Rule, second: Rule) -> bool:
+    """Whether two rules' conduct windows share a day."""
+    starts = [d for d in (first.conduct_from, second.conduct_from) if d is not None]
+    ends = [d for d in (first.conduct_until, second.conduct_until) if d is not None]
+    return not starts or not ends or max(starts) <= min(ends)
 
 
 def _text(value: object) -> str | None:
@@ -241,6 +270,14 @@ CODE_KEYS = ("id", "title", "ground", "polarity", "subjects", "severity", "legal
 CODE_OPTIONAL = ("description", "repairable")
 
 
+def screen(reader: _Reader, item: Mapping[str, Any], where: str) -> None:
+    """The text screen of a code's, list's or measure's title and description."""
+    for key in ("title", "description"):
+        text = item.get(key)
+        if isinstance(text, str) and (message := screen_problem(text)):
+            reader.problem(f"{where}.{key}", message)
+
+
 def parse_catalogue(text: str, *, source: str = "<catalogue>") -> Catalogue:
     """Parse and validate a catalogue document. Raises PolicyError listing every problem."""
     reader = _Reader(source)
@@ -261,6 +298,7 @@ def parse_catalogue(text: str, *, source: str = "<catalogue>") -> Catalogue:
         )
         if code_id:
             ids.append((where, code_id))
+        screen(reader, item, where)
         ground = item.get("ground")
         if "ground" in item and (message := ground_problem(str(code_id), ground)):
             reader.problem(f"{where}.ground", message)
@@ -293,32 +331,153 @@ SCHEME_OPTIONAL = (
     "jurisdiction",
     "effective_from",
     "objection_suspends_effect",
+    "max_effect",
+    "scope",
     "score",
     "lists",
     "measures",
 )
 SCORE_KEYS = ("base", "min", "max", "grades", "rules")
-RULE_KEYS = ("code", "valid_days", "legal_basis")
-RULE_OPTIONAL = ("points", "tiers", "ends_on_fulfilment", "cap")
+RULE_KEYS = ("code", "legal_basis")
+WINDOW_KEYS = ("conduct_from", "conduct_until")
+RULE_OPTIONAL = (
+    "valid",
+    "valid_days",
+    "points",
+    "tiers",
+    "ends_on_fulfilment",
+    "cap",
+    *WINDOW_KEYS,
+)
 LIST_KEYS = ("id", "kind", "title", "legal_basis")
 CODE_LIST_OPTIONAL = (
     "public",
     "description",
     "codes",
+    "duration",
     "duration_days",
     "min_amount",
     "ends_on_fulfilment",
+    "starts_after",
+    "extendable",
+    *WINDOW_KEYS,
 )
 GRADE_LIST_OPTIONAL = ("public", "description", "grades", "exclusive_of")
 MEASURE_KEYS = ("id", "agency", "kind", "title", "legal_basis", "when")
+MEASURE_OPTIONAL = ("description", "target")
 
 
 class _SchemeReader(_Reader):
-    def __init__(self, source: str, catalogue: Catalogue, max_days: int) -> None:
+    def __init__(self, source: str, catalogue: Catalogue) -> None:
         super().__init__(source)
         self.catalogue = catalogue
-        self.max_days = max_days
+        self.max_years = DEFAULT_MAX_EFFECT_YEARS
+        self.limited_by = "the default limit of five years"
         self.subject_kinds: tuple[Kind, ...] = ()
+
+    def limited(self, length: Duration | None, where: str, what: str) -> None:
+        """Refuse a length past the scheme's effect limit (DESIGN.md rule 15)."""
+        if length is None:
+            return
+        years = self.max_years
+        months = length.months
+        over = months > 12 * years if months is not None else length.n > limit_days(years)
+        if over:
+            self.problem(
+                where,
+                f"every effect is time-limited: {what} is {length}, past the limit of {years} "
+                f"years ({12 * years} months or {limit_days(years)} days; {self.limited_by}); "
+                f"shorten it, or give the scheme a max_effect of up to "
+                f"{ABSOLUTE_MAX_EFFECT_YEARS} years resting on a law, an administrative or "
+                "local regulation or a judicial interpretation",
+            )
+
+    def required_duration(
+        self, item: Mapping[str, Any], key: str, days_key: str, where: str
+    ) -> Duration:
+        if key not in item and days_key not in item:
+            self.problem(
+                where, f"missing {key!r} ({{days|months|years: N}}): no effect is permanent"
+            )
+            return Duration(1)
+        length = self.duration(item, key, where, days_key=days_key)
+        self.limited(length, f"{where}.{key if key in item else days_key}", key)
+        return length or Duration(1)
+
+    def limited_sum(self, first: Duration, second: Duration, where: str, what: str) -> None:
+        """Refuse a sum of two lengths past the limit: in months when both are in months or
+        years, else in days with a year as 12 months and a month as 31 days (rule 15)."""
+        months = (first.months or 0) + (second.months or 0)
+        if first.months is not None and second.months is not None:
+            self.limited(Duration(months, "months"), where, what)
+        else:
+            self.limited(Duration(first.limit_days() + second.limit_days()), where, what)
+
+    def window(self, item: Mapping[str, Any], where: str) -> tuple[dt.date | None, dt.date | None]:
+        """A conduct window (rule 11): inclusive dates, a missing bound open."""
+        first = self.get(item, "conduct_from", where, _date, "a date YYYY-MM-DD")
+        last = self.get(item, "conduct_until", where, _date, "a date YYYY-MM-DD")
+        if first is not None and last is not None and first > last:
+            self.problem(
+                where, f"conduct_from ({first}) is after conduct_until ({last}): an empty window"
+            )
+        return first, last
+
+    def max_effect(self, raw: object, effective_from: dt.date | None) -> MaxEffect | None:
+        item = self.mapping(raw, "max_effect", ("years", "legal_basis"))
+        if item is None:
+            return None
+        years = self.integer(item, "years", "max_effect")
+        if years is not None and not 1 <= years <= ABSOLUTE_MAX_EFFECT_YEARS:
+            self.problem(
+                "max_effect.years",
+                f"a scheme's effect limit is 1 to {ABSOLUTE_MAX_EFFECT_YEARS} years, got {years}",
+            )
+            years = None
+        basis = parse_basis(item.get("legal_basis"), shipped_register(), effective_from)
+        if isinstance(basis, str):
+            self.problem("max_effect.legal_basis", basis)
+        elif basis.instrument.level not in STATUTORY:
+            self.problem(
+                "max_effect.legal_basis",
+                f"{basis.instrument.id} is a {basis.instrument.level.replace('_', ' ')}; only a "
+                "law, an administrative or local regulation or a judicial interpretation may "
+                "set an effect limit above five years",
+            )
+        if years is None or not isinstance(basis, Basis):
+            return None
+        self.max_years = years
+        self.limited_by = f"max_effect, {basis}"
+        return MaxEffect(years, str(basis))
+
+    def scope(self, raw: object) -> Scope:
+        item = self.mapping(raw, "scope", (), ("regions", "min_age"))
+        if item is None:
+            return Scope()
+        regions: tuple[str, ...] = ()
+        if "regions" in item:
+            value = item["regions"]
+            if not isinstance(value, list) or not value:
+                self.problem("scope.regions", f"expected a non-empty list, got {value!r}")
+            else:
+                for entry in value:
+                    if not isinstance(entry, str) or not REGION.match(entry):
+                        self.problem(
+                            "scope.regions",
+                            f"expected quoted 2-, 4- or 6-digit division codes such as "
+                            f'"371082", got {entry!r}',
+                        )
+                regions = tuple(v for v in value if isinstance(v, str))
+                if len(set(regions)) != len(regions):
+                    self.problem("scope.regions", "repeated division codes")
+        min_age = self.integer(item, "min_age", "scope")
+        if min_age is not None and not 1 <= min_age <= 150:
+            self.problem("scope.min_age", f"expected an age from 1 to 150, got {min_age}")
+            min_age = None
+        if min_age is not None and "person" not in self.subject_kinds:
+            self.problem("scope.min_age", "min_age is allowed only when person is in subjects")
+            min_age = None
+        return Scope(regions, min_age)
 
     def catalogue_code(self, code_id: object, where: str) -> tuple[str, Code | None]:
         if not isinstance(code_id, str) or code_id not in self.catalogue.codes:
@@ -378,6 +537,7 @@ class _SchemeReader(_Reader):
                     f"{where}.tiers", "min_amount must strictly increase from tier to tier"
                 )
                 break
+        window = self.window(item, where)
         cap = self.integer(item, "cap", where)
         if cap is not None and cap < 1:
             self.problem(
@@ -388,10 +548,12 @@ class _SchemeReader(_Reader):
             code=code_id,
             points=points,
             tiers=tuple(tiers),
-            valid_days=self.days(item, "valid_days", where, self.max_days),
+            valid=self.required_duration(item, "valid", "valid_days", where),
             legal_basis=self.legal_basis(item, where),
             ends_on_fulfilment=self.flag(item, "ends_on_fulfilment", where),
             cap=cap,
+            conduct_from=window[0],
+            conduct_until=window[1],
         )
 
     def score(self, raw: object) -> Score | None:
@@ -447,10 +609,16 @@ class _SchemeReader(_Reader):
             rule = self.rule(raw_rule, f"score.rules[{r_index}]" + (f" ({code})" if code else ""))
             if rule is not None:
                 rules.append(rule)
-        counts = Counter(rule.code for rule in rules)
-        for code, count in sorted(counts.items()):
-            if count > 1:
-                self.problem("score.rules", f"{count} rules for code {code!r}; merge them into one")
+        for first_index, first in enumerate(rules):
+            for second in rules[first_index + 1 :]:
+                if first.code == second.code and _overlap(first, second):
+                    self.problem(
+                        "score.rules",
+                        f"two rules for code {first.code!r} whose conduct windows overlap "
+                        f"({first.label.removeprefix(first.code).strip() or 'open'} and "
+                        f"{second.label.removeprefix(second.code).strip() or 'open'}); merge "
+                        "them, or give them disjoint conduct_from/conduct_until windows",
+                    )
         return Score(
             base=base or 0, min=low or 0, max=high or 0, grades=tuple(grades), rules=tuple(rules)
         )
@@ -474,6 +642,7 @@ class _SchemeReader(_Reader):
             "description": self.text(item, "description", where),
         }
         if by_grade:
+            screen(self, item, where)
             return GradeList(
                 grades=self.string_list(item, "grades", where),
                 exclusive_of=self.string_list(item, "exclusive_of", where, allow_empty=True),
@@ -481,8 +650,7 @@ class _SchemeReader(_Reader):
             )
         if "codes" not in item:
             self.problem(where, "a list needs either 'codes' (with 'duration_days') or 'grades'")
-        if "codes" in item and "duration_days" not in item:
-            self.problem(where, "a code list needs 'duration_days': no listing is permanent")
+        screen(self, item, where)
         codes = self.string_list(item, "codes", where)
         for code_id in codes:
             _, code = self.catalogue_code(code_id, f"{where}.codes")
@@ -493,9 +661,24 @@ class _SchemeReader(_Reader):
                     f"a {kind} list may only hold {wanted} codes; {code_id!r} is {code.polarity}",
                 )
         min_amount = self.get(item, "min_amount", where, _decimal, "a non-negative number")
+        window = self.window(item, where)
+        starts_after = self.duration(item, "starts_after", where)
+        self.limited(starts_after, f"{where}.starts_after", "starts_after")
+        extendable = self.duration(item, "extendable", where)
+        duration = (
+            self.required_duration(item, "duration", "duration_days", where)
+            if "codes" in item
+            else Duration(1)
+        )
+        if extendable is not None:
+            self.limited_sum(duration, extendable, f"{where}.extendable", "duration + extendable")
         return CodeList(
+            conduct_from=window[0],
+            conduct_until=window[1],
+            starts_after=starts_after,
+            extendable=extendable,
             codes=codes,
-            duration_days=self.days(item, "duration_days", where, self.max_days),
+            duration=duration,
             min_amount=min_amount,
             ends_on_fulfilment=self.flag(item, "ends_on_fulfilment", where),
             **common,
@@ -504,9 +687,16 @@ class _SchemeReader(_Reader):
     def measure(
         self, raw: object, where: str, lists: Mapping[str, CodeList | GradeList], grades: set[str]
     ) -> Measure | None:
-        item = self.mapping(raw, where, MEASURE_KEYS, ("description",))
+        item = self.mapping(raw, where, MEASURE_KEYS, MEASURE_OPTIONAL)
         if item is None:
             return None
+        screen(self, item, where)
+        if "target" in item and item["target"] != "subject":
+            self.problem(
+                f"{where}.target",
+                f"a measure applies to the subject itself and to no one else (target: "
+                f"subject), got {item['target']!r}",
+            )
         measure_id = self.identifier(
             item, "id", where, NAME_ID, "a lowercase id such as no-flights"
         )
@@ -561,11 +751,9 @@ def parse_scheme(
     *,
     catalogue: Catalogue,
     source: str = "<scheme>",
-    max_effect_days: int = DEFAULT_MAX_EFFECT_DAYS,
 ) -> Scheme:
     """Parse and validate a scheme against a catalogue. Raises PolicyError with every problem."""
-    check_max_effect_days(max_effect_days)
-    reader = _SchemeReader(source, catalogue, max_effect_days)
+    reader = _SchemeReader(source, catalogue)
     doc = reader.mapping(_load_yaml(text, source), "scheme", SCHEME_KEYS, SCHEME_OPTIONAL)
     if doc is None:
         reader.finish()
@@ -577,6 +765,11 @@ def parse_scheme(
     if version is not None and version < 1:
         reader.problem("scheme.version", f"version must be 1 or more, got {version}")
     reader.subject_kinds = reader.subjects(doc, "scheme")
+    effective_from = reader.get(doc, "effective_from", "scheme", _date, "a date YYYY-MM-DD")
+    max_effect = (
+        reader.max_effect(doc["max_effect"], effective_from) if "max_effect" in doc else None
+    )
+    scope = reader.scope(doc["scope"]) if "scope" in doc else Scope()
     score = reader.score(doc["score"]) if "score" in doc else None
     grades = {g.grade for g in score.grades} if score else set()
 
@@ -599,9 +792,16 @@ def parse_scheme(
             where = f"lists ({lst.id})"
             reader.known_grades(lst.grades, grades, f"{where}.grades", "grade lists")
             for other in lst.exclusive_of:
-                if not isinstance(lists.get(other), CodeList):
+                found = lists.get(other)
+                if not isinstance(found, CodeList):
                     reader.problem(
                         f"{where}.exclusive_of", f"{other!r} is not a code list of this scheme"
+                    )
+                elif lst.kind == "black" and found.kind == "red":
+                    reader.problem(
+                        f"{where}.exclusive_of",
+                        f"a black list may be exclusive only of black lists; {other!r} is red "
+                        "(black lists never depend on red ones: rule 14)",
                     )
 
     measures: list[Measure] = []
@@ -627,9 +827,11 @@ def parse_scheme(
         measures=tuple(measures),
         description=reader.text(doc, "description", "scheme"),
         jurisdiction=reader.text(doc, "jurisdiction", "scheme"),
-        effective_from=reader.get(doc, "effective_from", "scheme", _date, "a date YYYY-MM-DD"),
+        effective_from=effective_from,
         source=source,
         objection_suspends_effect=reader.flag(doc, "objection_suspends_effect", "scheme"),
+        max_effect=max_effect,
+        scope=scope,
     )
 
 
@@ -644,9 +846,5 @@ def load_catalogue(path: Path) -> Catalogue:
     return parse_catalogue(_read(path), source=str(path))
 
 
-def load_scheme(
-    path: Path, *, catalogue: Catalogue, max_effect_days: int = DEFAULT_MAX_EFFECT_DAYS
-) -> Scheme:
-    return parse_scheme(
-        _read(path), catalogue=catalogue, source=str(path), max_effect_days=max_effect_days
-    )
+def load_scheme(path: Path, *, catalogue: Catalogue) -> Scheme:
+    return parse_scheme(_read(path), catalogue=catalogue, source=str(path))

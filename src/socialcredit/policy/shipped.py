@@ -7,7 +7,7 @@ from pathlib import Path
 
 from socialcredit.errors import UsageError
 from socialcredit.policy.loader import load_catalogue, load_scheme, parse_catalogue, parse_scheme
-from socialcredit.policy.model import DEFAULT_MAX_EFFECT_DAYS, Catalogue, Scheme
+from socialcredit.policy.model import Catalogue, Scheme
 
 _DATA = resources.files("socialcredit") / "data"
 
@@ -32,20 +32,17 @@ def resolve_catalogue(name_or_path: str | None) -> Catalogue:
     return load_catalogue(Path(str(name_or_path)))
 
 
-def resolve_scheme(
-    name_or_path: str, *, catalogue: Catalogue, max_effect_days: int = DEFAULT_MAX_EFFECT_DAYS
-) -> Scheme:
+def resolve_scheme(name_or_path: str, *, catalogue: Catalogue) -> Scheme:
     """A scheme by shipped id (``spc-defaulters``) or by file path."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        return load_scheme(path, catalogue=catalogue, max_effect_days=max_effect_days)
+        return load_scheme(path, catalogue=catalogue)
     if name_or_path in shipped_scheme_ids():
         text = (_DATA / "schemes" / f"{name_or_path}.yaml").read_text(encoding="utf-8")
         return parse_scheme(
             text,
             catalogue=catalogue,
             source=f"shipped:{name_or_path}.yaml",
-            max_effect_days=max_effect_days,
         )
     raise UsageError(
         f"no scheme file or shipped scheme named {name_or_path!r}; "

@@ -3,11 +3,13 @@ with its legal basis."""
 
 from __future__ import annotations
 
-from socialcredit.policy.model import Catalogue, CodeList, Rule, Scheme
+from socialcredit.policy.model import Catalogue, CodeList, Duration, Rule, Scheme
 
 
-def _years(days: int) -> str:
-    return f"{days} days (about {days / 365.25:.1f} years)"
+def _years(length: Duration) -> str:
+    if length.months is None:
+        return f"{length.n} days (about {length.n / 365.25:.1f} years)"
+    return str(length)
 
 
 def _rule_points(rule: Rule) -> str:
@@ -23,6 +25,14 @@ def describe_scheme(scheme: Scheme, catalogue: Catalogue) -> str:
     lines.append(f"  applies to: {', '.join(scheme.subjects)}")
     if scheme.jurisdiction:
         lines.append(f"  jurisdiction: {scheme.jurisdiction}")
+    if scheme.scope.regions:
+        lines.append(f"  regions: {', '.join(scheme.scope.regions)} (division codes)")
+    if scheme.scope.min_age is not None:
+        lines.append(f"  persons of {scheme.scope.min_age} or older only")
+    lines.append(
+        f"  every effect at most {scheme.max_effect_years} years"
+        + (f" ({scheme.max_effect.legal_basis})" if scheme.max_effect else "")
+    )
     if scheme.effective_from:
         lines.append(f"  effective from: {scheme.effective_from.isoformat()}")
     lines.append(
@@ -44,7 +54,7 @@ def describe_scheme(scheme: Scheme, catalogue: Catalogue) -> str:
                 extra.append("ends when the obligation is fulfilled")
             lines.append(
                 f"  - {code.title} ({rule.code}): {_rule_points(rule)} for "
-                f"{_years(rule.valid_days)}" + (f"; {'; '.join(extra)}" if extra else "")
+                f"{_years(rule.valid)}" + (f"; {'; '.join(extra)}" if extra else "")
             )
             lines.append(f"      legal basis: {rule.legal_basis}")
     for lst in scheme.lists:
@@ -53,7 +63,7 @@ def describe_scheme(scheme: Scheme, catalogue: Catalogue) -> str:
             entry = f"records of {', '.join(lst.codes)}"
             if lst.min_amount is not None:
                 entry += f" with amount at least {lst.min_amount}"
-            entry += f", for {_years(lst.duration_days)}"
+            entry += f", for {_years(lst.duration)}"
             if lst.ends_on_fulfilment:
                 entry += " or until fulfilled"
         else:

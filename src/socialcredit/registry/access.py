@@ -108,10 +108,7 @@ def agencies(store: Store, settings: Settings) -> list[str]:
         found = {
             measure.agency
             for applicable in schemes_in_force(
-                connection,
-                as_of=settings.today(),
-                known_us=now_us(),
-                max_effect_days=settings.max_effect_days,
+                connection, as_of=settings.today(), known_us=now_us()
             )
             for measure in applicable.scheme.measures
         }

@@ -30,7 +30,7 @@ def init_store(store: Store, settings: Settings) -> Initialised:
     before, after = store.migrate()
     with store.writing("admin_log") as connection:
         adopted = adminlog.adopt(connection)
-        published = publish_shipped(connection, max_effect_days=settings.max_effect_days)
+        published = publish_shipped(connection)
     evaluated = refresh(store, settings).schemes_rebuilt
     return Initialised(before, after, published, evaluated, adopted)
 
@@ -41,9 +41,6 @@ def publish_files(
     """Validate and publish policy files, all or none; when any is new, re-evaluate the current
     standings of the schemes it changes. Returns what was published and what was evaluated."""
     with store.writing("admin_log") as connection:
-        published = [
-            publish_file(connection, path, max_effect_days=settings.max_effect_days, by=by)
-            for path in paths
-        ]
+        published = [publish_file(connection, path, by=by) for path in paths]
     rebuilt = refresh(store, settings).schemes_rebuilt if any(p.new for p in published) else []
     return published, rebuilt

@@ -198,12 +198,7 @@ class Checker:
         if cached is not None and cached.day == day and cached.latest_policy == latest:
             return cached
         with self._lock, self.store.reading() as connection:
-            found = schemes_in_force(
-                connection,
-                as_of=day,
-                known_us=now_us(),
-                max_effect_days=self.settings.max_effect_days,
-            )
+            found = schemes_in_force(connection, as_of=day, known_us=now_us())
             policies = _Policies(day, latest, {a.scheme.id: a for a in found})
             for applicable in found:
                 scheme = applicable.scheme
@@ -238,6 +233,9 @@ class Checker:
             connection = self.store.engine.raw_connection()
             if self.store.dialect == "postgresql":
                 connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+            # Its own, never back in the pool: a pooled connection left in autocommit mode
+            # would make a later write transaction's BEGIN a no-op.
+            connection.detach()
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)
@@ -499,8 +497,8 @@ class Checker:
         relevant = [policies.schemes[sid] for sid in schemes]
         unsure = [
             key
-            for key, kind in keys.values()
-            if self._unsure(rows.get(key, {}), relevant, kind, day, key in pending)
+            for identifier, (key, kind) in keys.items()
+            if self._unsure(rows.get(key, {}), relevant, identifier, kind, day, key in pending)
         ]
         if unsure:
             if not online:
@@ -550,13 +548,18 @@ class Checker:
 
     @staticmethod
     def _unsure(
-        rows: dict[str, Any], schemes: list[Applicable], kind: str, day: str, pending: bool
+        rows: dict[str, Any],
+        schemes: list[Applicable],
+        identifier: str,
+        kind: str,
+        day: str,
+        pending: bool,
     ) -> bool:
         """Whether freshness refuses any of the subject's stored standings under ``schemes``."""
         for applicable in schemes:
             row = rows.get(applicable.scheme.id)
             stored = None if row is None else Stored(row[0], row[1], row[4])
-            if is_stale(stored, applicable, kind, day, pending=pending):
+            if is_stale(stored, applicable, identifier, kind, day, pending=pending):
                 return True
         return False
 

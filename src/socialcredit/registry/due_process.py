@@ -379,9 +379,7 @@ def repair_conditions(
         catalogue = catalogue_at(connection, known)
         code = catalogue.codes[record.code]
         obliged = False
-        for applicable in schemes_in_force(
-            connection, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
-        ):
+        for applicable in schemes_in_force(connection, as_of=today, known_us=known):
             scheme = applicable.scheme
             rules = scheme.score.rules if scheme.score else ()
             obliged |= any(r.code == record.code and r.ends_on_fulfilment for r in rules)

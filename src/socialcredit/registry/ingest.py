@@ -64,6 +64,7 @@ from socialcredit.registry.policies import (
     catalogue_at,
     get_furnisher,
     require_furnisher,
+    schemes_in_force,
 )
 from socialcredit.registry.standings.current import write_current
 from socialcredit.registry.standings.upkeep import catch_up
@@ -83,7 +84,7 @@ from socialcredit.semantics.fields import (
     UNAUTHORISED,
     Rejection,
 )
-from socialcredit.semantics.reference import catalogue_kinds
+from socialcredit.semantics.reference import catalogue_kinds, extendable_codes
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us, us_to_iso
 from socialcredit.store.schema import batches, ledger, subjects
@@ -714,16 +715,26 @@ def ingest_events(
         ]
         with store.reading() as connection:
             known = _ledger_records(store, connection, furnisher, wanted)
+            # Rule 13: an extension only for a record on an extendable list of a scheme in
+            # force on the day of receipt.
+            extendable = extendable_codes(
+                *(
+                    a.scheme
+                    for a in schemes_in_force(connection, as_of=settings.today(), known_us=now_us())
+                )
+            )
         con.register("known_records", known)
         con.execute(
-            "CREATE TEMP TABLE rec_checked AS SELECT seq AS _row, furnisher, record_id, "
+            "CREATE TEMP TABLE rec_checked AS SELECT seq AS _row, furnisher, record_id, code, "
             "CAST(NULL AS VARCHAR) AS problem FROM known_records"
         )
         checks = (
             *EVENT_CHECKS[:-1],
             (_registry_only(), f"event|{REGISTRY_EVENT}", "event"),
             (
-                f"event <> 'retracted' AND {_bounds('ev_date', received)}",
+                # an extension's date is the listing's new end: later than the day of receipt
+                f"event <> 'retracted' AND {_bounds('ev_date', received)} "
+                f"AND NOT (event = 'extended' AND ev_date > DATE '{received}')",
                 f"date|{OUT_OF_RANGE}",
                 "date",
             ),
@@ -733,7 +744,9 @@ def ingest_events(
             (f"furnisher <> {quote(furnisher.id)}", f"furnisher|{OTHER_FURNISHER}", "furnisher"),
             EVENT_CHECKS[-1],
         )
-        run_statements(con, event_statements(Dialect("duckdb"), checks=checks))
+        run_statements(
+            con, event_statements(Dialect("duckdb"), checks=checks, extendable=extendable)
+        )
         found = _with_detail(rejections(con, "ev_rejects"), furnisher, received)
         con.execute(
             """
@@ -829,7 +842,7 @@ def _ledger_records(
             connection.execute(
                 sa.text(
                     "SELECT l.seq, l.furnisher, l.record_id, l.subject_id, s.identifier, "
-                    "s.name, s.region "
+                    "s.name, s.region, l.code "
                     "FROM incoming_keys k JOIN ledger l ON l.furnisher = :f "
                     "AND l.record_id = k.k AND l.entry = 'record' "
                     "JOIN subjects s ON s.id = l.subject_id"
@@ -845,6 +858,7 @@ def _ledger_records(
         "identifier": pa.string(),
         "name": pa.string(),
         "region": pa.string(),
+        "code": pa.string(),
     }
     return pa.table(
         {

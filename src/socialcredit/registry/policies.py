@@ -57,11 +57,9 @@ def _parse_catalogue_cached(text: str, source: str) -> Catalogue:
 
 
 @lru_cache(maxsize=256)
-def _parse_scheme_cached(
-    text: str, source: str, catalogue_text: str, max_effect_days: int
-) -> Scheme:
+def _parse_scheme_cached(text: str, source: str, catalogue_text: str) -> Scheme:
     catalogue = _parse_catalogue_cached(catalogue_text, "published catalogue")
-    return parse_scheme(text, catalogue=catalogue, source=source, max_effect_days=max_effect_days)
+    return parse_scheme(text, catalogue=catalogue, source=source)
 
 
 def _latest(
@@ -95,7 +93,6 @@ def publish_catalogue(
     text: str,
     *,
     source: str,
-    max_effect_days: int,
     by: str = "socialcredit",
 ) -> Published:
     catalogue = parse_catalogue(text, source=source)  # validates: guardrails, grounds
@@ -111,7 +108,6 @@ def publish_catalogue(
                 row.source,
                 catalogue=catalogue,
                 source=f"published scheme {scheme_id}",
-                max_effect_days=max_effect_days,
             )
         except SocialCreditError as error:
             raise RegistryError(
@@ -128,11 +124,10 @@ def publish_scheme(
     text: str,
     *,
     source: str,
-    max_effect_days: int,
     by: str = "socialcredit",
 ) -> Published:
     catalogue = catalogue_at(connection)
-    scheme = parse_scheme(text, catalogue=catalogue, source=source, max_effect_days=max_effect_days)
+    scheme = parse_scheme(text, catalogue=catalogue, source=source)
     existing = connection.execute(
         sa.select(policy_versions.c.digest).where(
             policy_versions.c.kind == "scheme",
@@ -202,29 +197,24 @@ def policy_kind(text: str, source: str) -> str:
     )
 
 
-def publish_file(
-    connection: sa.Connection, path: Path, *, max_effect_days: int, by: str = "socialcredit"
-) -> Published:
+def publish_file(connection: sa.Connection, path: Path, *, by: str = "socialcredit") -> Published:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
     source = str(path)
     if policy_kind(text, source) == "catalogue":
-        return publish_catalogue(
-            connection, text, source=source, max_effect_days=max_effect_days, by=by
-        )
-    return publish_scheme(connection, text, source=source, max_effect_days=max_effect_days, by=by)
+        return publish_catalogue(connection, text, source=source, by=by)
+    return publish_scheme(connection, text, source=source, by=by)
 
 
-def publish_shipped(connection: sa.Connection, *, max_effect_days: int) -> list[Published]:
+def publish_shipped(connection: sa.Connection) -> list[Published]:
     """The shipped catalogue and schemes, for `init`; already published texts are no-ops."""
     results = [
         publish_catalogue(
             connection,
             shipped_catalogue_text(),
             source="shipped:catalogue.yaml",
-            max_effect_days=max_effect_days,
         )
     ]
     for scheme_id, text in shipped_scheme_texts().items():
@@ -233,7 +223,6 @@ def publish_shipped(connection: sa.Connection, *, max_effect_days: int) -> list[
                 connection,
                 text,
                 source=f"shipped:{scheme_id}.yaml",
-                max_effect_days=max_effect_days,
             )
         )
     return results
@@ -262,7 +251,6 @@ def scheme_at(
     *,
     as_of: dt.date,
     known_us: int,
-    max_effect_days: int,
 ) -> Applicable:
     rows = connection.execute(
         sa.select(
@@ -294,7 +282,6 @@ def scheme_at(
         chosen.source,
         f"published scheme {scheme_id} version {chosen.version}",
         catalogue_text(connection, known_us),
-        max_effect_days,
     )
     return Applicable(scheme, min(later) if later else None)
 
@@ -310,11 +297,11 @@ class Furnisher:
 
 
 def schemes_in_force(
-    connection: sa.Connection, *, as_of: dt.date, known_us: int, max_effect_days: int
+    connection: sa.Connection, *, as_of: dt.date, known_us: int
 ) -> list[Applicable]:
     """Every published scheme, in the version in force at T as known at K, by id."""
     return [
-        scheme_at(connection, sid, as_of=as_of, known_us=known_us, max_effect_days=max_effect_days)
+        scheme_at(connection, sid, as_of=as_of, known_us=known_us)
         for sid in scheme_ids(connection, known_us)
     ]
 

@@ -212,9 +212,7 @@ def _public_schemes(
     """The schemes in force today that evaluate subjects of ``kind`` and have a public list."""
     return [
         applicable
-        for applicable in schemes_in_force(
-            connection, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
-        )
+        for applicable in schemes_in_force(connection, as_of=today, known_us=known)
         if kind in applicable.scheme.subjects and any(lst.public for lst in applicable.scheme.lists)
     ]
 
@@ -235,7 +233,6 @@ def _person_schemes(
     state = (
         connection.scalar(sa.select(sa.func.max(policy_versions.c.id))),
         today,
-        settings.max_effect_days,
     )
     with _SCHEMES_LOCK:
         found = _SCHEMES.get(store)
@@ -329,7 +326,7 @@ def _person_view(store: Store, settings: Settings, identifier: str) -> PublicVie
         }
         day = today.isoformat()
         if any(
-            is_stale(stored.get(sid), applicable, "person", day, pending=pending)
+            is_stale(stored.get(sid), applicable, identifier, "person", day, pending=pending)
             for sid, applicable in by_id.items()
         ):
             facts = load_subject(connection, key)
@@ -511,13 +508,7 @@ def public_list(
         raise UsageError(f"page is 1 or more, per_page 1 to {MAX_PER_PAGE}")
     today, known = settings.today(), now_us()
     with store.reading() as connection:
-        applicable = scheme_at(
-            connection,
-            scheme_id,
-            as_of=today,
-            known_us=known,
-            max_effect_days=settings.max_effect_days,
-        )
+        applicable = scheme_at(connection, scheme_id, as_of=today, known_us=known)
         lst = next((item for item in applicable.scheme.lists if item.id == list_id), None)
         if lst is None:
             raise NotFound(f"scheme {scheme_id} has no list {list_id!r}")

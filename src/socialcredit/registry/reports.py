@@ -206,9 +206,7 @@ def report_data(
         facts = load_subject(connection, key)
         catalogue = catalogue_at(connection, known)
         results: dict[str, Evaluated] = {}
-        for applicable in schemes_in_force(
-            connection, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
-        ):
+        for applicable in schemes_in_force(connection, as_of=today, known_us=known):
             if facts.kind in applicable.scheme.subjects:
                 results[applicable.scheme.id] = evaluate_facts(
                     facts, applicable, as_of=today, known_at_us=known, explain=True
@@ -288,6 +286,8 @@ def _standing(sid: str, evaluated: Evaluated, catalogue: Catalogue) -> dict[str,
         "version": scheme.version,
         "title": scheme.title,
         "evaluated": standing is not None,
+        "in_population": evaluated.in_population,
+        "outside": evaluated.outside,
         "score": None,
         "grade": None,
         "lists": [],

@@ -221,9 +221,7 @@ def verify_standings(store: Store, settings: Settings, step: Progress) -> tuple[
     many stored standings were compared."""
     today, known = settings.today(), now_us()
     with store.reading() as connection:
-        in_force = schemes_in_force(
-            connection, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
-        )
+        in_force = schemes_in_force(connection, as_of=today, known_us=known)
         pending = pending_subjects(connection)
         unsure = {
             a.scheme.id: {

@@ -18,7 +18,7 @@ from socialcredit.identifiers import Kind, check
 RECORD_COLUMNS = ("furnisher", "record_id", "subject_id", "code", "occurred_on", "recorded_at")
 RECORD_OPTIONAL = ("amount",)
 EVENT_COLUMNS = ("furnisher", "record_id", "event", "date", "recorded_at")
-EVENT_NAMES = ("fulfilled", "repaired", "retracted", "objected", "objection_rejected")
+EVENT_NAMES = ("fulfilled", "repaired", "retracted", "objected", "objection_rejected", "extended")
 # Written by the registry for a subject's objection (filed, and decided against the subject);
 # a furnisher does not send these (registry.ingest refuses them).
 OBJECTION_EVENTS = ("objected", "objection_rejected")
@@ -46,6 +46,7 @@ UNKNOWN_CODE = "unknown_code"
 KIND_MISMATCH = "kind_mismatch"
 CONFLICT = "conflict"
 UNKNOWN_RECORD = "unknown_record"
+NOT_EXTENDABLE = "not_extendable"
 # Checked by the registry's ingest only, after all of the above.
 OTHER_FURNISHER = "other_furnisher"
 UNAUTHORISED = "unauthorised"
@@ -74,6 +75,7 @@ PROBLEM_LABELS = {
     KIND_MISMATCH: "code does not apply to the subject's kind",
     CONFLICT: "conflicts with an earlier accepted row",
     UNKNOWN_RECORD: "event for a record not accepted",
+    NOT_EXTENDABLE: "extension of a record on no extendable list",
     OTHER_FURNISHER: "names another furnisher",
     UNAUTHORISED: "code not authorised for the furnisher",
     LEDGER_CONFLICT: "conflicts with a record in the ledger",
@@ -192,6 +194,11 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
         return (
             f"record {value} was already accepted from row {rejection.detail} with different "
             "content; to change a record, retract it and send a corrected one with a new record_id"
+        )
+    if problem == NOT_EXTENDABLE:
+        return (
+            f"code {shown(rejection.detail)} of record {value} is on no extendable list; an "
+            "extension applies only to a list that allows one (extendable)"
         )
     if problem == UNKNOWN_RECORD:
         return f"no accepted record {value}: an event must follow its record"

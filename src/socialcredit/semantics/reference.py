@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from socialcredit.identifiers import Kind
-from socialcredit.policy.model import Catalogue, Scheme
+from socialcredit.policy.model import Catalogue, CodeList, Duration, Scheme
 from socialcredit.semantics.fields import (
     CONFLICT,
+    NOT_EXTENDABLE,
     UNKNOWN_RECORD,
     Event,
     Record,
@@ -96,21 +97,41 @@ def accept_records(
 
 
 def accept_events(
-    rows: Iterable[tuple[int, Mapping[str, str | None]]], record_keys: set[Key]
+    rows: Iterable[tuple[int, Mapping[str, str | None]]],
+    record_codes: Mapping[Key, str],
+    extendable: frozenset[str] = frozenset(),
 ) -> tuple[list[Event], list[Rejection]]:
-    """Read event rows; an event is accepted when its record was accepted (whatever K is)."""
+    """Read event rows; an event is accepted when its record was accepted (whatever K is),
+    and an ``extended`` event only when its record's code is in ``extendable`` (on an
+    extendable list of a scheme evaluated: rule 13)."""
     events: list[Event] = []
     rejections: list[Rejection] = []
     for row, fields in rows:
         parsed = read_event(row, fields)
         if isinstance(parsed, Rejection):
             rejections.append(parsed)
-        elif (parsed.furnisher, parsed.record_id) not in record_keys:
-            key = f"{parsed.furnisher}/{parsed.record_id}"
-            rejections.append(Rejection(row, "record_id", UNKNOWN_RECORD, key))
+            continue
+        key = (parsed.furnisher, parsed.record_id)
+        if key not in record_codes:
+            ref = f"{parsed.furnisher}/{parsed.record_id}"
+            rejections.append(Rejection(row, "record_id", UNKNOWN_RECORD, ref))
+        elif parsed.event == "extended" and record_codes[key] not in extendable:
+            ref = f"{parsed.furnisher}/{parsed.record_id}"
+            rejections.append(Rejection(row, "record_id", NOT_EXTENDABLE, ref, record_codes[key]))
         else:
             events.append(parsed)
     return events, rejections
+
+
+def extendable_codes(*schemes: Scheme) -> frozenset[str]:
+    """The codes of every extendable code list of these schemes."""
+    return frozenset(
+        code
+        for scheme in schemes
+        for lst in scheme.code_lists
+        if lst.extendable is not None
+        for code in lst.codes
+    )
 
 
 @dataclass(frozen=True)
@@ -122,6 +143,7 @@ class _Dates:
     fulfilled: dt.date | None = None
     objected: dt.date | None = None
     objection_rejected: dt.date | None = None
+    extended: dt.date | None = None
 
     def suspended(self, day: dt.date) -> bool:
         """Under an undecided objection on ``day``: objected by then, not yet rejected. (An
@@ -151,16 +173,20 @@ def _event_dates(events: Iterable[Event]) -> dict[Key, _Dates]:
             earliest.get((key, "fulfilled")),
             earliest.get((key, "objected")),
             earliest.get((key, "objection_rejected")),
+            earliest.get((key, "extended")),
         )
         for key in keys
     }
 
 
-def effect_end(record: Record, days: int, dates: _Dates, *, ends_on_fulfilment: bool) -> dt.date:
-    """The exclusive end of a record's effect: the earliest of occurred_on + days, the repair
-    date, and (when the rule or list ends on fulfilment) the fulfilment date. A suspension
-    under objection pauses the effect without moving its end."""
-    ends = [record.occurred_on + dt.timedelta(days=days)]
+def effect_end(
+    record: Record, length: Duration, dates: _Dates, *, ends_on_fulfilment: bool
+) -> dt.date:
+    """The exclusive end of a record's effect: the earliest of occurred_on + the length (in
+    calendar units, rule 10), the repair date, and (when the rule or list ends on
+    fulfilment) the fulfilment date. A suspension under objection pauses the effect without
+    moving its end."""
+    ends = [length.after(record.occurred_on)]
     if dates.repaired is not None:
         ends.append(dates.repaired)
     if ends_on_fulfilment and dates.fulfilled is not None:
@@ -168,10 +194,34 @@ def effect_end(record: Record, days: int, dates: _Dates, *, ends_on_fulfilment: 
     return min(ends)
 
 
-def in_effect(record: Record, end: dt.date, dates: _Dates, scheme: Scheme, as_of: dt.date) -> bool:
-    """The record counts at T: T lies in its effect and, where the scheme suspends effects under
-    objection, the record is not under an undecided objection on T."""
-    if not record.occurred_on <= as_of < end:
+def list_window(record: Record, lst: CodeList, dates: _Dates) -> tuple[dt.date, dt.date] | None:
+    """A record's window on a code list, [start, end) (rules 5, 12, 13): start = occurred_on +
+    starts_after; end = start + duration, moved by an extension, brought forward by a repair
+    and (with ends_on_fulfilment) a fulfilment. None: it never holds the list — a delayed
+    list's record fulfilled on or before its start."""
+    start = lst.start(record.occurred_on)
+    if lst.starts_after is not None and dates.fulfilled is not None and dates.fulfilled <= start:
+        return None
+    ends = [lst.end(record.occurred_on, dates.extended)]
+    if dates.repaired is not None:
+        ends.append(dates.repaired)
+    if lst.ends_on_fulfilment and dates.fulfilled is not None:
+        ends.append(dates.fulfilled)
+    return start, min(ends)
+
+
+def in_effect(
+    record: Record,
+    end: dt.date,
+    dates: _Dates,
+    scheme: Scheme,
+    as_of: dt.date,
+    start: dt.date | None = None,
+) -> bool:
+    """The record counts at T: T lies in its effect [start, end) (start: occurred_on unless
+    given) and, where the scheme suspends effects under objection, the record is not under an
+    undecided objection on T."""
+    if not (record.occurred_on if start is None else start) <= as_of < end:
         return False
     return not (scheme.objection_suspends_effect and dates.suspended(as_of))
 
@@ -200,11 +250,11 @@ def evaluate_subject(
     explain: bool = False,
 ) -> Standing:
     """One subject's standing at ``as_of`` from its visible records and event dates."""
-    # 1. A retracted record has no effect at all.
+    # 1. A retracted record has no effect at all; nor (rule 9) has one from before the
+    # subject reached the scheme's min_age.
     live = [
         (r, dates.get((r.furnisher, r.record_id), _Dates()))
-        for r in records
-        if not dates.get((r.furnisher, r.record_id), _Dates()).retracted
+        for r in counting(records, dates, scheme, subject_id, kind)
     ]
     counted: dict[Key, dict[str, Any]] = {}
 
@@ -230,11 +280,9 @@ def evaluate_subject(
         for rule in scheme.score.rules:
             rule_sum = 0
             for record, ds in live:
-                if record.code != rule.code:
+                if record.code != rule.code or not rule.covers(record.occurred_on):
                     continue
-                end = effect_end(
-                    record, rule.valid_days, ds, ends_on_fulfilment=rule.ends_on_fulfilment
-                )
+                end = effect_end(record, rule.valid, ds, ends_on_fulfilment=rule.ends_on_fulfilment)
                 if in_effect(record, end, ds, scheme, as_of):
                     points = rule.points_for(record.amount)
                     rule_sum += points
@@ -242,7 +290,7 @@ def evaluate_subject(
                     item.update(points=points, legal_basis=rule.legal_basis, ends=end.isoformat())
             if rule.cap is not None and abs(rule_sum) > rule.cap:
                 capped = rule.cap if rule_sum > 0 else -rule.cap
-                cap_adjustments[rule.code] = capped - rule_sum
+                cap_adjustments[rule.label] = capped - rule_sum
                 rule_sum = capped
             total += rule_sum
         score = max(scheme.score.min, min(scheme.score.max, scheme.score.base + total))
@@ -258,11 +306,14 @@ def evaluate_subject(
                 continue
             if lst.min_amount is not None and record.amount < lst.min_amount:
                 continue
-            end = effect_end(
-                record, lst.duration_days, ds, ends_on_fulfilment=lst.ends_on_fulfilment
-            )
-            if in_effect(record, end, ds, scheme, as_of):
-                since = record.occurred_on if since is None else min(since, record.occurred_on)
+            if not lst.covers(record.occurred_on):
+                continue
+            window = list_window(record, lst, ds)
+            if window is None:
+                continue
+            start, end = window
+            if in_effect(record, end, ds, scheme, as_of, start):
+                since = start if since is None else min(since, start)
                 until = end if until is None else max(until, end)
                 entry(record)["lists"][lst.id] = end.isoformat()
         if since is not None and until is not None:
@@ -299,6 +350,29 @@ def evaluate_subject(
     )
 
 
+def counting(
+    records: Iterable[Record],
+    dates: Mapping[Key, _Dates],
+    scheme: Scheme,
+    subject_id: str,
+    kind: Kind,
+) -> list[Record]:
+    """The records that can count for a subject in a scheme: not retracted, and not from on
+    or before its ``min_age``-th birthday (rule 9: those count as retracted)."""
+    adult = scheme.scope.adult_from(subject_id, kind)
+    return [
+        r
+        for r in records
+        if not dates.get((r.furnisher, r.record_id), _Dates()).retracted
+        and (adult is None or r.occurred_on >= adult)
+    ]
+
+
+def in_population(scheme: Scheme, subject_id: str, kind: Kind, as_of: dt.date) -> bool:
+    """Rule 9: of the scheme's kinds, in its regions, and old enough on ``as_of``."""
+    return kind in scheme.subjects and scheme.scope.outside(subject_id, kind, as_of) is None
+
+
 def next_change(
     records: list[Record], dates: Mapping[Key, _Dates], scheme: Scheme, as_of: dt.date
 ) -> dt.date | None:
@@ -306,36 +380,40 @@ def next_change(
     records or events: a record's effect starts or ends there. None: it never changes."""
     found: dt.date | None = None
 
-    def consider(record: Record, days: int, ds: _Dates, ends_on_fulfilment: bool) -> None:
+    def consider(ds: _Dates, start: dt.date, end: dt.date) -> None:
         nonlocal found
-        end = effect_end(record, days, ds, ends_on_fulfilment=ends_on_fulfilment)
-        if record.occurred_on >= end:  # repaired or fulfilled before it began: no effect
+        if start >= end:  # repaired or fulfilled before it began: no effect
             return
-        moments = [record.occurred_on, end]
-        start, stop = ds.objected, ds.objection_rejected
+        moments = [start, end]
+        objected, stop = ds.objected, ds.objection_rejected
         # A suspension inside the effect pauses it: its first and last days are changes.
         if (
             scheme.objection_suspends_effect
-            and start is not None
-            and (stop is None or start < stop)
+            and objected is not None
+            and (stop is None or objected < stop)
         ):
-            moments += [m for m in (start, stop) if m is not None and record.occurred_on < m < end]
+            moments += [m for m in (objected, stop) if m is not None and start < m < end]
         for moment in moments:
             if as_of < moment and (found is None or moment < found):
                 found = moment
 
-    for record in records:
+    live = (
+        counting(records, dates, scheme, records[0].subject_id, records[0].kind) if records else []
+    )
+    for record in live:
         ds = dates.get((record.furnisher, record.record_id), _Dates())
-        if ds.retracted:
-            continue
         for rule in scheme.score.rules if scheme.score else ():
-            if rule.code == record.code:
-                consider(record, rule.valid_days, ds, rule.ends_on_fulfilment)
+            if rule.code == record.code and rule.covers(record.occurred_on):
+                end = effect_end(record, rule.valid, ds, ends_on_fulfilment=rule.ends_on_fulfilment)
+                consider(ds, record.occurred_on, end)
         for lst in scheme.code_lists:
-            if record.code in lst.codes and (
-                lst.min_amount is None or record.amount >= lst.min_amount
+            if (
+                record.code in lst.codes
+                and (lst.min_amount is None or record.amount >= lst.min_amount)
+                and lst.covers(record.occurred_on)
+                and (window := list_window(record, lst, ds)) is not None
             ):
-                consider(record, lst.duration_days, ds, lst.ends_on_fulfilment)
+                consider(ds, *window)
     return found
 
 
@@ -359,7 +437,9 @@ def evaluate(
     by_subject: dict[str, list[Record]] = defaultdict(list)
     kinds: dict[str, Kind] = {}
     for record in records:
-        if record.recorded_us <= known_at_us and record.kind in scheme.subjects:
+        if record.recorded_us <= known_at_us and in_population(
+            scheme, record.subject_id, record.kind, as_of
+        ):
             by_subject[record.subject_id].append(record)
             kinds[record.subject_id] = record.kind
     return [

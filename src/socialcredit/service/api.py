@@ -820,12 +820,7 @@ def public_subject(subject_id: str, state: AppState) -> dict[str, Any]:
 
 def public_lists(state: State) -> list[m.PublicListOut]:
     with state.store.reading() as connection:
-        found = schemes_in_force(
-            connection,
-            as_of=state.settings.today(),
-            known_us=now_us(),
-            max_effect_days=state.settings.max_effect_days,
-        )
+        found = schemes_in_force(connection, as_of=state.settings.today(), known_us=now_us())
     return [
         m.PublicListOut(
             scheme=a.scheme.id,
@@ -886,12 +881,7 @@ def published_schemes(state: State) -> list[m.SchemeOut]:
     known = now_us()
     with state.store.reading() as connection:
         catalogue = catalogue_at(connection, known)
-        found = schemes_in_force(
-            connection,
-            as_of=state.settings.today(),
-            known_us=known,
-            max_effect_days=state.settings.max_effect_days,
-        )
+        found = schemes_in_force(connection, as_of=state.settings.today(), known_us=known)
     return [
         m.SchemeOut(
             id=a.scheme.id,

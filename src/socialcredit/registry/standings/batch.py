@@ -223,13 +223,7 @@ def evaluate_registry(
     day = settings.today() if as_of is None else as_of
     timings: dict[str, float] = {}
     with store.reading() as connection:
-        applicable = scheme_at(
-            connection,
-            scheme_id,
-            as_of=day,
-            known_us=known,
-            max_effect_days=settings.max_effect_days,
-        )
+        applicable = scheme_at(connection, scheme_id, as_of=day, known_us=known)
     scheme = applicable.scheme
 
     step("snapshot")

@@ -54,9 +54,7 @@ def applicable_now(
 ) -> dict[str, Applicable]:
     """Every published scheme in the version in force today, as known at ``known``."""
     return {
-        sid: scheme_at(
-            connection, sid, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
-        )
+        sid: scheme_at(connection, sid, as_of=today, known_us=known)
         for sid in scheme_ids(connection, known)
     }
 

@@ -11,9 +11,12 @@ thread, the end of a large ingest) rewrites it:
 - no ledger batch whose standings are still pending (a large batch, committed before the
   derived state caught up: ``batches.standings_done`` false) holds an entry about the subject.
 
-A subject of the scheme's kinds with no stored standing is stale too. :func:`is_stale` is the
-rule for one stored row; :func:`stale_rows` is the same rule as SQL over ``standings`` (the
-pending part is per subject, :func:`pending_subjects`); tests prove the two agree.
+A subject in the scheme's population with no stored standing is stale too; one outside it
+(another kind, another region, or not yet of the scheme's ``min_age`` today: DESIGN.md rule 9)
+has nothing to go stale — on the day a person comes of age, the missing row makes it stale.
+:func:`is_stale` is the rule for one stored row; :func:`stale_rows` is the same rule as SQL
+over ``standings`` (the pending part is per subject, :func:`pending_subjects`); tests prove
+the two agree.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from socialcredit.registry.policies import Applicable
-from socialcredit.store.schema import batches, ledger, standings
+from socialcredit.store.schema import batches, ledger, standings, subjects
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,23 @@ class Stored:
 
 
 def is_stale(
-    stored: Stored | None, applicable: Applicable, kind: str, today: str, *, pending: bool
+    stored: Stored | None,
+    applicable: Applicable,
+    identifier: str,
+    kind: str,
+    today: str,
+    *,
+    pending: bool,
 ) -> bool:
     """Whether a subject's stored standing under a scheme may not be handed out ``today``
     (ISO text)."""
-    if kind not in applicable.scheme.subjects:
+    scheme = applicable.scheme
+    if kind not in scheme.subjects:
         return False  # the scheme does not evaluate this subject: nothing to go stale
+    if (scheme.scope.regions or scheme.scope.min_age is not None) and scheme.scope.outside(
+        identifier, kind, dt.date.fromisoformat(today)
+    ):
+        return False  # outside the population today: not evaluated, nothing to go stale
     return (
         pending
         or stored is None
@@ -99,3 +113,43 @@ def pending_subjects(connection: sa.Connection, keys: Iterable[int] | None = Non
             )
         return found
     return {int(k) for k in connection.scalars(query)}
+
+
+COMING_OF_AGE_WINDOW = dt.timedelta(days=366)
+
+
+def coming_of_age(
+    connection: sa.Connection, in_force: Iterable[Applicable], today: dt.date
+) -> set[int]:
+    """Persons who came of age under a scheme's ``min_age`` within the last year, are in its
+    regions, and have no stored standing under it yet (a person furnished while a minor has
+    none): the upkeep evaluates them, as readers already do online."""
+    found: set[int] = set()
+    for applicable in in_force:
+        scope = applicable.scheme.scope
+        if scope.min_age is None:
+            continue
+        latest = scope.latest_birth(today)
+        earliest = scope.latest_birth(today - COMING_OF_AGE_WINDOW)
+        born = sa.func.substr(subjects.c.identifier, 7, 8)
+        stored = sa.exists().where(
+            standings.c.scheme_id == applicable.scheme.id,
+            standings.c.subject_id == subjects.c.id,
+        )
+        query = sa.select(subjects.c.id).where(
+            subjects.c.kind == "person",
+            born > earliest.strftime("%Y%m%d"),
+            born <= latest.strftime("%Y%m%d"),
+            ~stored,
+        )
+        if scope.regions:
+            query = query.where(
+                sa.or_(
+                    *(
+                        sa.func.substr(subjects.c.identifier, 1, len(prefix)) == prefix
+                        for prefix in scope.regions
+                    )
+                )
+            )
+        found.update(int(key) for key in connection.scalars(query))
+    return found

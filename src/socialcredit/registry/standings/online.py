@@ -95,6 +95,11 @@ class Evaluated:
     scheme: Scheme
     standing: Standing | None  # None: not evaluated (another kind, or no record visible at K)
     holds_until: dt.date | None
+    outside: str | None = None  # why the subject is outside the scheme's population at T
+
+    @property
+    def in_population(self) -> bool:
+        return self.outside is None
 
 
 def evaluate_facts(
@@ -106,6 +111,15 @@ def evaluate_facts(
     explain: bool = False,
 ) -> Evaluated:
     scheme = applicable.scheme
+    outside = (
+        scheme.scope.outside(facts.identifier, facts.kind, as_of)
+        if facts.kind in scheme.subjects
+        else None
+    )
+    if outside is not None:  # rule 9: not evaluated; a minor comes of age on adult_from
+        adult = scheme.scope.adult_from(facts.identifier, facts.kind)
+        of_age = adult if adult is not None and as_of < adult else None
+        return Evaluated(scheme, None, earliest(of_age, applicable.next_effective), outside)
     found = evaluate(
         facts.records, facts.events, scheme, as_of=as_of, known_at_us=known_at_us, explain=explain
     )
@@ -161,9 +175,7 @@ def standing_of(
         wanted = [scheme_id] if scheme_id else scheme_ids(connection, known)
         results = {}
         for sid in wanted:
-            applicable = scheme_at(
-                connection, sid, as_of=day, known_us=known, max_effect_days=settings.max_effect_days
-            )
+            applicable = scheme_at(connection, sid, as_of=day, known_us=known)
             if facts.kind not in applicable.scheme.subjects:
                 if scheme_id:
                     raise UsageError(
@@ -195,6 +207,8 @@ def view_json(view: SubjectView) -> dict[str, Any]:
                 "version": ev.scheme.version,
                 "holds_until": ev.holds_until.isoformat() if ev.holds_until else None,
                 "standing": json.loads(ev.standing.to_json()) if ev.standing else None,
+                "in_population": ev.in_population,
+                "outside": ev.outside,
             }
             for sid, ev in view.results.items()
         },

@@ -18,9 +18,11 @@ derived state's change counter.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -31,6 +33,7 @@ from socialcredit.registry.policies import schemes_in_force
 from socialcredit.registry.standings.batch import BatchResult, evaluate_registry
 from socialcredit.registry.standings.current import write_current
 from socialcredit.registry.standings.freshness import (
+    coming_of_age,
     pending_batches,
     pending_subjects,
     stale_rows,
@@ -41,6 +44,8 @@ from socialcredit.store.db import Store, now_us
 from socialcredit.store.schema import batches, current_builds, standings, upkeep_lease
 
 LEASE_US = 300 * 1_000_000
+# The day each store was last swept for persons who came of age (refresh).
+_SWEPT: weakref.WeakKeyDictionary[Store, dt.date] = weakref.WeakKeyDictionary()
 Progress = Callable[[str], None]
 
 
@@ -210,9 +215,7 @@ def refresh(store: Store, settings: Settings, *, progress: Progress | None = Non
     today, known = settings.today(), now_us()
     outcome = RefreshResult()
     with store.reading() as connection:
-        in_force = schemes_in_force(
-            connection, as_of=today, known_us=known, max_effect_days=settings.max_effect_days
-        )
+        in_force = schemes_in_force(connection, as_of=today, known_us=known)
         built = {
             str(sid): int(version)
             for sid, version in connection.execute(
@@ -240,6 +243,11 @@ def refresh(store: Store, settings: Settings, *, progress: Progress | None = Non
                     sa.select(standings.c.subject_id).where(stale_rows(applicable, today))
                 )
             )
+        # Persons who came of age under a scheme's min_age have no stored row to go stale:
+        # looked for once a day (readers evaluate them online meanwhile).
+        if _SWEPT.get(store) != today:
+            due.update(coming_of_age(connection, in_force, today))
+            _SWEPT[store] = today
     outcome.pending_batches, outcome.due = len(pending), len(due)
     keys |= due
     if len(keys) > settings.online_update_limit:
