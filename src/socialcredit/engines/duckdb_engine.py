@@ -1,34 +1,76 @@
-"""The DuckDB engine: the whole population at once, in vectorised SQL (see engines.sql)."""
+"""The DuckDB engine: the whole population at once, in vectorised SQL (see engines.sql), on a
+:class:`DuckDBBackend` (engines.backend)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from socialcredit.engines.assemble import RowsOf, explained_standings
+from socialcredit.engines.backend import STANDING_COLUMNS, SqlBackend, run_request
 from socialcredit.engines.base import Report, Request
-from socialcredit.engines.sql import (
-    Dialect,
-    Statement,
-    evaluation_statements,
-    event_statements,
-    quote,
-    record_statements,
-)
+from socialcredit.engines.sql import Dialect, Statement, quote
 from socialcredit.inputs import Input
 from socialcredit.policy.model import Catalogue
-from socialcredit.semantics.fields import EVENT_COLUMNS, RECORD_COLUMNS, RECORD_OPTIONAL, Rejection
-from socialcredit.semantics.reference import extendable_codes
+from socialcredit.semantics.fields import Rejection
 
-EMPTY_EVENTS = pa.table(
-    {
-        "_row": pa.array([], pa.int64()),
-        **{c: pa.array([], pa.string()) for c in (*EVENT_COLUMNS, "_error")},
-    }
-)
+
+class DuckDBBackend(SqlBackend):
+    """Statements as temporary views and tables of one DuckDB connection."""
+
+    dialect = Dialect("duckdb")
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, owned: bool = False) -> None:
+        self.con = con
+        self.owned = owned
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        self.con.register(name, table)
+
+    def register_input(self, name: str, source: Input, fields: tuple[str, ...]) -> None:
+        """A text-only Parquet file is scanned in place (rows numbered from 1 in file order);
+        anything else goes through its Arrow table."""
+        if source.parquet is None:
+            self.con.register(name, source.table)
+            return
+        columns = ", ".join(
+            quote_ident(f) if f in source.present else f"CAST(NULL AS VARCHAR) AS {quote_ident(f)}"
+            for f in fields
+        )
+        self.con.execute(
+            f"CREATE TEMP VIEW {name} AS SELECT CAST(file_row_number AS BIGINT) + 1 AS _row, "
+            f"{columns}, CAST(NULL AS VARCHAR) AS _error "
+            f"FROM read_parquet({quote(str(source.parquet))}, file_row_number = true)"
+        )
+
+    def create(self, statement: Statement) -> None:
+        kind = "VIEW" if statement.view else "TABLE"
+        self.con.execute(f"CREATE TEMP {kind} {statement.name} AS {statement.query}")
+
+    def rows(self, query: str) -> Iterator[dict[str, Any]]:
+        cursor = self.con.execute(query)
+        names = [d[0] for d in cursor.description]
+        for values in cursor.fetchall():
+            yield dict(zip(names, values, strict=True))
+
+    def arrow(self, query: str) -> pa.Table:
+        return self.con.sql(query).to_arrow_table()
+
+    def write_json_lines(self, query: str, out: Path) -> None:
+        # COPY straight from the engine's table, in sid order (the identifiers' order).
+        self.con.execute(
+            f"COPY (SELECT {STANDING_COLUMNS} FROM standings ORDER BY sid) "
+            f"TO {quote(str(out))} (FORMAT json)"
+            if query == f"SELECT {STANDING_COLUMNS} FROM standings"
+            else f"COPY ({query} ORDER BY subject_id) TO {quote(str(out))} (FORMAT json)"
+        )
+
+    def close(self) -> None:
+        if self.owned:
+            self.con.close()
 
 
 class DuckDBEngine:
@@ -49,120 +91,37 @@ class DuckDBEngine:
             config["memory_limit"] = self.memory_limit
         return duckdb.connect(":memory:", config=config)
 
+    def backend(self) -> DuckDBBackend:
+        return DuckDBBackend(self.connect(), owned=True)
+
     def run(self, request: Request) -> Report:
-        con = self.connect()
+        backend = self.backend()
         try:
-            return self._run(con, request)
+            return run_request(backend, request)
         finally:
-            con.close()
+            backend.close()
 
-    def _run(self, con: duckdb.DuckDBPyConnection, request: Request) -> Report:
-        register_input(con, "records_in", request.records, (*RECORD_COLUMNS, *RECORD_OPTIONAL))
-        if request.events is not None:
-            register_input(con, "events_in", request.events, EVENT_COLUMNS)
-        else:
-            con.register("events_in", EMPTY_EVENTS)
-        register_catalogue(con, request.catalogue)
-        statements = (
-            record_statements(self.dialect)
-            + event_statements(self.dialect, extendable=extendable_codes(request.scheme))
-            + evaluation_statements(
-                self.dialect, request.scheme, as_of=request.as_of, known_at_us=request.known_at_us
-            )
-        )
-        run_statements(con, statements)
 
-        request.local_out.parent.mkdir(parents=True, exist_ok=True)
-        if request.explain:
-            with request.local_out.open("w", encoding="utf-8", newline="\n") as handle:
-                for standing in explained_standings(_rows_of(con), request.scheme):
-                    handle.write(standing.to_json())
-                    handle.write("\n")
-        else:
-            con.execute(
-                "COPY (SELECT subject_id, kind, score, grade, lists, measures FROM standings "
-                f"ORDER BY sid) TO {quote(str(request.local_out))} (FORMAT json)"
-            )
-        count = con.execute
-        return Report(
-            records_read=request.records.rows,
-            # Counted from the written tables: the views would re-run their filters.
-            records_accepted=_scalar(
-                count(
-                    "SELECT (SELECT count(*) FROM rec_checked WHERE problem IS NULL) "
-                    "- (SELECT count(*) FROM rec_repeats)"
-                )
-            ),
-            records_noop=_scalar(count("SELECT count(*) FROM rec_repeats WHERE same")),
-            events_read=request.events.rows if request.events else 0,
-            events_accepted=_scalar(count("SELECT count(*) FROM ev_checked WHERE problem IS NULL")),
-            subjects=_scalar(count("SELECT count(*) FROM standings")),
-            record_rejections=rejections(con, "rec_rejects"),
-            event_rejections=rejections(con, "ev_rejects"),
-        )
+# The backend's operations on a plain connection, for the registry's ingest and tests.
 
 
 def run_statements(con: duckdb.DuckDBPyConnection, statements: Iterable[Statement]) -> None:
-    """Each step as a temporary view or table: the one loop every DuckDB run goes through."""
-    for step in statements:
-        kind = "VIEW" if step.view else "TABLE"
-        con.execute(f"CREATE TEMP {kind} {step.name} AS {step.query}")
+    DuckDBBackend(con).run(statements)
 
 
 def register_catalogue(con: duckdb.DuckDBPyConnection, catalogue: Catalogue) -> None:
-    """The catalogue as table ``catalogue_codes`` (code, person, organisation)."""
-    rows = ", ".join(
-        f"({quote(c.id)}, {'person' in c.subjects}, {'organisation' in c.subjects})"
-        for c in catalogue.codes.values()
-    )
-    con.execute(
-        "CREATE TEMP TABLE catalogue_codes AS SELECT * FROM (VALUES "
-        f"{rows}) AS t(code, person, organisation)"
-    )
+    DuckDBBackend(con).register_catalogue(catalogue)
 
 
 def register_input(
     con: duckdb.DuckDBPyConnection, name: str, source: Input, fields: tuple[str, ...]
 ) -> None:
-    """Expose an input as ``name``: a text-only Parquet file is scanned in place (rows numbered
-    from 1 in file order); anything else goes through its Arrow table."""
-    if source.parquet is None:
-        con.register(name, source.table)
-        return
-    columns = ", ".join(
-        quote_ident(f) if f in source.present else f"CAST(NULL AS VARCHAR) AS {quote_ident(f)}"
-        for f in fields
-    )
-    con.execute(
-        f"CREATE TEMP VIEW {name} AS SELECT CAST(file_row_number AS BIGINT) + 1 AS _row, "
-        f"{columns}, CAST(NULL AS VARCHAR) AS _error "
-        f"FROM read_parquet({quote(str(source.parquet))}, file_row_number = true)"
-    )
+    DuckDBBackend(con).register_input(name, source, fields)
+
+
+def rejections(con: duckdb.DuckDBPyConnection, table: str) -> list[Rejection]:
+    return DuckDBBackend(con).rejections(table)
 
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _scalar(result: duckdb.DuckDBPyConnection) -> int:
-    row = result.fetchone()
-    return int(row[0]) if row else 0
-
-
-def rejections(con: duckdb.DuckDBPyConnection, table: str) -> list[Rejection]:
-    rows = con.execute(f"SELECT _row, problem, value, detail FROM {table} ORDER BY _row").fetchall()
-    rejections = []
-    for row, problem, value, detail in rows:
-        field, kind = problem.split("|")
-        rejections.append(Rejection(int(row), field, kind, value, detail))
-    return rejections
-
-
-def _rows_of(con: duckdb.DuckDBPyConnection) -> RowsOf:
-    def rows(query: str) -> Iterator[dict[str, Any]]:
-        cursor = con.execute(query)
-        names = [d[0] for d in cursor.description]
-        for values in cursor.fetchall():
-            yield dict(zip(names, values, strict=True))
-
-    return rows

@@ -19,24 +19,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from socialcredit.engines.assemble import RowsOf, explained_standings
+from socialcredit.engines.backend import STANDING_COLUMNS, SqlBackend, run_request
 from socialcredit.engines.base import Report, Request
 from socialcredit.engines.sql import (
     Dialect,
     Statement,
-    evaluation_statements,
-    event_statements,
-    quote,
-    record_statements,
 )
 from socialcredit.errors import UsageError
 from socialcredit.inputs import Input
-from socialcredit.policy.model import Catalogue
-from socialcredit.semantics.fields import EVENT_COLUMNS, RECORD_COLUMNS, RECORD_OPTIONAL, Rejection
-from socialcredit.semantics.reference import extendable_codes
+from socialcredit.semantics.fields import RECORD_OPTIONAL
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -93,6 +87,71 @@ def spark_session(master: str | None = None) -> SparkSession:
     return session
 
 
+class SparkBackend(SqlBackend):
+    """Statements as temporary views and cached tables of the process's Spark session; every
+    name a run creates is dropped on close, so that the session serves the next run."""
+
+    dialect = Dialect("spark")
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self.names: list[str] = []
+        self.scratch: tempfile.TemporaryDirectory[str] | None = None
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        self.spark.createDataFrame(table).createOrReplaceTempView(name)
+        self.names.append(name)
+
+    def register_snapshot(self, name: str, table: pa.Table) -> None:
+        """As Parquet in a scratch folder: on a cluster ``$SOCIALCREDIT_SPARK_SCRATCH`` names
+        a folder every node sees (default: the system's temporary folder, enough in local
+        mode); removed on close."""
+        if self.scratch is None:
+            where = os.environ.get("SOCIALCREDIT_SPARK_SCRATCH") or None
+            self.scratch = tempfile.TemporaryDirectory(prefix="socialcredit-snapshot-", dir=where)
+        path = Path(self.scratch.name) / f"{name}.parquet"
+        pq.write_table(table, path)
+        self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+        self.names.append(name)
+
+    def register_input(self, name: str, source: Input, fields: tuple[str, ...]) -> None:
+        register_input(self.spark, name, source, fields)
+        self.names.append(name)
+
+    def create(self, statement: Statement) -> None:
+        self.names.append(statement.name)
+        if statement.view or statement.name not in CACHED:
+            self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {statement.name} AS {statement.query}")
+        else:
+            self.spark.sql(f"CACHE TABLE {statement.name} AS {statement.query}")
+
+    def rows(self, query: str) -> Iterator[dict[str, Any]]:
+        for row in self.spark.sql(query).toLocalIterator():
+            yield row.asDict()
+
+    def arrow(self, query: str) -> pa.Table:
+        return self.spark.sql(query).toArrow()
+
+    def rows_read(self, name: str, source: Input) -> int:
+        return self.scalar(f"SELECT count(*) FROM {name}")  # a URL: only Spark has seen it
+
+    def write_output(self, request: Request) -> None:
+        select = f"SELECT {STANDING_COLUMNS} FROM standings"
+        if isinstance(request.out, str):  # a URL: Spark writes there itself
+            self.spark.sql(select).write.mode("overwrite").partitionBy("kind").parquet(request.out)
+        elif request.out.suffix == ".parquet":
+            write_parquet(self.spark, request.out)
+        else:
+            super().write_output(request)
+
+    def close(self) -> None:
+        drop(self.spark, self.names)
+        self.names = []
+        if self.scratch is not None:
+            self.scratch.cleanup()
+            self.scratch = None
+
+
 class SparkEngine:
     """The SQL engine's statements, run by Spark."""
 
@@ -102,72 +161,15 @@ class SparkEngine:
         self.master = master
         self.dialect = Dialect("spark")
 
+    def backend(self) -> SparkBackend:
+        return SparkBackend(spark_session(self.master))
+
     def run(self, request: Request) -> Report:
-        spark = spark_session(self.master)
-        names: list[str] = []
+        backend = self.backend()
         try:
-            return self._run(spark, request, names)
+            return run_request(backend, request)
         finally:
-            drop(spark, names)
-
-    def _run(self, spark: SparkSession, request: Request, names: list[str]) -> Report:
-        register_input(spark, "records_in", request.records, (*RECORD_COLUMNS, *RECORD_OPTIONAL))
-        names.append("records_in")
-        if request.events is not None:
-            register_input(spark, "events_in", request.events, EVENT_COLUMNS)
-        else:
-            empty = pa.table(
-                {
-                    "_row": pa.array([], pa.int64()),
-                    **{c: pa.array([], pa.string()) for c in (*EVENT_COLUMNS, "_error")},
-                }
-            )
-            spark.createDataFrame(empty).createOrReplaceTempView("events_in")
-        names.append("events_in")
-        register_catalogue(spark, request.catalogue)
-        names.append("catalogue_codes")
-        statements = (
-            record_statements(self.dialect)
-            + event_statements(self.dialect, extendable=extendable_codes(request.scheme))
-            + evaluation_statements(
-                self.dialect, request.scheme, as_of=request.as_of, known_at_us=request.known_at_us
-            )
-        )
-        run_statements(spark, statements, names)
-
-        if isinstance(request.out, str):  # a URL: Spark writes there itself
-            select = "SELECT subject_id, kind, score, grade, lists, measures FROM standings"
-            spark.sql(select).write.mode("overwrite").partitionBy("kind").parquet(request.out)
-        elif request.out.suffix == ".parquet":
-            write_parquet(spark, request.out)
-        else:
-            request.out.parent.mkdir(parents=True, exist_ok=True)
-            if request.explain:
-                with request.out.open("w", encoding="utf-8", newline="\n") as handle:
-                    for standing in explained_standings(rows_of(spark), request.scheme):
-                        handle.write(standing.to_json())
-                        handle.write("\n")
-            else:
-                write_json_lines(
-                    spark.sql(
-                        "SELECT subject_id, kind, score, grade, lists, measures FROM standings"
-                    ).toArrow(),
-                    request.out,
-                )
-        count = _count(spark)
-        return Report(
-            records_read=count("SELECT count(*) FROM records_in"),
-            records_accepted=count(
-                "SELECT (SELECT count(*) FROM rec_checked WHERE problem IS NULL) "
-                "- (SELECT count(*) FROM rec_repeats)"
-            ),
-            records_noop=count("SELECT count(*) FROM rec_repeats WHERE same"),
-            events_read=count("SELECT count(*) FROM events_in") if request.events else 0,
-            events_accepted=count("SELECT count(*) FROM ev_checked WHERE problem IS NULL"),
-            subjects=count("SELECT count(*) FROM standings"),
-            record_rejections=rejections(spark, "rec_rejects"),
-            event_rejections=rejections(spark, "ev_rejects"),
-        )
+            backend.close()
 
 
 # The steps Spark keeps (CACHE TABLE): those read more than once downstream. Every other step
@@ -176,16 +178,6 @@ class SparkEngine:
 CACHED = frozenset(
     {"rec_ids", "rec_checked", "rec_repeats", "ev_checked", "ev_visible", "standings"}
 )
-
-
-def run_statements(spark: SparkSession, statements: list[Statement], names: list[str]) -> None:
-    """Each step as a temporary view or a cached table; ``names`` collects what to drop."""
-    for step in statements:
-        names.append(step.name)
-        if step.view or step.name not in CACHED:
-            spark.sql(f"CREATE OR REPLACE TEMP VIEW {step.name} AS {step.query}")
-        else:
-            spark.sql(f"CACHE TABLE {step.name} AS {step.query}")
 
 
 def drop(spark: SparkSession, names: list[str]) -> None:
@@ -234,56 +226,6 @@ def _remote_columns(raw: DataFrame, url: str, fields: tuple[str, ...]) -> tuple[
             "must carry text columns, as a furnisher sends them (or copy it locally)"
         )
     return tuple(f for f in fields if f in types)
-
-
-def register_catalogue(spark: SparkSession, catalogue: Catalogue) -> None:
-    rows = ", ".join(
-        f"({quote(c.id)}, {'person' in c.subjects}, {'organisation' in c.subjects})"
-        for c in catalogue.codes.values()
-    )
-    spark.sql(
-        "CREATE OR REPLACE TEMP VIEW catalogue_codes AS SELECT * FROM VALUES "
-        f"{rows} AS t(code, person, organisation)"
-    )
-
-
-def rows_of(spark: SparkSession) -> RowsOf:
-    def rows(query: str) -> Iterator[dict[str, Any]]:
-        for row in spark.sql(query).toLocalIterator():
-            yield row.asDict()
-
-    return rows
-
-
-def _count(spark: SparkSession) -> Any:
-    def count(query: str) -> int:
-        return int(spark.sql(query).collect()[0][0])
-
-    return count
-
-
-def rejections(spark: SparkSession, table: str) -> list[Rejection]:
-    found = []
-    for row in spark.sql(
-        f"SELECT _row, problem, value, detail FROM {table} ORDER BY _row"
-    ).collect():
-        field, kind = str(row["problem"]).split("|")
-        found.append(Rejection(int(row["_row"]), field, kind, row["value"], row["detail"]))
-    return found
-
-
-def write_json_lines(standings: pa.Table, out: Path) -> None:
-    """The canonical JSON lines, in identifier order, byte for byte as the DuckDB engine
-    writes them (DuckDB writes them here too, from Spark's Arrow result)."""
-    con = duckdb.connect(":memory:")
-    try:
-        con.register("result", standings)
-        con.execute(
-            "COPY (SELECT subject_id, kind, score, grade, lists, measures FROM result "
-            f"ORDER BY subject_id) TO {quote(str(out))} (FORMAT json)"
-        )
-    finally:
-        con.close()
 
 
 def write_parquet(spark: SparkSession, out: Path) -> None:

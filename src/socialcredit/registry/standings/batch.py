@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import resource
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from socialcredit.engines.duckdb_engine import run_statements
+from socialcredit.engines.backend import SqlBackend
+from socialcredit.engines.duckdb_engine import DuckDBBackend
 from socialcredit.engines.sql import Dialect, Statement, evaluation_statements, quote
 from socialcredit.errors import UsageError
 from socialcredit.policy.model import Scheme
@@ -153,6 +150,15 @@ def list_rows_sql(scheme: Scheme, table: str) -> str:
     return " UNION ALL ".join(parts)
 
 
+def evaluate_on(
+    backend: SqlBackend, snapshot: Snapshot, scheme: Scheme, as_of: dt.date, known_at_us: int
+) -> None:
+    """The batch statements on a backend, over the snapshot: table ``standings`` there."""
+    for name, table in zip(SNAPSHOT_QUERIES, snapshot.tables(), strict=True):
+        backend.register_snapshot(f"snap_{name}", table)
+    backend.run(batch_statements(backend.dialect, scheme, as_of, known_at_us))
+
+
 def duckdb_standings(
     con: duckdb.DuckDBPyConnection,
     snapshot: Snapshot,
@@ -160,9 +166,8 @@ def duckdb_standings(
     as_of: dt.date,
     known_at_us: int,
 ) -> None:
-    for name, table in zip(SNAPSHOT_QUERIES, snapshot.tables(), strict=True):
-        con.register(f"snap_{name}", table)
-    run_statements(con, batch_statements(Dialect("duckdb"), scheme, as_of, known_at_us))
+    """:func:`evaluate_on` in ``con`` itself: ``standings`` is a table of that connection."""
+    evaluate_on(DuckDBBackend(con), snapshot, scheme, as_of, known_at_us)
 
 
 def _spark_standings(
@@ -173,26 +178,14 @@ def _spark_standings(
     master: str | None,
 ) -> pa.Table:
     """The same statements on Spark, over the snapshot handed over as Parquet files."""
-    from socialcredit.engines.spark_engine import drop, run_statements, spark_session
+    from socialcredit.engines.spark_engine import SparkEngine
 
-    spark = spark_session(master)
-    names: list[str] = []
-    # On a cluster the executors read the snapshot: $SOCIALCREDIT_SPARK_SCRATCH names a folder
-    # every node sees (default: the system's temporary folder, enough in local mode).
-    scratch = os.environ.get("SOCIALCREDIT_SPARK_SCRATCH") or None
-    with tempfile.TemporaryDirectory(prefix="socialcredit-snapshot-", dir=scratch) as folder:
-        try:
-            for name, table in zip(SNAPSHOT_QUERIES, snapshot.tables(), strict=True):
-                path = Path(folder) / f"{name}.parquet"
-                pq.write_table(table, path)
-                spark.read.parquet(str(path)).createOrReplaceTempView(f"snap_{name}")
-                names.append(f"snap_{name}")
-            run_statements(
-                spark, batch_statements(Dialect("spark"), scheme, as_of, known_at_us), names
-            )
-            return spark.sql(f"SELECT {', '.join(result_columns(scheme))} FROM standings").toArrow()
-        finally:
-            drop(spark, names)
+    backend = SparkEngine(master=master).backend()
+    try:
+        evaluate_on(backend, snapshot, scheme, as_of, known_at_us)
+        return backend.arrow(f"SELECT {', '.join(result_columns(scheme))} FROM standings")
+    finally:
+        backend.close()
 
 
 def evaluate_registry(
