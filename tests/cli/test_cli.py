@@ -148,7 +148,8 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "not an instant with a zone" in done.stderr
     done = evaluate(records, tmp_path / "o.jsonl", scheme="no-such-scheme")
-    assert done.returncode == 2 and "shipped schemes: flensburg-driver" in done.stderr
+    assert done.returncode == 2
+    assert "shipped schemes: fcra-consumer, flensburg-driver" in done.stderr
 
 
 def test_readme_commands_exist() -> None:

@@ -388,6 +388,7 @@ def test_shipped_schemes_are_valid_within_their_limits(scheme_id: str) -> None:
 
 def test_shipped_ids() -> None:
     assert shipped_scheme_ids() == [
+        "fcra-consumer",
         "flensburg-driver",
         "gsxt-enterprises",
         "honour-roll",
@@ -397,6 +398,21 @@ def test_shipped_ids() -> None:
     ]
     spc = resolve_scheme("spc-defaulters", catalogue=CATALOGUE)
     assert spc.code_lists[0].codes == ("court.judgment_default",)
+    # Fa Shi [2017] No. 7 art. 1: six grounds; grounds 2-6 two years, extendable by three
+    term = spc.code_lists[1]
+    assert len(term.codes) == 5 and str(term.duration) == "2 years"
+    assert str(term.extendable) == "3 years" and spc.scope.min_age == 18
+    agencies = {m.id: m.agency for m in spc.measures}
+    assert "Civil Aviation" in agencies["no-air-travel"]
+    assert "Railway" in agencies["no-soft-sleeper"] and "Transport" in agencies["no-ship-cabins"]
+    assert not any("school" in m.title.lower() for m in spc.measures)  # item 7: never shipped
+    gsxt = resolve_scheme("gsxt-enterprises", catalogue=CATALOGUE)
+    delayed = next(lst for lst in gsxt.code_lists if lst.starts_after is not None)
+    assert delayed.codes == ("gsxt.annual_report_missing",) and str(delayed.starts_after) == (
+        "3 years"
+    )
+    for scheme_id in ("fcra-consumer", "flensburg-driver"):
+        assert resolve_scheme(scheme_id, catalogue=CATALOGUE).max_effect_years == 10
 
 
 def _second_ticket_rule(**window: str) -> Any:

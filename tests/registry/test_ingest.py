@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from socialcredit.errors import NotFound
+from socialcredit.policy.model import add_months
+from socialcredit.registry.audit import Reader
 from socialcredit.registry.ingest import ingest_events, ingest_records
+from socialcredit.registry.policies import add_furnisher
+from socialcredit.registry.standings.online import standing_of
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
@@ -199,3 +204,59 @@ def test_an_empty_valid_file_is_a_batch_with_nothing(
     )
     assert report.batch_id is not None and report.accepted == 0
     assert count(store, "ledger") == 0
+
+
+def test_an_extension_is_accepted_only_for_an_extendable_listing(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """Rule 13 at ingest: an ``extended`` event names the new end of a record on an extendable
+    list of a scheme in force (the SPC's fixed-term grounds), and may lie after the day of
+    receipt; on any other record it is rejected, naming the code. The listing then ends at the
+    extended date, within its cap."""
+    with store.writing("admin_log") as connection:
+        add_furnisher(
+            connection,
+            "court2",
+            "court",
+            ["court.default_obstruction", "court.judgment_default"],
+            update=False,
+        )
+    today = settings.today()
+    occurred = today - dt.timedelta(days=30)
+    ingest_records(
+        store,
+        write_csv(
+            tmp_path / "r.csv",
+            RECORD_HEADER,
+            [
+                ("o1", ALICE, "court.default_obstruction", occurred.isoformat(), ""),
+                ("j1", BOB, "court.judgment_default", occurred.isoformat(), ""),
+            ],
+        ),
+        settings=settings,
+        furnisher_id="court2",
+    )
+    new_end = add_months(occurred, 48)  # two years, and two of the three it may be extended by
+    path = write_csv(
+        tmp_path / "e.csv",
+        EVENT_HEADER,
+        [
+            ("o1", "extended", new_end.isoformat()),
+            ("j1", "extended", new_end.isoformat()),
+            ("j1", "fulfilled", new_end.isoformat()),  # a fulfilment is never in the future
+        ],
+    )
+    report = ingest_events(store, path, settings=settings, furnisher_id="court2")
+    assert (report.accepted, report.rejected) == (1, 2)
+    assert report.rejects_path is not None
+    reasons = {r["row"]: r["reason"] for r in rejects_of(report.rejects_path)}
+    assert (
+        "code 'court.judgment_default' of record court2/j1 is on no extendable list"
+        in (reasons["2"])
+    )
+    assert "3" in reasons
+    view = standing_of(store, settings, ALICE, reader=Reader("t", "operator", "test"))
+    listed = view.results["spc-defaulters"].standing
+    assert listed is not None and listed.explanation is not None
+    term = listed.explanation["lists"]["dishonest-judgment-defaulters-term"]
+    assert term == {"since": occurred.isoformat(), "until": new_end.isoformat()}

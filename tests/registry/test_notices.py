@@ -42,8 +42,9 @@ def test_subjects_are_told_of_records_listings_and_delistings(
     told = kinds(store, ALICE)
     assert told[0] == ("record", None, "court/j1")
     assert ("listed", "spc-defaulters", "dishonest-judgment-defaulters") in told
-    # the person schemes less Rongcheng's and Suining's, which are for their residents only
-    assert report.standings.startswith("3 current standings of 1 subjects updated online")
+    # the person schemes (the FCRA-like report, Flensburg, the honour roll, the SPC list) less
+    # Rongcheng's and Suining's, which are for their residents only
+    assert report.standings.startswith("4 current standings of 1 subjects updated online")
     # Fulfilment takes the subject off the list: told again.
     ingest_events(
         store,
