@@ -119,9 +119,12 @@ def location(text: str) -> Path | str:
 @app.command()
 def evaluate(
     scheme: Annotated[
-        str,
+        list[str],
         typer.Option(
-            help="A scheme YAML file or a shipped scheme id; in registry mode a published id."
+            help="A scheme YAML file or a shipped scheme id; in registry mode a published id. "
+            "File mode takes it more than once: the schemes are evaluated together (a subject "
+            "on a black list of any is on no red list and gets no incentive in any) and each "
+            "line begins with a scheme key, by scheme id then subject."
         ),
     ],
     records: Annotated[
@@ -212,7 +215,9 @@ def evaluate(
             )
         if engine not in ("duckdb", "spark"):
             raise UsageError(f"registry mode evaluates with --engine duckdb or spark, not {engine}")
-        registry_evaluate(scheme, as_of, known_at, db, as_json, engine, spark_master)
+        if len(scheme) != 1:
+            raise UsageError("registry mode evaluates one published scheme: give --scheme once")
+        registry_evaluate(scheme[0], as_of, known_at, db, as_json, engine, spark_master)
         return
     if as_of is None or out_path is None:
         raise UsageError(
@@ -222,8 +227,16 @@ def evaluate(
     known_at_us = parse_known_at(known_at)
     selected = get_engine(engine, spark_master=spark_master)
     loaded_catalogue = resolve_catalogue(catalogue)
-    loaded_scheme = resolve_scheme(scheme, catalogue=loaded_catalogue)
-    with err.status(f"evaluating {loaded_scheme.id} with the {selected.name} engine"):
+    repeated = sorted({s for s in scheme if scheme.count(s) > 1})
+    if repeated:
+        raise UsageError(f"--scheme {repeated[0]} is given more than once")
+    loaded = [resolve_scheme(s, catalogue=loaded_catalogue) for s in scheme]
+    ids = [s.id for s in loaded]
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})[0]
+        raise UsageError(f"two --scheme files are both scheme {twice!r}")
+    loaded_scheme, also = loaded[0], tuple(loaded[1:])
+    with err.status(f"evaluating {', '.join(ids)} with the {selected.name} engine"):
         report, _ = evaluate_files(
             catalogue=loaded_catalogue,
             scheme=loaded_scheme,
@@ -235,6 +248,7 @@ def evaluate(
             engine=selected,
             explain=explain,
             rejects=rejects,
+            also=also,
         )
     rejected = len(report.record_rejections)
     err.print(

@@ -77,6 +77,7 @@ def evaluate_files(
     engine: Engine,
     explain: bool = False,
     rejects: Path | None = None,
+    also: tuple[Scheme, ...] = (),
 ) -> tuple[Report, Request]:
     """Evaluate one scheme over furnished files; writes standings (and rejects when asked).
 
@@ -98,6 +99,8 @@ def evaluate_files(
         )
     if dataset and explain:
         raise UsageError("--explain writes JSON lines: give --out a .jsonl name")
+    if dataset and also:
+        raise UsageError("several schemes are written as JSON lines: give --out a .jsonl name")
     if isinstance(out, Path):
         out.parent.mkdir(parents=True, exist_ok=True)
     partial_out = (
@@ -112,6 +115,7 @@ def evaluate_files(
         known_at_us=known_at_us,
         out=partial_out,
         explain=explain,
+        also=also,
     )
     try:
         report = engine.run(request)

@@ -260,3 +260,29 @@ def test_missing_option_is_a_usage_error() -> None:
     assert "Traceback" not in done.stderr
     done = run("evaluate", "--scheme")
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_several_schemes_are_evaluated_together(tmp_path: Path) -> None:
+    """`evaluate --scheme A --scheme B`: one line per scheme and subject, each beginning with
+    its scheme, by scheme id; a repeated scheme is a usage error; one scheme is unchanged."""
+    records = tmp_path / "r.csv"
+    records.write_text(RECORDS, encoding="utf-8")
+    one = evaluate(records, tmp_path / "one.jsonl")
+    assert one.returncode == 0, one.stderr
+    both = evaluate(records, tmp_path / "both.jsonl", "--scheme", "honour-roll")
+    assert both.returncode == 0, both.stderr
+    lines = [json.loads(x) for x in (tmp_path / "both.jsonl").read_text().splitlines()]
+    assert lines and all(next(iter(line)) == "scheme" for line in lines)
+    assert [line["scheme"] for line in lines] == sorted(line["scheme"] for line in lines)
+    spc = [
+        json.dumps({k: v for k, v in line.items() if k != "scheme"}, separators=(",", ":"))
+        for line in lines
+        if line["scheme"] == "spc-defaulters"
+    ]
+    single = (tmp_path / "one.jsonl").read_text().splitlines()
+    assert [json.loads(x) for x in spc] == [json.loads(x) for x in single]
+    assert not any("scheme" in json.loads(x) for x in single)
+    again = evaluate(records, tmp_path / "x.jsonl", "--scheme", "spc-defaulters")
+    assert again.returncode == 2 and "--scheme spc-defaulters is given more than once" in (
+        again.stderr
+    )

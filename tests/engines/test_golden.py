@@ -48,6 +48,8 @@ def run_scenario(path: Path, engine: Engine, tmp_path: Path) -> None:
         scheme = parse_scheme(scenario["scheme_text"], catalogue=catalogue, source=path.name)
     else:
         scheme = resolve_scheme(scenario["scheme"], catalogue=catalogue)
+    # Schemes evaluated together with the first (rule 14): lines begin with "scheme".
+    also = tuple(resolve_scheme(other, catalogue=catalogue) for other in scenario.get("also", []))
     for index, run in enumerate(scenario["runs"]):
         out = tmp_path / f"out-{index}.jsonl"
         rejects = tmp_path / f"rejects-{index}.csv"
@@ -62,6 +64,7 @@ def run_scenario(path: Path, engine: Engine, tmp_path: Path) -> None:
             engine=engine,
             explain=True,
             rejects=rejects,
+            also=also,
         )
         lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
         explanations = {line["subject_id"]: line.pop("explanation") for line in lines}

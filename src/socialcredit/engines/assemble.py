@@ -15,8 +15,9 @@ from socialcredit.semantics.reference import Standing, measure_triggers
 RowsOf = Callable[[str], Iterable[dict[str, Any]]]
 
 
-def explained_standings(rows_of: RowsOf, scheme: Scheme) -> list[Standing]:
-    """Every standing with its explanation, in ``sid`` order (identifier order)."""
+def explained_standings(rows_of: RowsOf, scheme: Scheme, prefix: str = "") -> list[Standing]:
+    """Every standing with its explanation, in ``sid`` order (identifier order), from the
+    scheme's ``{prefix}contributions`` and ``{prefix}standings``."""
     rules = scheme.score.rules if scheme.score else ()
     code_lists = scheme.code_lists
     counted_columns = [f"p{i}" for i in range(len(rules))] + [
@@ -25,7 +26,9 @@ def explained_standings(rows_of: RowsOf, scheme: Scheme) -> list[Standing]:
     counted: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     if counted_columns:
         where = " OR ".join(f"{c} IS NOT NULL" for c in counted_columns)
-        query = f"SELECT * FROM contributions WHERE {where} ORDER BY sid, furnisher, record_id"
+        query = (
+            f"SELECT * FROM {prefix}contributions WHERE {where} ORDER BY sid, furnisher, record_id"
+        )
         for row in rows_of(query):
             item: dict[str, Any] = {
                 "furnisher": row["furnisher"],
@@ -50,7 +53,7 @@ def explained_standings(rows_of: RowsOf, scheme: Scheme) -> list[Standing]:
             counted[row["sid"]].append(item)
 
     standings = []
-    for row in rows_of("SELECT * FROM standings ORDER BY sid"):
+    for row in rows_of(f"SELECT * FROM {prefix}standings ORDER BY sid"):
         caps = {}
         for index, rule in enumerate(rules):
             total = int(row[f"s{index}"] or 0)
@@ -61,6 +64,12 @@ def explained_standings(rows_of: RowsOf, scheme: Scheme) -> list[Standing]:
             for i, lst in enumerate(code_lists)
         }
         held = list(row["lists"])
+        # A red list a barred subject is not on (rule 14) is no reason for a record.
+        records = []
+        for item in counted.get(row["sid"], []):
+            lists = {i: end for i, end in item["lists"].items() if i in held}
+            if item["points"] is not None or lists:
+                records.append({**item, "lists": lists})
         standings.append(
             Standing(
                 subject_id=row["subject_id"],
@@ -70,10 +79,12 @@ def explained_standings(rows_of: RowsOf, scheme: Scheme) -> list[Standing]:
                 lists=tuple(held),
                 measures=tuple(row["measures"]),
                 explanation={
-                    "records": counted.get(row["sid"], []),
+                    "records": records,
                     "cap_adjustments": dict(sorted(caps.items())),
                     "lists": {i: list_dates.get(i, {"since": None, "until": None}) for i in held},
-                    "measures": measure_triggers(scheme, set(held), row["grade"]),
+                    "measures": measure_triggers(
+                        scheme, set(held), row["grade"], barred=bool(row["barred"])
+                    ),
                 },
             )
         )

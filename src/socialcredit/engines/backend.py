@@ -24,6 +24,7 @@ from socialcredit.engines.base import Report, Request
 from socialcredit.engines.sql import (
     Dialect,
     Statement,
+    black_statement,
     evaluation_statements,
     event_statements,
     quote,
@@ -114,14 +115,16 @@ class SqlBackend(ABC):
     def rows_read(self, name: str, source: Input) -> int:
         return source.rows
 
-    def write_json_lines(self, query: str, out: Path) -> None:
-        """The canonical JSON lines of a standings query, in identifier order, byte for byte
-        as every engine writes them (DuckDB writes them, from the query's Arrow result)."""
+    def write_json_lines(self, query: str, out: Path, columns: str = STANDING_COLUMNS) -> None:
+        """The canonical JSON lines of a standings query, in identifier order (with a
+        ``scheme`` column first: by scheme, then identifier), byte for byte as every engine
+        writes them (DuckDB writes them, from the query's Arrow result)."""
+        order = "scheme, subject_id" if columns.startswith("scheme") else "subject_id"
         con = duckdb.connect(":memory:")
         try:
             con.register("result", self.arrow(query))
             con.execute(
-                f"COPY (SELECT {STANDING_COLUMNS} FROM result ORDER BY subject_id) "
+                f"COPY (SELECT {columns} FROM result ORDER BY {order}) "
                 f"TO {quote(str(out))} (FORMAT json)"
             )
         finally:
@@ -150,13 +153,17 @@ def run_request(backend: SqlBackend, request: Request) -> Report:
     backend.register_catalogue(request.catalogue)
     d = backend.dialect
     backend.run(
-        record_statements(d)
-        + event_statements(d, extendable=extendable_codes(request.scheme))
-        + evaluation_statements(
-            d, request.scheme, as_of=request.as_of, known_at_us=request.known_at_us
-        )
+        record_statements(d) + event_statements(d, extendable=extendable_codes(*request.schemes))
     )
-    backend.write_output(request)
+    if request.also:
+        run_together(backend, request)
+    else:
+        backend.run(
+            evaluation_statements(
+                d, request.scheme, as_of=request.as_of, known_at_us=request.known_at_us
+            )
+        )
+        backend.write_output(request)
     count = backend.scalar
     return Report(
         records_read=backend.rows_read("records_in", request.records),
@@ -168,7 +175,52 @@ def run_request(backend: SqlBackend, request: Request) -> Report:
         records_noop=count("SELECT count(*) FROM rec_repeats WHERE same"),
         events_read=backend.rows_read("events_in", request.events) if request.events else 0,
         events_accepted=count("SELECT count(*) FROM ev_checked WHERE problem IS NULL"),
-        subjects=count("SELECT count(*) FROM standings"),
+        subjects=sum(
+            count(f"SELECT count(*) FROM {prefix}standings") for prefix in prefixes(request)
+        ),
         record_rejections=backend.rejections("rec_rejects"),
         event_rejections=backend.rejections("ev_rejects"),
     )
+
+
+def prefixes(request: Request) -> list[str]:
+    """The relation prefix of each scheme of a request: none for one scheme; ``s0_``, ``s1_``…
+    in scheme-id order for several."""
+    return [f"s{i}_" for i in range(len(request.schemes))] if request.also else [""]
+
+
+def run_together(backend: SqlBackend, request: Request) -> None:
+    """Several schemes evaluated together (rule 14): each scheme's statements up to its own
+    black lists, then who is on any black list, then each scheme's standings; one JSON line
+    per scheme and subject, by scheme id then subject id, each beginning with ``scheme``."""
+    d, names = backend.dialect, prefixes(request)
+    per_scheme = [
+        evaluation_statements(
+            d,
+            scheme,
+            as_of=request.as_of,
+            known_at_us=request.known_at_us,
+            prefix=prefix,
+            barred="black_sids",
+        )
+        for scheme, prefix in zip(request.schemes, names, strict=True)
+    ]
+    for statements in per_scheme:
+        backend.run(statements[:-2])
+    backend.run([black_statement("black_sids", names)])
+    for statements in per_scheme:
+        backend.run(statements[-2:])
+    out = request.local_out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if request.explain:
+        with out.open("w", encoding="utf-8", newline="\n") as handle:
+            for scheme, prefix in zip(request.schemes, names, strict=True):
+                for standing in explained_standings(backend.rows, scheme, prefix):
+                    handle.write(standing.to_json(scheme.id))
+                    handle.write("\n")
+        return
+    query = " UNION ALL ".join(
+        f"SELECT {quote(scheme.id)} AS scheme, {STANDING_COLUMNS} FROM {prefix}standings"
+        for scheme, prefix in zip(request.schemes, names, strict=True)
+    )
+    backend.write_json_lines(query, out, columns=f"scheme, {STANDING_COLUMNS}")

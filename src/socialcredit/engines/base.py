@@ -28,6 +28,12 @@ class Request:
     known_at_us: int
     out: Path | str  # a str: a URL (the Spark engine's Parquet output)
     explain: bool = False
+    also: tuple[Scheme, ...] = ()  # schemes evaluated together with ``scheme`` (rule 14)
+
+    @property
+    def schemes(self) -> tuple[Scheme, ...]:
+        """Every scheme of the request, by id."""
+        return tuple(sorted((self.scheme, *self.also), key=lambda s: s.id))
 
     @property
     def local_out(self) -> Path:

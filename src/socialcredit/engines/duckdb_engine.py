@@ -59,13 +59,16 @@ class DuckDBBackend(SqlBackend):
     def arrow(self, query: str) -> pa.Table:
         return self.con.sql(query).to_arrow_table()
 
-    def write_json_lines(self, query: str, out: Path) -> None:
-        # COPY straight from the engine's table, in sid order (the identifiers' order).
+    def write_json_lines(self, query: str, out: Path, columns: str = STANDING_COLUMNS) -> None:
+        # COPY straight from the engine's tables: one scheme in sid order (the identifiers'
+        # order); several by scheme, then identifier.
+        if query == f"SELECT {STANDING_COLUMNS} FROM standings":
+            query, order = f"SELECT {STANDING_COLUMNS}, sid FROM standings", "sid"
+        else:
+            order = "scheme, subject_id"
         self.con.execute(
-            f"COPY (SELECT {STANDING_COLUMNS} FROM standings ORDER BY sid) "
+            f"COPY (SELECT {columns} FROM ({query}) q ORDER BY {order}) "
             f"TO {quote(str(out))} (FORMAT json)"
-            if query == f"SELECT {STANDING_COLUMNS} FROM standings"
-            else f"COPY ({query} ORDER BY subject_id) TO {quote(str(out))} (FORMAT json)"
         )
 
     def close(self) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from socialcredit.engines.base import Report, Request
 from socialcredit.semantics.reference import (
+    Standing,
     accept_events,
     accept_records,
     evaluate,
+    evaluate_together,
     extendable_codes,
 )
 
@@ -19,24 +21,41 @@ class ReferenceEngine:
     def run(self, request: Request) -> Report:
         accepted = accept_records(request.records.iter_rows(), request.catalogue)
         codes = {(r.furnisher, r.record_id): r.code for r in accepted.records}
-        extendable = extendable_codes(request.scheme)
+        extendable = extendable_codes(*request.schemes)
         events, event_rejections = (
             accept_events(request.events.iter_rows(), codes, extendable)
             if request.events
             else ([], [])
         )
-        standings = evaluate(
-            accepted.records,
-            events,
-            request.scheme,
-            as_of=request.as_of,
-            known_at_us=request.known_at_us,
-            explain=request.explain,
-        )
+        lines: list[tuple[str | None, Standing]]
+        if request.also:
+            lines = list(
+                evaluate_together(
+                    accepted.records,
+                    events,
+                    request.schemes,
+                    as_of=request.as_of,
+                    known_at_us=request.known_at_us,
+                    explain=request.explain,
+                )
+            )
+        else:
+            lines = [
+                (None, standing)
+                for standing in evaluate(
+                    accepted.records,
+                    events,
+                    request.scheme,
+                    as_of=request.as_of,
+                    known_at_us=request.known_at_us,
+                    explain=request.explain,
+                )
+            ]
+        standings = [standing for _, standing in lines]
         request.local_out.parent.mkdir(parents=True, exist_ok=True)
         with request.local_out.open("w", encoding="utf-8", newline="\n") as handle:
-            for standing in standings:
-                handle.write(standing.to_json())
+            for scheme_id, standing in lines:
+                handle.write(standing.to_json(scheme_id))
                 handle.write("\n")
         return Report(
             records_read=request.records.rows,

@@ -468,6 +468,8 @@ def evaluation_statements(
     known_at_us: int,
     next_change: bool = False,
     population: str | None = None,
+    prefix: str = "",
+    barred: str | None = None,
 ) -> list[Statement]:
     """Effects, scores, lists and measures per subject: table standings (sid order). With
     ``next_change``, standings also has ``holds_until`` (semantics.reference.next_change),
@@ -476,7 +478,18 @@ def evaluation_statements(
     ``population``, when the caller knows it, is a query for the ``sid`` of every subject to
     evaluate (step 7: of the scheme's kinds, with a record visible at K). Then only the records
     that can matter at T are aggregated — of a code the scheme uses, and recent enough that
-    their effect can last past T — and everyone else stands at the base."""
+    their effect can last past T — and everyone else stands at the base.
+
+    Rule 14: a red list never holds, and no incentive reaches, a subject on a black list — of
+    this scheme, or (``barred``: a relation of ``sid``) of another scheme evaluated with it.
+    ``prefix`` names this scheme's relations apart from another's (``{prefix}standings``);
+    the last two statements are always ``barred`` and the standings, so that a caller
+    evaluating several schemes runs every scheme's others first, then ``barred``'s relation
+    (:func:`black_statement` over each scheme's ``own_black``), then each scheme's last two."""
+
+    def n(name: str) -> str:
+        return prefix + name
+
     t = date_literal(as_of)
     kinds = ", ".join(quote(k) for k in scheme.subjects)
     # Both kinds: every accepted record qualifies, and the filter (and the kind) is not needed.
@@ -524,15 +537,17 @@ def evaluation_statements(
     retracted, scope_join = "coalesce(v.ret, FALSE)", ""
     scope_statements = []
     if scheme.scope.regions or scheme.scope.min_age is not None:
-        scope_statements.append(_scope_statement(d, scheme, as_of))
+        scope_statements.append(_scope_statement(d, scheme, as_of, n("scope_ids")))
         retracted = "(coalesce(v.ret, FALSE) OR coalesce(r.occ < s.adult, FALSE))"
-        scope_join = " JOIN scope_ids s ON s.sid = r.sid"
+        scope_join = f" JOIN {n('scope_ids')} s ON s.sid = r.sid"
         if population is not None:
-            population = f"SELECT p.sid FROM ({population}) p JOIN scope_ids s ON s.sid = p.sid"
+            population = (
+                f"SELECT p.sid FROM ({population}) p JOIN {n('scope_ids')} s ON s.sid = p.sid"
+            )
     statements = [
         *scope_statements,
         Statement(
-            "ev_visible",
+            n("ev_visible"),
             f"""
             SELECT rec_row,
                    bool_or(event = 'retracted') AS ret,
@@ -546,23 +561,23 @@ def evaluation_statements(
             """,
         ),
         Statement(
-            "contributions",
+            n("contributions"),
             f"""
             SELECT sid, _row, furnisher, record_id, code, occ{effects}
             FROM (
                 SELECT r.sid, r._row, r.furnisher, r.record_id, r.code, r.occ, r.amt,
                        {retracted} AS ret, v.rep, v.ful, v.obj, v.orej, v.ext
-                FROM rec r{scope_join} LEFT JOIN ev_visible v ON v.rec_row = r._row
+                FROM rec r{scope_join} LEFT JOIN {n("ev_visible")} v ON v.rec_row = r._row
                 WHERE r.rec_us <= {int(known_at_us)}{kind_filter}
             ) x
             """,
             view=True,
         ),
         Statement(
-            "per_subject",
+            n("per_subject"),
             f"""
             SELECT i.subject_id, i.kind, a.*
-            FROM (SELECT sid, {", ".join(aggregates)} FROM contributions GROUP BY sid) a
+            FROM (SELECT sid, {", ".join(aggregates)} FROM {n("contributions")} GROUP BY sid) a
             JOIN rec_ids i ON i.sid = a.sid
             """
             if population is None
@@ -570,7 +585,7 @@ def evaluation_statements(
             SELECT i.subject_id, i.kind, p.sid, {", ".join(f"a.{name}" for name in aliases)}
             FROM ({population}) p
             JOIN rec_ids i ON i.sid = p.sid
-            LEFT JOIN (SELECT sid, {", ".join(aggregates)} FROM contributions GROUP BY sid) a
+            LEFT JOIN (SELECT sid, {", ".join(aggregates)} FROM {n("contributions")} GROUP BY sid) a
                 ON a.sid = p.sid
             """,
         ),
@@ -594,21 +609,42 @@ def evaluation_statements(
     else:
         score, grade = "CAST(NULL AS BIGINT)", f"CAST(NULL AS {d.text})"
     statements.append(
-        Statement("scored", f"SELECT *, CAST({score} AS BIGINT) AS score FROM per_subject", True)
+        Statement(
+            n("scored"),
+            f"SELECT *, CAST({score} AS BIGINT) AS score FROM {n('per_subject')}",
+            True,
+        )
     )
     held = dict(held_code_lists)
     for glist in scheme.grade_lists:
         in_grade = " OR ".join(f"grade = {quote(g)}" for g in glist.grades)
         excluded = "".join(f" AND NOT ({held_code_lists[o]})" for o in glist.exclusive_of)
         held[glist.id] = f"coalesce(({in_grade}){excluded}, FALSE)"
+    # Rule 14: barred = on a black list of this scheme or (barred) of another one.
+    list_kinds = {lst.id: lst.kind for lst in scheme.lists}
+    black = [f"({held[i]})" for i in sorted(held) if list_kinds[i] == "black"]
+    own = f"coalesce({' OR '.join(black)}, FALSE)" if black else "FALSE"
+    is_barred = own if barred is None else f"({own} OR sid IN (SELECT sid FROM {barred}))"
+    for list_id in held:
+        if list_kinds[list_id] == "red":
+            held[list_id] = f"({held[list_id]}) AND NOT barred"
     lists = d.string_array([(held[i], i) for i in sorted(held)])
     measure_items = []
     for measure in sorted(scheme.measures, key=lambda m: m.id):
         conditions = [held[i] for i in measure.lists] + [
             f"coalesce(grade = {quote(g)}, FALSE)" for g in measure.grades
         ]
-        measure_items.append((" OR ".join(conditions), measure.id))
-    statements.append(Statement("graded", f"SELECT *, {grade} AS grade FROM scored", True))
+        condition = " OR ".join(conditions)
+        if measure.kind == "incentive":
+            condition = f"({condition}) AND NOT barred"
+        measure_items.append((condition, measure.id))
+    statements.append(
+        Statement(n("graded"), f"SELECT *, {grade} AS grade FROM {n('scored')}", True)
+    )
+    statements.append(Statement(n("own_black"), f"SELECT sid FROM {n('graded')} WHERE {own}", True))
+    statements.append(
+        Statement(n("barred"), f"SELECT *, {is_barred} AS barred FROM {n('graded')}", True)
+    )
     # Rule sums and list dates stay on each line for explanations.
     explained = "".join(f", s{i}" for i in range(len(rules))) + "".join(
         f", since{i}, until{i}" for i in range(len(code_lists))
@@ -617,15 +653,16 @@ def evaluation_statements(
         explained += ", holds_until"
     statements.append(
         Statement(
-            "standings",
+            n("standings"),
             f"SELECT sid, subject_id, kind, score, grade, {lists} AS lists, "
-            f"{d.string_array(measure_items)} AS measures{explained} FROM graded",
+            f"{d.string_array(measure_items)} AS measures{explained}, barred "
+            f"FROM {n('barred')}",
         )
     )
     return statements
 
 
-def _scope_statement(d: Dialect, scheme: Scheme, as_of: dt.date) -> Statement:
+def _scope_statement(d: Dialect, scheme: Scheme, as_of: dt.date, name: str) -> Statement:
     """``scope_ids``: the ``sid`` of every subject in the scheme's population on T (kinds,
     regions, age; semantics.reference.in_population), with ``adult``, the first day a person
     is old enough (NULL without min_age or for an organisation)."""
@@ -648,9 +685,15 @@ def _scope_statement(d: Dialect, scheme: Scheme, as_of: dt.date) -> Statement:
         adult = f"CASE WHEN kind = 'person' THEN {d.add_days(birthday, 1)} END"
         conditions.append(f"(kind <> 'person' OR {adult} <= {date_literal(as_of)})")
     return Statement(
-        "scope_ids",
-        f"SELECT sid, {adult} AS adult FROM rec_ids WHERE {' AND '.join(conditions)}",
+        name, f"SELECT sid, {adult} AS adult FROM rec_ids WHERE {' AND '.join(conditions)}"
     )
+
+
+def black_statement(name: str, prefixes: list[str]) -> Statement:
+    """``name``: the ``sid`` of every subject on a black list of any of the schemes whose
+    statements ran under these prefixes (each scheme's ``barred`` before any other scheme)."""
+    parts = " UNION ".join(f"SELECT sid FROM {p}own_black" for p in prefixes)
+    return Statement(name, parts)
 
 
 def _may_matter(scheme: Scheme, as_of: dt.date) -> str:

@@ -41,9 +41,11 @@ class Standing:
     measures: tuple[str, ...]
     explanation: dict[str, Any] | None = None
 
-    def to_json(self) -> str:
-        """One canonical JSON line (without the newline): fixed key order, no spaces, UTF-8."""
-        data: dict[str, Any] = {
+    def to_json(self, scheme: str | None = None) -> str:
+        """One canonical JSON line (without the newline): fixed key order, no spaces, UTF-8;
+        with ``scheme`` (two or more schemes evaluated together) it begins with that key."""
+        data: dict[str, Any] = {} if scheme is None else {"scheme": scheme}
+        data |= {
             "subject_id": self.subject_id,
             "kind": self.kind,
             "score": self.score,
@@ -226,11 +228,16 @@ def in_effect(
     return not (scheme.objection_suspends_effect and dates.suspended(as_of))
 
 
-def measure_triggers(scheme: Scheme, held: set[str], grade: str | None) -> dict[str, list[str]]:
+def measure_triggers(
+    scheme: Scheme, held: set[str], grade: str | None, *, barred: bool = False
+) -> dict[str, list[str]]:
     """Each measure that applies, by id, with what triggers it: its held lists (sorted), then
-    ``grade:G`` when the subject's grade is one of the measure's grades."""
+    ``grade:G`` when the subject's grade is one of the measure's grades. A subject ``barred``
+    (on a black list: rule 14) gets no incentive."""
     measures: dict[str, list[str]] = {}
     for measure in sorted(scheme.measures, key=lambda m: m.id):
+        if barred and measure.kind == "incentive":
+            continue
         triggers = sorted(lst for lst in measure.lists if lst in held)
         if grade is not None and grade in measure.grades:
             triggers.append(f"grade:{grade}")
@@ -248,8 +255,11 @@ def evaluate_subject(
     as_of: dt.date,
     *,
     explain: bool = False,
+    barred: bool = False,
 ) -> Standing:
-    """One subject's standing at ``as_of`` from its visible records and event dates."""
+    """One subject's standing at ``as_of`` from its visible records and event dates.
+    ``barred``: the subject is on a black list of another scheme evaluated with this one; on
+    one of this scheme's own it is barred anyway (rule 14: no red list, no incentive)."""
     # 1. A retracted record has no effect at all; nor (rule 9) has one from before the
     # subject reached the scheme's min_age.
     live = [
@@ -296,9 +306,11 @@ def evaluate_subject(
         score = max(scheme.score.min, min(scheme.score.max, scheme.score.base + total))
         grade = scheme.score.grade_of(score)
 
-    # 5. Lists: code lists from records, then grade lists from the grade.
+    # 5. Lists: code lists from records, then grade lists from the grade; black lists first,
+    # since red lists never hold a subject on a black list (rule 14).
     held: dict[str, tuple[str | None, str | None]] = {}
-    for lst in scheme.code_lists:
+    on_lists: dict[str, list[tuple[Record, dt.date]]] = {}
+    for lst in sorted(scheme.code_lists, key=lambda x: x.kind != "black"):
         since: dt.date | None = None
         until: dt.date | None = None
         for record, ds in live:
@@ -315,15 +327,22 @@ def evaluate_subject(
             if in_effect(record, end, ds, scheme, as_of, start):
                 since = start if since is None else min(since, start)
                 until = end if until is None else max(until, end)
-                entry(record)["lists"][lst.id] = end.isoformat()
+                on_lists.setdefault(lst.id, []).append((record, end))
         if since is not None and until is not None:
             held[lst.id] = (since.isoformat(), until.isoformat())
     for glist in scheme.grade_lists:
         if grade in glist.grades and not any(other in held for other in glist.exclusive_of):
             held[glist.id] = (None, None)
+    kinds = {lst.id: lst.kind for lst in scheme.lists}
+    barred = barred or any(kinds[i] == "black" for i in held)
+    if barred:
+        held = {i: dates for i, dates in held.items() if kinds[i] == "black"}
+    for list_id in held:
+        for record, end in on_lists.get(list_id, []):
+            entry(record)["lists"][list_id] = end.isoformat()
 
-    # 6. Measures: on one of its lists or in one of its grades.
-    measures = measure_triggers(scheme, set(held), grade)
+    # 6. Measures: on one of its lists or in one of its grades (no incentive when barred).
+    measures = measure_triggers(scheme, set(held), grade, barred=barred)
 
     explanation: dict[str, Any] | None = None
     if explain:
@@ -454,3 +473,39 @@ def evaluate(
         )
         for subject_id in sorted(by_subject)
     ]
+
+
+def evaluate_together(
+    records: Iterable[Record],
+    events: Iterable[Event],
+    schemes: Iterable[Scheme],
+    *,
+    as_of: dt.date,
+    known_at_us: int,
+    explain: bool = False,
+) -> list[tuple[str, Standing]]:
+    """Several schemes evaluated together (rule 14): a subject on a black list of any of
+    them is on no red list and gets no incentive in any. Lines by scheme id, then subject."""
+    ordered = sorted(schemes, key=lambda s: s.id)
+    dates = _event_dates(e for e in events if e.recorded_us <= known_at_us)
+    by_subject: dict[str, list[Record]] = defaultdict(list)
+    kinds: dict[str, Kind] = {}
+    for record in records:
+        if record.recorded_us <= known_at_us:
+            by_subject[record.subject_id].append(record)
+            kinds[record.subject_id] = record.kind
+    found: dict[str, list[Standing]] = {scheme.id: [] for scheme in ordered}
+    for subject_id in sorted(by_subject):
+        kind, mine = kinds[subject_id], by_subject[subject_id]
+        members = [s for s in ordered if in_population(s, subject_id, kind, as_of)]
+        first = {s.id: evaluate_subject(subject_id, kind, mine, dates, s, as_of) for s in members}
+        barred = any(
+            lst.kind == "black" and lst.id in first[s.id].lists for s in members for lst in s.lists
+        )
+        for scheme in members:
+            found[scheme.id].append(
+                evaluate_subject(
+                    subject_id, kind, mine, dates, scheme, as_of, explain=explain, barred=barred
+                )
+            )
+    return [(scheme_id, standing) for scheme_id, lines in found.items() for standing in lines]
