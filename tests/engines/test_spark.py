@@ -22,7 +22,7 @@ from socialcredit.evaluation import evaluate_files, parse_known_at
 from socialcredit.policy.shipped import resolve_catalogue, resolve_scheme
 from socialcredit.semantics.fields import EVENT_COLUMNS, RECORD_COLUMNS
 from tests.engines.test_agreement import run_both
-from tests.engines.test_golden import GOLDEN, GOLDEN_V2, run_scenario
+from tests.engines.test_golden import GOLDEN_V2, run_scenario
 from tests.strategies import Case, cases, catalogue, to_csv
 
 SLOW = settings(
@@ -78,15 +78,12 @@ def test_spark_explanations_agree(case: Case, tmp_path: Path) -> None:
     assert run_spark(case, tmp_path, explain=True) == outputs["reference"]
 
 
-V2_ON_SPARK = [p for p in GOLDEN if p.stem in ("flensburg-driver", "rongcheng-person")]
-
-
-@pytest.mark.parametrize("path", V2_ON_SPARK + GOLDEN_V2, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", GOLDEN_V2, ids=lambda p: p.stem)
 def test_spark_gives_every_v2_golden_scenario(path: Path, tmp_path: Path) -> None:
-    """The hand-worked scenarios of each v2 construct on Spark too: scope and min_age
-    (Rongcheng), calendar lengths (Flensburg), conduct windows, delayed lists, extensions.
-    (The other shipped policies' scenarios run on the reference and DuckDB engines; Spark
-    agrees with both on generated cases.)"""
+    """The hand-worked scenarios of the v2 constructs on Spark too: conduct windows, delayed
+    lists, extensions, coherence across schemes. (The shipped policies' scenarios — scope and
+    min_age, calendar lengths — run on the reference and DuckDB engines; Spark agrees with
+    both on generated cases, which draw scopes, months and years.)"""
     run_scenario(path, SparkEngine(master="local[2]"), tmp_path)
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from socialcredit.engines.base import Report, Request
 from socialcredit.semantics.reference import (
-    Standing,
     accept_events,
     accept_records,
-    evaluate,
     evaluate_together,
     extendable_codes,
 )
@@ -27,35 +25,21 @@ class ReferenceEngine:
             if request.events
             else ([], [])
         )
-        lines: list[tuple[str | None, Standing]]
-        if request.also:
-            lines = list(
-                evaluate_together(
-                    accepted.records,
-                    events,
-                    request.schemes,
-                    as_of=request.as_of,
-                    known_at_us=request.known_at_us,
-                    explain=request.explain,
-                )
-            )
-        else:
-            lines = [
-                (None, standing)
-                for standing in evaluate(
-                    accepted.records,
-                    events,
-                    request.scheme,
-                    as_of=request.as_of,
-                    known_at_us=request.known_at_us,
-                    explain=request.explain,
-                )
-            ]
+        # One scheme is the set of one (rule 14 within it); lines name the scheme only when
+        # several are evaluated together.
+        lines = evaluate_together(
+            accepted.records,
+            events,
+            request.schemes,
+            as_of=request.as_of,
+            known_at_us=request.known_at_us,
+            explain=request.explain,
+        )
         standings = [standing for _, standing in lines]
         request.local_out.parent.mkdir(parents=True, exist_ok=True)
         with request.local_out.open("w", encoding="utf-8", newline="\n") as handle:
             for scheme_id, standing in lines:
-                handle.write(standing.to_json(scheme_id))
+                handle.write(standing.to_json(scheme_id if request.also else None))
                 handle.write("\n")
         return Report(
             records_read=request.records.rows,
