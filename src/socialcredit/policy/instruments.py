@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Literal, cast
+from typing import Literal, cast, get_args
 
 import yaml
 
@@ -24,15 +24,7 @@ Level = Literal[
     "central_policy",
     "normative_document",
 ]
-LEVELS: tuple[Level, ...] = (
-    "law",
-    "administrative_regulation",
-    "local_regulation",
-    "judicial_interpretation",
-    "departmental_rule",
-    "central_policy",
-    "normative_document",
-)
+LEVELS: tuple[Level, ...] = get_args(Level)
 # What may set a scheme's own effect limit above five years (policy language v2, rule 7).
 STATUTORY: tuple[Level, ...] = (
     "law",
