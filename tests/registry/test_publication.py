@@ -205,8 +205,8 @@ def test_a_persons_public_view_does_the_same_work_held_or_not(
         key = subject_key_of(connection, ALICE)
         assert key is not None
         facts = load_subject(connection, key)
-        schemes = _public_schemes(connection, settings, today, now_us(), "person")
-    online = _evaluated_listings(facts, schemes, settings, today, now_us())
+        schemes, among = _public_schemes(connection, settings, today, now_us(), "person")
+    online = _evaluated_listings(facts, schemes, among, settings, today, now_us())
     assert online and public_view(store, settings, ALICE).listings == online
     # A pending batch about the person: freshness refuses the stored standing, and the
     # person is evaluated online — the same answer.

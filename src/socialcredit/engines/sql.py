@@ -470,6 +470,7 @@ def evaluation_statements(
     population: str | None = None,
     prefix: str = "",
     barred: str | None = None,
+    changes: str | None = None,
 ) -> list[Statement]:
     """Effects, scores, lists and measures per subject: table standings (sid order). With
     ``next_change``, standings also has ``holds_until`` (semantics.reference.next_change),
@@ -485,7 +486,9 @@ def evaluation_statements(
     ``prefix`` names this scheme's relations apart from another's (``{prefix}standings``);
     the last two statements are always ``barred`` and the standings, so that a caller
     evaluating several schemes runs every scheme's others first, then ``barred``'s relation
-    (:func:`black_statement` over each scheme's ``own_black``), then each scheme's last two."""
+    (:func:`black_statement` over each scheme's ``own_black``), then each scheme's last two.
+    ``changes`` (with ``next_change``): a relation (``sid``, ``nc``) of the next changes under
+    those other schemes, folded into ``holds_until``."""
 
     def n(name: str) -> str:
         return prefix + name
@@ -649,14 +652,18 @@ def evaluation_statements(
     explained = "".join(f", s{i}" for i in range(len(rules))) + "".join(
         f", since{i}, until{i}" for i in range(len(code_lists))
     )
-    if next_change:
+    source = f"{n('barred')} b"
+    if next_change and changes is not None:
+        explained += ", least(b.holds_until, c.nc) AS holds_until"
+        source += f" LEFT JOIN {changes} c ON c.sid = b.sid"
+    elif next_change:
         explained += ", holds_until"
     statements.append(
         Statement(
             n("standings"),
-            f"SELECT sid, subject_id, kind, score, grade, {lists} AS lists, "
+            f"SELECT b.sid AS sid, subject_id, kind, score, grade, {lists} AS lists, "
             f"{d.string_array(measure_items)} AS measures{explained}, barred "
-            f"FROM {n('barred')}",
+            f"FROM {source}",
         )
     )
     return statements

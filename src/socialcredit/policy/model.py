@@ -317,6 +317,19 @@ class Scheme:
     def grade_lists(self) -> tuple[GradeList, ...]:
         return tuple(lst for lst in self.lists if isinstance(lst, GradeList))
 
+    @property
+    def bars(self) -> bool:
+        """Whether the scheme has a black list (rule 14: its subjects on one are barred from
+        every red list and incentive evaluated with it)."""
+        return any(lst.kind == "black" for lst in self.lists)
+
+    @property
+    def rewards(self) -> bool:
+        """Whether the scheme has a red list or an incentive measure (what rule 14 bars)."""
+        return any(lst.kind == "red" for lst in self.lists) or any(
+            m.kind == "incentive" for m in self.measures
+        )
+
     def codes_used(self) -> frozenset[str]:
         rules = {rule.code for rule in self.score.rules} if self.score else set()
         return frozenset(rules.union(*(lst.codes for lst in self.code_lists)))

@@ -28,9 +28,9 @@ def init_store(store: Store, settings: Settings) -> Initialised:
     already published are no-ops), and evaluate the current standings of any scheme that
     needs it."""
     before, after = store.migrate()
-    with store.writing("admin_log") as connection:
+    with store.writing("standings", "admin_log") as connection:
         adopted = adminlog.adopt(connection)
-        published = publish_shipped(connection)
+        published = publish_shipped(connection, settings.today())
     evaluated = refresh(store, settings).schemes_rebuilt
     return Initialised(before, after, published, evaluated, adopted)
 
@@ -40,7 +40,9 @@ def publish_files(
 ) -> tuple[list[Published], list[str]]:
     """Validate and publish policy files, all or none; when any is new, re-evaluate the current
     standings of the schemes it changes. Returns what was published and what was evaluated."""
-    with store.writing("admin_log") as connection:
-        published = [publish_file(connection, path, by=by) for path in paths]
+    with store.writing("standings", "admin_log") as connection:
+        published = [
+            publish_file(connection, path, by=by, today=settings.today()) for path in paths
+        ]
     rebuilt = refresh(store, settings).schemes_rebuilt if any(p.new for p in published) else []
     return published, rebuilt

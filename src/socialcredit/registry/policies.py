@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,8 +29,8 @@ from socialcredit.policy.loader import parse_catalogue, parse_scheme
 from socialcredit.policy.model import Catalogue, Scheme
 from socialcredit.policy.shipped import shipped_catalogue_text, shipped_scheme_texts
 from socialcredit.registry import adminlog
-from socialcredit.store.db import now_us
-from socialcredit.store.schema import furnishers, policy_versions
+from socialcredit.store.db import Store, lock, now_us
+from socialcredit.store.schema import STANDINGS_GENERATION, furnishers, policy_versions, standings
 
 CATALOGUE_ID = "catalogue"
 FURNISHER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -37,6 +38,10 @@ FURNISHER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 class RegistryError(SocialCreditError):
     """A registry operation was refused: the message says why and what to do instead."""
+
+
+class NotInForce(RegistryError):
+    """A scheme was asked for at a day before its first version takes effect."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,10 @@ def publish_scheme(
     *,
     source: str,
     by: str = "socialcredit",
+    today: dt.date | None = None,
 ) -> Published:
+    """Publish a scheme version (validated; the same text again is a no-op). ``today``: the
+    registry's day, from which a version without ``effective_from`` is in effect."""
     catalogue = catalogue_at(connection)
     scheme = parse_scheme(text, catalogue=catalogue, source=source)
     existing = connection.execute(
@@ -151,8 +159,48 @@ def publish_scheme(
             f"{source}: scheme {scheme.id} is already at version {latest.version}; a new "
             f"version must be higher (use {latest.version + 1})"
         )
+    if scheme.bars:  # before the admin log's lock: the derived state's comes first
+        _bring_forward(connection, scheme, today)
     _insert(connection, "scheme", scheme.id, scheme.version, scheme.effective_from, text, by)
     return Published("scheme", scheme.id, scheme.version, new=True)
+
+
+def _bring_forward(connection: sa.Connection, scheme: Scheme, today: dt.date | None) -> None:
+    """Rule 14: from its effective day a new version of a scheme with a black list may change
+    who is barred from the red lists and incentives of the schemes that reward; their stored
+    current standings hold at most until that day (freshness then sends them online, and the
+    upkeep rewrites them). Takes the derived state's lock: the caller's transaction must be
+    free to (``store.writing("standings", "admin_log")``)."""
+    day = scheme.effective_from or today or dt.date.today()
+    catalogue = catalogue_text(connection)
+    rewarding = []
+    for sid in scheme_ids(connection):
+        if sid == scheme.id:
+            continue
+        versions = connection.execute(
+            sa.select(policy_versions.c.version, policy_versions.c.source).where(
+                policy_versions.c.kind == "scheme", policy_versions.c.policy_id == sid
+            )
+        ).all()
+        if any(
+            _parse_scheme_cached(
+                v.source, f"published scheme {sid} version {v.version}", catalogue
+            ).rewards
+            for v in versions
+        ):
+            rewarding.append(sid)
+    if not rewarding:
+        return
+    lock(connection, "standings")
+    connection.execute(
+        standings.update()
+        .where(
+            standings.c.scheme_id.in_(rewarding),
+            sa.or_(standings.c.holds_until.is_(None), standings.c.holds_until > day),
+        )
+        .values(holds_until=day)
+    )
+    Store.raise_generation(connection, STANDINGS_GENERATION)
 
 
 def _insert(
@@ -197,7 +245,13 @@ def policy_kind(text: str, source: str) -> str:
     )
 
 
-def publish_file(connection: sa.Connection, path: Path, *, by: str = "socialcredit") -> Published:
+def publish_file(
+    connection: sa.Connection,
+    path: Path,
+    *,
+    by: str = "socialcredit",
+    today: dt.date | None = None,
+) -> Published:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -205,10 +259,10 @@ def publish_file(connection: sa.Connection, path: Path, *, by: str = "socialcred
     source = str(path)
     if policy_kind(text, source) == "catalogue":
         return publish_catalogue(connection, text, source=source, by=by)
-    return publish_scheme(connection, text, source=source, by=by)
+    return publish_scheme(connection, text, source=source, by=by, today=today)
 
 
-def publish_shipped(connection: sa.Connection) -> list[Published]:
+def publish_shipped(connection: sa.Connection, today: dt.date | None = None) -> list[Published]:
     """The shipped catalogue and schemes, for `init`; already published texts are no-ops."""
     results = [
         publish_catalogue(
@@ -223,6 +277,7 @@ def publish_shipped(connection: sa.Connection) -> list[Published]:
                 connection,
                 text,
                 source=f"shipped:{scheme_id}.yaml",
+                today=today,
             )
         )
     return results
@@ -243,6 +298,18 @@ class Applicable:
 
     scheme: Scheme
     next_effective: dt.date | None
+
+
+def companions(applicable: Applicable, among: Iterable[Applicable]) -> list[Applicable]:
+    """Rule 14 in the registry: the other schemes in force (of ``among``) whose black lists
+    bar a subject from this scheme's red lists and incentives — none when it has neither. A
+    standing under the scheme holds only until the first change under any of them, too."""
+    if not applicable.scheme.rewards:
+        return []
+    mine = applicable.scheme.id
+    return sorted(
+        (a for a in among if a.scheme.id != mine and a.scheme.bars), key=lambda a: a.scheme.id
+    )
 
 
 def scheme_at(
@@ -268,7 +335,7 @@ def scheme_at(
         raise NotFound(f"no scheme {scheme_id!r} was published by then; published schemes: {known}")
     in_force = [r for r in rows if r.effective_from is None or r.effective_from <= as_of]
     if not in_force:
-        raise RegistryError(
+        raise NotInForce(
             f"scheme {scheme_id!r} has no version in effect on {as_of.isoformat()}; the earliest "
             f"takes effect on {min(r.effective_from for r in rows).isoformat()}"
         )
@@ -299,11 +366,15 @@ class Furnisher:
 def schemes_in_force(
     connection: sa.Connection, *, as_of: dt.date, known_us: int
 ) -> list[Applicable]:
-    """Every published scheme, in the version in force at T as known at K, by id."""
-    return [
-        scheme_at(connection, sid, as_of=as_of, known_us=known_us)
-        for sid in scheme_ids(connection, known_us)
-    ]
+    """Every published scheme with a version in force at T as known at K, in that version, by
+    id (a scheme whose first version takes effect after T is not in force yet)."""
+    found = []
+    for sid in scheme_ids(connection, known_us):
+        try:
+            found.append(scheme_at(connection, sid, as_of=as_of, known_us=known_us))
+        except NotInForce:
+            continue
+    return found
 
 
 def add_furnisher(

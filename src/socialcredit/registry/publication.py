@@ -195,39 +195,42 @@ def public_view(store: Store, settings: Settings, identifier: str) -> PublicView
             return view
         facts = load_subject(connection, key)
         catalogue = catalogue_at(connection, known)
-        schemes = _public_schemes(connection, settings, today, known, facts.kind)
+        schemes, among = _public_schemes(connection, settings, today, known, facts.kind)
         marks = under_objection(connection, key)
     view.name = facts.name
     view.records = [
         replace(r, under_objection=f"{r.furnisher}/{r.record_id}" in marks)
         for r in _public_records(facts, catalogue, settings, today)
     ]
-    view.listings = _evaluated_listings(facts, schemes, settings, today, known)
+    view.listings = _evaluated_listings(facts, schemes, among, settings, today, known)
     return view
 
 
 def _public_schemes(
     connection: sa.Connection, settings: Settings, today: dt.date, known: int, kind: str
-) -> list[Applicable]:
-    """The schemes in force today that evaluate subjects of ``kind`` and have a public list."""
-    return [
+) -> tuple[list[Applicable], list[Applicable]]:
+    """The schemes in force today that evaluate subjects of ``kind`` and have a public list,
+    and every scheme in force (what they are evaluated with: rule 14)."""
+    in_force = schemes_in_force(connection, as_of=today, known_us=known)
+    public = [
         applicable
-        for applicable in schemes_in_force(connection, as_of=today, known_us=known)
+        for applicable in in_force
         if kind in applicable.scheme.subjects and any(lst.public for lst in applicable.scheme.lists)
     ]
+    return public, in_force
 
 
 # The person-public schemes per store, kept while the store's newest policy version and the day
 # are as they were (policy versions are append-only; every scheme and catalogue read is of them).
-_SCHEMES: weakref.WeakKeyDictionary[Store, tuple[tuple[Any, ...], list[Applicable]]] = (
-    weakref.WeakKeyDictionary()
-)
+_SCHEMES: weakref.WeakKeyDictionary[
+    Store, tuple[tuple[Any, ...], tuple[list[Applicable], list[Applicable]]]
+] = weakref.WeakKeyDictionary()
 _SCHEMES_LOCK = threading.Lock()
 
 
 def _person_schemes(
     store: Store, connection: sa.Connection, settings: Settings, today: dt.date, known: int
-) -> list[Applicable]:
+) -> tuple[list[Applicable], list[Applicable]]:
     """:func:`_public_schemes` for persons, from memory while no policy was published and the
     day is the same (one statement, whatever the subject)."""
     state = (
@@ -261,7 +264,7 @@ def _person_view(store: Store, settings: Settings, identifier: str) -> PublicVie
         identifier=mask_identifier(identifier), kind="person", name=None, on=today.isoformat()
     )
     with store.reading() as connection:
-        schemes = _person_schemes(store, connection, settings, today, known)
+        schemes, among = _person_schemes(store, connection, settings, today, known)
         if not schemes:
             return nothing
         by_id = {applicable.scheme.id: applicable for applicable in schemes}
@@ -330,7 +333,7 @@ def _person_view(store: Store, settings: Settings, identifier: str) -> PublicVie
             for sid, applicable in by_id.items()
         ):
             facts = load_subject(connection, key)
-            listings = _evaluated_listings(facts, schemes, settings, today, known)
+            listings = _evaluated_listings(facts, schemes, among, settings, today, known)
         else:
             listings = []
             for row in sorted(listed, key=lambda r: public.index((r.scheme_id, r.list_id))):
@@ -374,13 +377,21 @@ def _in_pending_batch(
 
 
 def _evaluated_listings(
-    facts: Any, schemes: list[Applicable], settings: Settings, today: dt.date, known: int
+    facts: Any,
+    schemes: list[Applicable],
+    among: list[Applicable],
+    settings: Settings,
+    today: dt.date,
+    known: int,
 ) -> list[PublicListing]:
-    """The public lists a subject is on today, evaluated online from its facts."""
+    """The public lists a subject is on today, evaluated online from its facts (each scheme
+    of ``schemes`` with every scheme in force, ``among``: rule 14)."""
     found = []
     for applicable in schemes:
         scheme = applicable.scheme
-        evaluated = evaluate_facts(facts, applicable, as_of=today, known_at_us=known, explain=True)
+        evaluated = evaluate_facts(
+            facts, applicable, as_of=today, known_at_us=known, explain=True, among=among
+        )
         standing = evaluated.standing
         if standing is None or standing.explanation is None:
             continue
@@ -524,7 +535,10 @@ def public_list(
                 f"the list {scheme_id}/{list_id} is being brought up to date after a large batch "
                 f"({len(unsure):,} subjects); try again shortly"
             )
-        extra = _evaluated_members(connection, applicable, lst.id, unsure, settings, today, known)
+        among = schemes_in_force(connection, as_of=today, known_us=known)
+        extra = _evaluated_members(
+            connection, applicable, among, lst.id, unsure, settings, today, known
+        )
         base = (
             sa.select(
                 subjects.c.identifier,
@@ -591,6 +605,7 @@ def _stored_among(connection: sa.Connection, base: Any, keys: set[int]) -> set[s
 def _evaluated_members(
     connection: sa.Connection,
     applicable: Any,
+    among: list[Applicable],
     list_id: str,
     keys: set[int],
     settings: Settings,
@@ -603,7 +618,9 @@ def _evaluated_members(
         facts = load_subject(connection, key)
         if facts.kind not in applicable.scheme.subjects:
             continue
-        evaluated = evaluate_facts(facts, applicable, as_of=today, known_at_us=known, explain=True)
+        evaluated = evaluate_facts(
+            facts, applicable, as_of=today, known_at_us=known, explain=True, among=among
+        )
         standing = evaluated.standing
         if standing is None or standing.explanation is None or list_id not in standing.lists:
             continue

@@ -206,10 +206,11 @@ def report_data(
         facts = load_subject(connection, key)
         catalogue = catalogue_at(connection, known)
         results: dict[str, Evaluated] = {}
-        for applicable in schemes_in_force(connection, as_of=today, known_us=known):
+        in_force = schemes_in_force(connection, as_of=today, known_us=known)
+        for applicable in in_force:
             if facts.kind in applicable.scheme.subjects:
                 results[applicable.scheme.id] = evaluate_facts(
-                    facts, applicable, as_of=today, known_at_us=known, explain=True
+                    facts, applicable, as_of=today, known_at_us=known, explain=True, among=in_force
                 )
         names = dict(connection.execute(sa.select(furnishers.c.id, furnishers.c.name)).all())
         cases = _cases(connection, key)

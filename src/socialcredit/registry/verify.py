@@ -36,9 +36,10 @@ from socialcredit.registry import adminlog
 from socialcredit.registry.audit import verify_audit
 from socialcredit.registry.chain import CHAINS, NAMES, Verification, anchored_head
 from socialcredit.registry.ledger import verify as verify_ledger
-from socialcredit.registry.policies import Applicable, schemes_in_force
+from socialcredit.registry.policies import Applicable, companions, schemes_in_force
 from socialcredit.registry.standings.batch import duckdb_standings, list_rows_sql
 from socialcredit.registry.standings.freshness import pending_subjects, stale_rows
+from socialcredit.registry.standings.online import earliest
 from socialcredit.registry.standings.snapshot import ledger_snapshot, read_arrow
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us, us_to_iso
@@ -238,7 +239,9 @@ def verify_standings(store: Store, settings: Settings, step: Progress) -> tuple[
     checked = 0
     for applicable in in_force:
         step(f"current standings: {applicable.scheme.id}")
-        found, count = _compare_scheme(store, applicable, snapshot, today, known, unsure)
+        found, count = _compare_scheme(
+            store, applicable, companions(applicable, in_force), snapshot, today, known, unsure
+        )
         problems.extend(found)
         checked += count
     if len(problems) > LIMIT:
@@ -261,6 +264,7 @@ _STORED_LISTS = (
 def _compare_scheme(
     store: Store,
     applicable: Applicable,
+    barring: list[Applicable],
     snapshot: Any,
     today: dt.date,
     known: int,
@@ -275,12 +279,11 @@ def _compare_scheme(
             (_STORED_LISTS[0].format(scheme=quoted), _STORED_LISTS[1]),
         ],
     )
-    next_effective = (
-        f"DATE '{applicable.next_effective.isoformat()}'" if applicable.next_effective else "NULL"
-    )
+    day = earliest(applicable.next_effective, *(a.next_effective for a in barring))
+    next_effective = f"DATE '{day.isoformat()}'" if day else "NULL"
     con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
     try:
-        duckdb_standings(con, snapshot, scheme, today, known)
+        duckdb_standings(con, snapshot, scheme, today, known, [a.scheme for a in barring])
         con.register("stored_arrow", stored)
         con.register("stored_lists_arrow", stored_lists)
         con.register(

@@ -449,9 +449,11 @@ def evaluate(
     as_of: dt.date,
     known_at_us: int,
     explain: bool = False,
+    barred: bool = False,
 ) -> list[Standing]:
     """Every subject of the scheme's kinds with an accepted record visible at K (step 7),
-    sorted by identifier (step 8)."""
+    sorted by identifier (step 8). ``barred`` (one subject's records): the subject is on a
+    black list of another scheme evaluated with this one (rule 14)."""
     visible_dates = _event_dates(e for e in events if e.recorded_us <= known_at_us)
     by_subject: dict[str, list[Record]] = defaultdict(list)
     kinds: dict[str, Kind] = {}
@@ -470,6 +472,7 @@ def evaluate(
             scheme,
             as_of,
             explain=explain,
+            barred=barred,
         )
         for subject_id in sorted(by_subject)
     ]

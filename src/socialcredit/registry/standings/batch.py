@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import resource
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +24,18 @@ import sqlalchemy as sa
 
 from socialcredit.engines.backend import SqlBackend
 from socialcredit.engines.duckdb_engine import DuckDBBackend
-from socialcredit.engines.sql import Dialect, Statement, evaluation_statements, quote
+from socialcredit.engines.sql import (
+    Dialect,
+    Statement,
+    black_statement,
+    evaluation_statements,
+    quote,
+)
 from socialcredit.errors import UsageError
 from socialcredit.policy.model import Scheme
 from socialcredit.registry.notices import changes_sql
 from socialcredit.registry.notices import insert_rows as insert_notices
-from socialcredit.registry.policies import scheme_at
+from socialcredit.registry.policies import companions, scheme_at, schemes_in_force
 from socialcredit.registry.standings.current import (
     LIST_COLUMNS,
     STANDING_COLUMNS,
@@ -73,18 +79,31 @@ def _peak_rss_mib() -> float:
 
 
 def batch_statements(
-    d: Dialect, scheme: Scheme, as_of: dt.date, known_at_us: int
+    d: Dialect,
+    scheme: Scheme,
+    as_of: dt.date,
+    known_at_us: int,
+    companions: Sequence[Scheme] = (),
 ) -> list[Statement]:
     """The evaluation over ``snap_records``, ``snap_events``, ``snap_subjects`` (as
     ledger_snapshot makes them), ending in table ``standings`` (with ``holds_until``). The
     ledger is validated already, so the inputs are the accepted records and events as they
-    are, grouped by the store's integer subject keys."""
-    # A subject's first record was recorded when the subject was registered (same batch).
-    kinds = ", ".join(f"'{k}'" for k in scheme.subjects)
-    population = (
-        f"SELECT CAST(id AS BIGINT) AS sid FROM snap_subjects "
-        f"WHERE first_recorded_us <= {int(known_at_us)} AND kind IN ({kinds})"
-    )
+    are, grouped by the store's integer subject keys.
+
+    ``companions`` (rule 14: :func:`socialcredit.registry.policies.companions`): the schemes
+    whose black lists bar a subject from this scheme's red lists and incentives. Each is
+    evaluated up to its black lists (relations ``c0_``, ``c1_``…), and ``holds_until`` is the
+    first change under any of them too, as
+    :func:`socialcredit.registry.standings.online.evaluate_facts` computes it."""
+
+    def population(of: Scheme) -> str:
+        # A subject's first record was recorded when the subject was registered (same batch).
+        kinds = ", ".join(f"'{k}'" for k in of.subjects)
+        return (
+            f"SELECT CAST(id AS BIGINT) AS sid FROM snap_subjects "
+            f"WHERE first_recorded_us <= {int(known_at_us)} AND kind IN ({kinds})"
+        )
+
     inputs = [
         Statement(
             "rec_ids",
@@ -109,13 +128,40 @@ def batch_statements(
             view=True,
         ),
     ]
-    return inputs + evaluation_statements(
-        d,
-        scheme,
-        as_of=as_of,
-        known_at_us=known_at_us,
-        next_change=True,
-        population=population,
+    names = [f"c{i}_" for i in range(len(companions))]
+    barring: list[Statement] = []
+    for other, prefix in zip(companions, names, strict=True):
+        barring += evaluation_statements(
+            d,
+            other,
+            as_of=as_of,
+            known_at_us=known_at_us,
+            next_change=True,
+            population=population(other),
+            prefix=prefix,
+        )[:-2]
+    if companions:
+        changes = " UNION ALL ".join(f"SELECT sid, holds_until FROM {p}graded" for p in names)
+        barring += [
+            black_statement("black_sids", names),
+            Statement(
+                "companion_changes",
+                f"SELECT sid, min(holds_until) AS nc FROM ({changes}) x GROUP BY sid",
+            ),
+        ]
+    return (
+        inputs
+        + barring
+        + evaluation_statements(
+            d,
+            scheme,
+            as_of=as_of,
+            known_at_us=known_at_us,
+            next_change=True,
+            population=population(scheme),
+            barred="black_sids" if companions else None,
+            changes="companion_changes" if companions else None,
+        )
     )
 
 
@@ -151,12 +197,17 @@ def list_rows_sql(scheme: Scheme, table: str) -> str:
 
 
 def evaluate_on(
-    backend: SqlBackend, snapshot: Snapshot, scheme: Scheme, as_of: dt.date, known_at_us: int
+    backend: SqlBackend,
+    snapshot: Snapshot,
+    scheme: Scheme,
+    as_of: dt.date,
+    known_at_us: int,
+    companions: Sequence[Scheme] = (),
 ) -> None:
     """The batch statements on a backend, over the snapshot: table ``standings`` there."""
     for name, table in zip(SNAPSHOT_QUERIES, snapshot.tables(), strict=True):
         backend.register_snapshot(f"snap_{name}", table)
-    backend.run(batch_statements(backend.dialect, scheme, as_of, known_at_us))
+    backend.run(batch_statements(backend.dialect, scheme, as_of, known_at_us, companions))
 
 
 def duckdb_standings(
@@ -165,9 +216,10 @@ def duckdb_standings(
     scheme: Scheme,
     as_of: dt.date,
     known_at_us: int,
+    companions: Sequence[Scheme] = (),
 ) -> None:
     """:func:`evaluate_on` in ``con`` itself: ``standings`` is a table of that connection."""
-    evaluate_on(DuckDBBackend(con), snapshot, scheme, as_of, known_at_us)
+    evaluate_on(DuckDBBackend(con), snapshot, scheme, as_of, known_at_us, companions)
 
 
 def _spark_standings(
@@ -176,13 +228,14 @@ def _spark_standings(
     as_of: dt.date,
     known_at_us: int,
     master: str | None,
+    companions: Sequence[Scheme] = (),
 ) -> pa.Table:
     """The same statements on Spark, over the snapshot handed over as Parquet files."""
     from socialcredit.engines.spark_engine import SparkEngine
 
     backend = SparkEngine(master=master).backend()
     try:
-        evaluate_on(backend, snapshot, scheme, as_of, known_at_us)
+        evaluate_on(backend, snapshot, scheme, as_of, known_at_us, companions)
         return backend.arrow(f"SELECT {', '.join(result_columns(scheme))} FROM standings")
     finally:
         backend.close()
@@ -217,7 +270,9 @@ def evaluate_registry(
     timings: dict[str, float] = {}
     with store.reading() as connection:
         applicable = scheme_at(connection, scheme_id, as_of=day, known_us=known)
+        barring = companions(applicable, schemes_in_force(connection, as_of=day, known_us=known))
     scheme = applicable.scheme
+    others = [a.scheme for a in barring]
 
     step("snapshot")
     started = time.perf_counter()
@@ -229,9 +284,11 @@ def evaluate_registry(
     con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
     try:
         if engine == "spark":
-            con.register("standings", _spark_standings(taken, scheme, day, known, spark_master))
+            con.register(
+                "standings", _spark_standings(taken, scheme, day, known, spark_master, others)
+            )
         else:
-            duckdb_standings(con, taken, scheme, day, known)
+            duckdb_standings(con, taken, scheme, day, known, others)
         con.execute(
             """
             CREATE TEMP TABLE result AS
@@ -261,7 +318,7 @@ def evaluate_registry(
 
     step("store")
     started = time.perf_counter()
-    next_effective = applicable.next_effective
+    next_effective = earliest(applicable.next_effective, *(a.next_effective for a in barring))
     summary = {
         "grades": {g: int(n) for g, n in sorted(grades.items(), key=lambda i: str(i[0])) if g},
         "lists": {k: int(v) for k, v in sorted(list_sizes.items())},

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from socialcredit.registry.notices import changes as notice_changes
 from socialcredit.registry.notices import insert_rows as insert_notices
-from socialcredit.registry.policies import Applicable, scheme_at, scheme_ids
+from socialcredit.registry.policies import Applicable, schemes_in_force
 from socialcredit.registry.standings.online import evaluate_facts, ids_json, load_subject
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
@@ -53,10 +53,7 @@ def applicable_now(
     connection: sa.Connection, settings: Settings, today: dt.date, known: int
 ) -> dict[str, Applicable]:
     """Every published scheme in the version in force today, as known at ``known``."""
-    return {
-        sid: scheme_at(connection, sid, as_of=today, known_us=known)
-        for sid in scheme_ids(connection, known)
-    }
+    return {a.scheme.id: a for a in schemes_in_force(connection, as_of=today, known_us=known)}
 
 
 @dataclass
@@ -84,7 +81,14 @@ def evaluate_current(
     for key in keys:
         facts = load_subject(connection, key)
         for sid, app in found.applicable.items():
-            result = evaluate_facts(facts, app, as_of=today, known_at_us=known, explain=True)
+            result = evaluate_facts(
+                facts,
+                app,
+                as_of=today,
+                known_at_us=known,
+                explain=True,
+                among=found.applicable.values(),
+            )
             s = result.standing
             if s is None or s.explanation is None:
                 continue

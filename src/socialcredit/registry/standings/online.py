@@ -21,7 +21,12 @@ from socialcredit.errors import NotFound, UsageError
 from socialcredit.identifiers import check
 from socialcredit.policy.model import Scheme
 from socialcredit.registry.audit import Reader, record_read
-from socialcredit.registry.policies import Applicable, scheme_at, scheme_ids
+from socialcredit.registry.policies import (
+    Applicable,
+    companions,
+    scheme_at,
+    schemes_in_force,
+)
 from socialcredit.semantics.fields import Event, Record
 from socialcredit.semantics.reference import Standing, evaluate, next_change, visible_dates
 from socialcredit.settings import Settings
@@ -109,7 +114,12 @@ def evaluate_facts(
     as_of: dt.date,
     known_at_us: int,
     explain: bool = False,
+    among: Iterable[Applicable] = (),
 ) -> Evaluated:
+    """A subject's standing under one scheme version. ``among``: the schemes in force with it
+    (rule 14): on a black list of any of them, the subject is on none of this scheme's red
+    lists and gets none of its incentives, and the standing holds only until the first change
+    under those schemes as well (:func:`socialcredit.registry.policies.companions`)."""
     scheme = applicable.scheme
     outside = (
         scheme.scope.outside(facts.identifier, facts.kind, as_of)
@@ -120,14 +130,33 @@ def evaluate_facts(
         adult = scheme.scope.adult_from(facts.identifier, facts.kind)
         of_age = adult if adult is not None and as_of < adult else None
         return Evaluated(scheme, None, earliest(of_age, applicable.next_effective), outside)
+    visible = [r for r in facts.records if r.recorded_us <= known_at_us]
+    dates = visible_dates(facts.events, known_at_us)
+    barred, changes = False, [applicable.next_effective]
+    for other in companions(applicable, among):
+        changes.append(other.next_effective)
+        if facts.kind not in other.scheme.subjects:
+            continue
+        theirs = evaluate(
+            facts.records, facts.events, other.scheme, as_of=as_of, known_at_us=known_at_us
+        )
+        if theirs:
+            black = {lst.id for lst in other.scheme.lists if lst.kind == "black"}
+            barred = barred or not black.isdisjoint(theirs[0].lists)
+            changes.append(next_change(visible, dates, other.scheme, as_of))
     found = evaluate(
-        facts.records, facts.events, scheme, as_of=as_of, known_at_us=known_at_us, explain=explain
+        facts.records,
+        facts.events,
+        scheme,
+        as_of=as_of,
+        known_at_us=known_at_us,
+        explain=explain,
+        barred=barred,
     )
     if not found:
         return Evaluated(scheme, None, applicable.next_effective)
-    visible = [r for r in facts.records if r.recorded_us <= known_at_us]
-    change = next_change(visible, visible_dates(facts.events, known_at_us), scheme, as_of)
-    return Evaluated(scheme, found[0], earliest(change, applicable.next_effective))
+    change = next_change(visible, dates, scheme, as_of)
+    return Evaluated(scheme, found[0], earliest(change, *changes))
 
 
 @dataclass(frozen=True)
@@ -172,10 +201,16 @@ def standing_of(
         if key is None:
             raise NotFound(f"the registry holds no records about {identifier}")
         facts = load_subject(connection, key)
-        wanted = [scheme_id] if scheme_id else scheme_ids(connection, known)
+        in_force = schemes_in_force(connection, as_of=day, known_us=known)
+        if scheme_id:
+            in_force = [a for a in in_force if a.scheme.id != scheme_id]
+            wanted = [scheme_at(connection, scheme_id, as_of=day, known_us=known)]
+            in_force.append(wanted[0])
+        else:
+            wanted = in_force
         results = {}
-        for sid in wanted:
-            applicable = scheme_at(connection, sid, as_of=day, known_us=known)
+        for applicable in wanted:
+            sid = applicable.scheme.id
             if facts.kind not in applicable.scheme.subjects:
                 if scheme_id:
                     raise UsageError(
@@ -184,7 +219,7 @@ def standing_of(
                     )
                 continue
             results[sid] = evaluate_facts(
-                facts, applicable, as_of=day, known_at_us=known, explain=True
+                facts, applicable, as_of=day, known_at_us=known, explain=True, among=in_force
             )
         marks = under_objection(connection, key)
     what = f"standing:{scheme_id or 'all'}"
