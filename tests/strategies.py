@@ -57,7 +57,7 @@ def catalogue() -> Catalogue:
                 "polarity": polarity,
                 "subjects": list(subjects),
                 "severity": "general",
-                "legal_basis": f"basis of {code}",
+                "legal_basis": "spc-2017-7 art. 1",
             }
             for code, polarity, subjects in CODES
         ]
@@ -127,7 +127,7 @@ def schemes(draw: st.DrawFn, *, suspends: bool | None = None) -> Scheme:
             rule: dict[str, Any] = {
                 "code": code,
                 **draw(lengths("valid")),
-                "legal_basis": f"rule {code}",
+                "legal_basis": f"spc-2017-7 art. 1 ({code})",
                 "ends_on_fulfilment": draw(st.booleans()),
             }
             if draw(st.booleans()):
@@ -174,7 +174,7 @@ def schemes(draw: st.DrawFn, *, suspends: bool | None = None) -> Scheme:
             "id": f"list-{index}",
             "kind": kind,
             "title": "generated list",
-            "legal_basis": "list basis",
+            "legal_basis": "spc-2017-7 art. 2",
             "codes": draw(st.lists(st.sampled_from(codes), unique=True, min_size=1)),
             **draw(lengths("duration")),
             "ends_on_fulfilment": draw(st.booleans()),
@@ -196,7 +196,7 @@ def schemes(draw: st.DrawFn, *, suspends: bool | None = None) -> Scheme:
                 "id": "grade-list",
                 "kind": "black",
                 "title": "graded",
-                "legal_basis": "grade basis",
+                "legal_basis": "guobanfa-2020-49 sect. 1",
                 "grades": draw(st.lists(st.sampled_from(grades), unique=True, min_size=1)),
                 # a black list never depends on a red one (rule 14)
                 "exclusive_of": [
@@ -221,7 +221,7 @@ def schemes(draw: st.DrawFn, *, suspends: bool | None = None) -> Scheme:
                     "agency": "agency",
                     "kind": "restriction",
                     "title": "measure",
-                    "legal_basis": "measure basis",
+                    "legal_basis": "spc-2015-17 art. 3",
                     "when": when,
                 }
             )

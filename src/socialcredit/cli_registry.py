@@ -18,7 +18,7 @@ from rich.table import Table
 from socialcredit.cli_common import Db, Json, err, out
 from socialcredit.errors import UsageError
 from socialcredit.evaluation import parse_as_of, parse_known_at
-from socialcredit.registry.admin import init_store, publish_files
+from socialcredit.registry.admin import init_store, publish_files, scheme_texts
 from socialcredit.registry.audit import Reader, reads_of
 from socialcredit.registry.due_process import (
     Case,
@@ -29,6 +29,7 @@ from socialcredit.registry.due_process import (
     queue,
 )
 from socialcredit.registry.export import export_ledger
+from socialcredit.registry.impact import Impact, impact_of
 from socialcredit.registry.ingest import IngestReport, ingest_events, ingest_records
 from socialcredit.registry.notices import notices_of
 from socialcredit.registry.notices import send as send_notices
@@ -81,6 +82,33 @@ def stage(label: str) -> Iterator[Callable[[str], None]]:
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def show_impact(found: Impact) -> None:
+    """A scheme version's changes and impact, for `policy publish --dry-run`."""
+    against = f"against version {found.replaces}" if found.replaces else "(a first version)"
+    out.print(
+        f"scheme {found.scheme_id} version {found.version} {against}, evaluated on "
+        f"{found.on.isoformat()} over {found.subjects:,} subjects"
+    )
+    for change in found.changes:
+        out.print(f"  {'harsher' if change.harsher else 'milder '}  {change.item}: {change.what}")
+    if found.replaces and not found.changes:
+        out.print("  no change is milder or harsher")
+    for line in found.refused:
+        out.print(f"  [bold]would be refused[/bold]: {line}")
+    for label, counts in (("listed", found.listed), ("delisted", found.delisted)):
+        for list_id, n in counts.items():
+            out.print(f"  {label} on {list_id}: {n:,}")
+    for move, n in found.grades.items():
+        out.print(f"  grade {move}: {n:,}")
+    for label, per in (("gain", found.measures_gained), ("lose", found.measures_lost)):
+        for agency, measures in per.items():
+            for measure, n in measures.items():
+                out.print(f"  {label} {measure} ({agency}): {n:,}")
+    moved = (found.listed, found.delisted, found.grades, found.measures_gained, found.measures_lost)
+    if not any(moved):
+        out.print("  no subject's standing would change")
 
 
 def registry_evaluate(
@@ -197,15 +225,56 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
     @policy_app.command("publish")
     def policy_publish(
         files: Annotated[list[Path], typer.Argument(help="Catalogue or scheme YAML files.")],
+        reason: Annotated[
+            str | None,
+            typer.Option(
+                help="Why the version is published (required unless --dry-run); recorded with "
+                "it and in the admin log."
+            ),
+        ] = None,
+        dry_run: Annotated[
+            bool,
+            typer.Option(
+                "--dry-run",
+                help="Publish nothing: show each scheme's changes against the version before, "
+                "what would be refused, and its impact across the registry at its effective day "
+                "(subjects listed and delisted, grade transitions, measures per agency). Exit 1 "
+                "when it would be refused.",
+            ),
+        ] = False,
         db: Db = None,
         as_json: Json = False,
     ) -> None:
         """Validate and publish catalogue or scheme versions (all or none).
 
         A published version is never changed: the same text again is a no-op, a changed scheme
-        needs a higher `version`. A new catalogue must keep every published scheme valid."""
+        needs a higher `version`. A new catalogue must keep every published scheme valid.
+        A new scheme version is compared with the one before: a harsher one may not be
+        back-dated, a harsher rule or list reaches only conduct from its effective_from, and a
+        harsher band, measure or population needs SOCIALCREDIT_POLICY_NOTICE_DAYS of notice
+        (docs/policy-language.md, "Lawful publication")."""
         store, settings = open_store(db)
-        published, rebuilt = publish_files(store, settings, files, by=getpass.getuser())
+        if dry_run:
+            impacts = [
+                impact_of(store, settings, text, source=str(path))
+                for path, text in scheme_texts(files).items()
+            ]
+            if as_json:
+                print_json({"impact": [i.to_json() for i in impacts]})
+            else:
+                for found in impacts:
+                    show_impact(found)
+            if any(i.refused for i in impacts):
+                raise typer.Exit(1)
+            return
+        if not reason or not reason.strip():
+            raise UsageError(
+                "--reason is required to publish: say why the version is published "
+                "(or look first with --dry-run)"
+            )
+        published, rebuilt = publish_files(
+            store, settings, files, reason=reason, by=getpass.getuser()
+        )
         if as_json:
             print_json({"published": [asdict(p) for p in published], "evaluated": rebuilt})
             return

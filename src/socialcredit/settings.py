@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     timezone: str = Field(
         default="UTC", description="The registry's time zone: what 'today' means for --as-of."
     )
+    policy_notice_days: int = Field(
+        default=30,
+        ge=0,
+        description=(
+            "Days' notice before a harsher grade band, measure or population of a new scheme "
+            "version may take effect (its effective_from is at least this long after publication)."
+        ),
+    )
     online_update_limit: int = Field(
         default=2_000,
         ge=0,

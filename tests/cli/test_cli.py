@@ -56,7 +56,9 @@ def test_policy_check_summarises_or_lists_every_problem(tmp_path: Path) -> None:
     catalogue = ROOT / "src/socialcredit/data/catalogue.yaml"
     done = run("policy", "check", str(catalogue), "spc-defaulters", "rongcheng-person")
     assert done.returncode == 0, done.stderr
-    assert "spc-defaulters v1" in done.stdout and "legal basis: SPC Provisions" in done.stdout
+    assert (
+        "spc-defaulters v1" in done.stdout and "legal basis: Provisions of the SPC" in done.stdout
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "id: bad\nversion: 1\ntitle: t\nsubjects: [person]\nlists:\n"

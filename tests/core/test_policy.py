@@ -12,7 +12,12 @@ from socialcredit.errors import PolicyError
 from socialcredit.policy.grounds import PROHIBITED, prohibited_terms, screen_text
 from socialcredit.policy.loader import parse_catalogue, parse_scheme
 from socialcredit.policy.model import Duration, limit_days
-from socialcredit.policy.shipped import resolve_scheme, shipped_catalogue, shipped_scheme_ids
+from socialcredit.policy.shipped import (
+    resolve_scheme,
+    shipped_catalogue,
+    shipped_catalogue_text,
+    shipped_scheme_ids,
+)
 
 CATALOGUE = shipped_catalogue()
 
@@ -27,12 +32,17 @@ BASE: dict[str, Any] = {
         "max": 200,
         "grades": [{"grade": "A", "min": 100}, {"grade": "B", "min": 0}],
         "rules": [
-            {"code": "traffic.ticket", "points": -5, "valid_days": 365, "legal_basis": "law"},
+            {
+                "code": "traffic.ticket",
+                "points": -5,
+                "valid_days": 365,
+                "legal_basis": "spc-2017-7 art. 1",
+            },
             {
                 "code": "finance.loan_arrears",
                 "tiers": [{"min_amount": 0, "points": -1}, {"min_amount": 10, "points": -2}],
                 "valid_days": 365,
-                "legal_basis": "law",
+                "legal_basis": "spc-2017-7 art. 1",
             },
         ],
     },
@@ -41,7 +51,7 @@ BASE: dict[str, Any] = {
             "id": "bad",
             "kind": "black",
             "title": "t",
-            "legal_basis": "law",
+            "legal_basis": "spc-2017-7 art. 1",
             "codes": ["court.judgment_default"],
             "duration_days": 730,
         },
@@ -49,7 +59,7 @@ BASE: dict[str, Any] = {
             "id": "good",
             "kind": "red",
             "title": "t",
-            "legal_basis": "law",
+            "legal_basis": "spc-2017-7 art. 1",
             "grades": ["A"],
             "exclusive_of": ["bad"],
         },
@@ -60,7 +70,7 @@ BASE: dict[str, Any] = {
             "agency": "a",
             "kind": "restriction",
             "title": "t",
-            "legal_basis": "law",
+            "legal_basis": "spc-2017-7 art. 1",
             "when": {"lists": ["bad"], "grades": ["B"]},
         },
     ],
@@ -220,6 +230,61 @@ def test_effect_limits_are_per_scheme(
 
 
 @pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # Every legal basis names a registered instrument and a locator.
+        (_set("score.rules.0.legal_basis", "because the mayor said so"), "'because' is not in"),
+        (_set("score.rules.0.legal_basis", "spc-2017-7"), "names no locator"),
+        (_set("score.rules.0.legal_basis", {"instrument": "spc-2017-7"}), "expected {instrument"),
+        (_set("score.rules.0.legal_basis", 7), "expected 'INSTRUMENT-ID LOCATOR'"),
+        (_set("score.rules.0.legal_basis", {"instrument": "us-fcra", "locator": "§1681c"}), None),
+        (_set("score.rules.0.legal_basis", ["spc-2017-7 art. 1", "pipl art. 24"]), None),
+        (_set("score.rules.0.legal_basis", ["spc-2017-7 art. 1", "nope art. 1"]), "'nope' is"),
+        # An instrument repealed (or not yet in force) on the version's effective_from.
+        (_set("effective_from", "2026-05-01"), None),
+        (
+            lambda d: (
+                d.update(effective_from="2026-05-01"),
+                d["score"]["rules"][0].update(legal_basis="ndrc-order-58 art. 3"),
+            ),
+            "ndrc-order-58 (Administrative Measures for the Repair of Dishonesty Information "
+            "(NDRC Order No. 58)) is not in force on 2026-05-01",
+        ),
+        (_set("score.rules.0.legal_basis", "ndrc-order-58 art. 3"), "was repealed on 2026-04-01"),
+        (_set("effective_from", "2016-01-01"), "spc-2017-7 (Provisions of the SPC on"),
+        # A black list or a restriction rests on a law, a regulation, a judicial
+        # interpretation or a central policy document (Guobanfa [2020] No. 49).
+        (
+            _set("lists.0.legal_basis", "suining-2010 art. 5"),
+            "a black list must rest on a law, an administrative or local regulation, a judicial "
+            "interpretation or a central policy document (Guobanfa [2020] No. 49: no punishment "
+            "without such a basis); suining-2010 is a normative document",
+        ),
+        (_set("measures.0.legal_basis", "samr-order-44 art. 3"), "samr-order-44 is a departmental"),
+        (_set("measures.0.legal_basis", ["samr-order-44 art. 3", "sc-decree-654 art. 18"]), None),
+        (_set("lists.0.legal_basis", "guobanfa-2020-49 sect. 2"), None),
+        (_set("lists.1.legal_basis", "suining-2010 grade A"), None),  # a red list: any level
+        (_set("measures.0.kind", "incentive"), "cannot be triggered by the black list"),
+    ],
+)
+def test_legal_bases_name_instruments_in_force_of_the_level_required(
+    change: Any, message: str | None
+) -> None:
+    text = scheme_with(change)
+    if message is None:
+        parse_scheme(text, catalogue=CATALOGUE)
+    else:
+        assert message in problems(text)
+
+
+def test_a_catalogue_code_cites_a_registered_instrument() -> None:
+    doc = yaml.safe_load(shipped_catalogue_text())
+    doc["codes"][0]["legal_basis"] = "Provisions of the SPC, art. 1"
+    with pytest.raises(PolicyError, match=r"'Provisions' is not in the instruments register"):
+        parse_catalogue(yaml.safe_dump(doc, allow_unicode=True), source="c.yaml")
+
+
+@pytest.mark.parametrize(
     ("max_effect", "message"),
     [
         ({"years": 11, "legal_basis": "us-fcra §1681c"}, "1 to 10 years, got 11"),
@@ -314,7 +379,7 @@ CODE = {
     "polarity": "negative",
     "subjects": ["person"],
     "severity": "minor",
-    "legal_basis": "law",
+    "legal_basis": "spc-2017-7 art. 1",
 }
 
 
@@ -477,7 +542,7 @@ def test_a_black_grade_list_is_exclusive_only_of_black_lists() -> None:
                 "id": "honours",
                 "kind": "red",
                 "title": "t",
-                "legal_basis": "law",
+                "legal_basis": "spc-2017-7 art. 1",
                 "codes": ["civic.honour"],
                 "duration_days": 100,
             }

@@ -100,12 +100,15 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     text = (ROOT / "src/socialcredit/data/schemes/spc-defaulters.yaml").read_text(encoding="utf-8")
     v2 = tmp_path / "spc-v2.yaml"
     v2.write_text(text.replace("version: 1", "version: 2", 1), encoding="utf-8")
-    published = sc("policy", "publish", str(v2), db=store_url)
+    unsaid = sc("policy", "publish", str(v2), db=store_url)
+    assert unsaid.returncode == 2 and "--reason" in unsaid.stderr
+    published = sc("policy", "publish", str(v2), "--reason", "annual review", db=store_url)
     assert published.returncode == 0, published.stderr
     assert "scheme spc-defaulters version 2 published" in published.stdout
-    assert "already published" in sc("policy", "publish", str(v2), db=store_url).stdout
+    again = sc("policy", "publish", str(v2), "--reason", "again", db=store_url)
+    assert "already published" in again.stdout
     v2.write_text(text.replace("version: 1", "version: 2", 1) + "\n# edited\n", encoding="utf-8")
-    refused = sc("policy", "publish", str(v2), db=store_url)
+    refused = sc("policy", "publish", str(v2), "--reason", "an edit", db=store_url)
     assert refused.returncode == 1 and "publish this text as version 3" in refused.stderr
 
     audited = sc("audit", ALICE, "--purpose", "subject's request", "--json", db=store_url)

@@ -251,7 +251,7 @@ def test_the_scheme_version_in_force_is_chosen_by_as_of_and_known_at(
     text = Path("src/socialcredit/data/schemes/rongcheng-person.yaml").read_text(encoding="utf-8")
     v2 = text.replace("version: 1", "version: 2", 1)
     assert v2 != text
-    v2 = v2.replace("effective_from: 2014-01-01", "effective_from: 2026-06-01", 1)
+    v2 = v2.replace("effective_from: 2020-10-01", "effective_from: 2026-06-01", 1)
     with store.writing("standings", "admin_log") as connection:
         publish_scheme(connection, v2, source="v2")
         with pytest.raises(Conflict, match="already published with different content"):

@@ -126,7 +126,7 @@ class Registry:
             )
             path = self.folder / f"spc-{self.version}.yaml"
             path.write_text(text, encoding="utf-8")
-            publish_files(self.store, self.settings, [path])
+            publish_files(self.store, self.settings, [path], reason="a property test")
         elif kind == "refresh":
             refresh(self.store, self.settings)
 

@@ -66,7 +66,7 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/v1/repairs/999/decision", {"grant": True, "reason": "x"}, {"operator"}),
     ("POST", "/v1/reviews/999/decision", {"outcome": "confirmed", "reason": "x"}, {"operator"}),
     ("GET", "/v1/policies", None, {"operator"}),
-    ("POST", "/v1/policies", "yaml", {"operator"}),
+    ("POST", "/v1/policies?reason=test", "yaml", {"operator"}),
     ("GET", "/v1/furnishers", None, {"operator"}),
     ("GET", "/v1/public/organisations?q=fish", None, {"any"}),
     ("GET", f"/v1/public/subjects/{ACME}", None, {"any"}),
@@ -205,7 +205,9 @@ def test_a_check_names_the_measure_its_trigger_and_is_audited(
     assert found["known"] is True and found["kind"] == "person"
     [measure] = found["measures"]
     assert measure["measure"] == "no-air-travel" and measure["scheme"] == "spc-defaulters"
-    assert measure["legal_basis"].startswith("SPC Provisions")
+    assert measure["legal_basis"].startswith(
+        "Provisions of the SPC on Restricting High Consumption"
+    )
     assert measure["triggered_by"] == [
         {"list": LIST, "grade": None, "under_objection": False, "objections": []}
     ]
@@ -416,7 +418,7 @@ def test_operator_policies_and_furnishers(client: TestClient, keys: Keys) -> Non
     assert {"spc-defaulters", "honour-roll"} <= {v["policy_id"] for v in versions}
     yaml_body = {**auth(keys.operator), "content-type": "application/yaml"}
     bad = client.post(
-        "/v1/policies",
+        "/v1/policies?reason=a+test",
         content=(
             "id: bad\nversion: 1\ntitle: Petitioners\nsubjects: [person]\nlists:\n"
             "  - id: petitioners\n    kind: black\n    title: Petitioners\n"
@@ -428,7 +430,11 @@ def test_operator_policies_and_furnishers(client: TestClient, keys: Keys) -> Non
     assert bad.json()["error"]["code"] == "invalid_policy" and bad.json()["error"]["details"]
     shipped = (resources.files("socialcredit") / "data/schemes/honour-roll.yaml").read_text("utf-8")
     newer = shipped.replace("version: 1", "version: 2", 1)
-    published = client.post("/v1/policies", content=newer, headers=yaml_body)
+    unsaid = client.post("/v1/policies", content=newer, headers=yaml_body)
+    assert unsaid.status_code == 422  # publishing needs a reason
+    published = client.post(
+        "/v1/policies", params={"reason": "annual review"}, content=newer, headers=yaml_body
+    )
     assert published.status_code == 201
     assert published.json() == {
         "kind": "scheme",
@@ -437,6 +443,28 @@ def test_operator_policies_and_furnishers(client: TestClient, keys: Keys) -> Non
         "new": True,
         "evaluated": ["honour-roll"],
     }
+    latest = client.get("/v1/policies", headers=auth(keys.operator)).json()[0]
+    assert (latest["policy_id"], latest["reason"], latest["changes"]) == (
+        "honour-roll",
+        "annual review",
+        [],  # the same text under a new version: nothing milder or harsher
+    )
+    assert latest["published_by"]
+    # The finding: the SPC's fixed term from two years to three, still effective 2017-05-01.
+    spc = (resources.files("socialcredit") / "data/schemes/spc-defaulters.yaml").read_text("utf-8")
+    harsher = spc.replace("version: 1", "version: 2", 1).replace(
+        "    duration: {years: 2}\n    extendable: {years: 3}",
+        "    duration: {years: 3}\n    extendable: {years: 2}",
+    )
+    assert harsher.count("{years: 3}") == 1
+    refused = client.post(
+        "/v1/policies", params={"reason": "longer listings"}, content=harsher, headers=yaml_body
+    )
+    assert refused.status_code == 422
+    error = refused.json()["error"]
+    assert error["code"] == "harsher_change"
+    assert "duration 2 years → 3 years is harsher" in error["message"]
+    assert "(lex mitior)" in error["message"]
     furnishers = client.get("/v1/furnishers", headers=auth(keys.operator)).json()
     assert {f["id"] for f in furnishers} == {"court", "traffic"}
     standing = client.get(f"/v1/subjects/{ALICE}/standing", headers=auth(keys.operator))

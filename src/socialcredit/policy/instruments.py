@@ -32,6 +32,9 @@ STATUTORY: tuple[Level, ...] = (
     "local_regulation",
     "judicial_interpretation",
 )
+# What a black list or a restriction must rest on (Guobanfa [2020] No. 49: no punishment without
+# a basis in law, regulation or a central policy document).
+PUNITIVE: tuple[Level, ...] = (*STATUTORY, "central_policy")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ class Basis:
 
     def __str__(self) -> str:
         return f"{self.instrument.id} {self.locator}"
+
+    def display(self) -> str:
+        """What a reader is shown: the instrument's title and the locator."""
+        return f"{self.instrument.title}, {self.locator}"
 
 
 def parse_register(text: str) -> dict[str, Instrument]:

@@ -20,7 +20,13 @@ import yaml
 from socialcredit.errors import PolicyError, Problem, UsageError
 from socialcredit.identifiers import Kind
 from socialcredit.policy.grounds import ground_problem, screen_problem
-from socialcredit.policy.instruments import STATUTORY, Basis, parse_basis, shipped_register
+from socialcredit.policy.instruments import (
+    PUNITIVE,
+    STATUTORY,
+    Basis,
+    parse_basis,
+    shipped_register,
+)
 from socialcredit.policy.model import (
     ABSOLUTE_MAX_EFFECT_YEARS,
     DEFAULT_MAX_EFFECT_YEARS,
@@ -56,6 +62,7 @@ class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[Problem] = []
+        self.day: dt.date | None = None  # a scheme version's effective_from (bases in force)
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(Problem(self.source, where, message))
@@ -95,18 +102,44 @@ class _Reader:
     def text(self, item: Mapping[str, Any], key: str, where: str) -> str | None:
         return self.get(item, key, where, _text, "a non-empty string")
 
-    def legal_basis(self, item: Mapping[str, Any], where: str) -> str:
+    def legal_basis(self, item: Mapping[str, Any], where: str, punitive: str | None = None) -> str:
+        """A structured legal basis (or a non-empty list of them), as display text: each
+        names a registered instrument in force on the version's ``effective_from`` (``day``)
+        and a locator. ``punitive`` (a black list, a restriction) must rest on at least one
+        instrument of a level that may ground punishment (Guobanfa [2020] No. 49)."""
         if "legal_basis" not in item:
             return ""
-        basis = _text(item["legal_basis"])
-        if basis is None:
+        raw = item["legal_basis"]
+        values = raw if isinstance(raw, list) and raw else [raw]
+        if any(value is None or (isinstance(value, str) and not value.strip()) for value in values):
             self.problem(
                 f"{where}.legal_basis",
                 "every code, rule, list and measure must cite a non-empty legal basis "
-                "(the law, regulation or central policy document that authorises it)",
+                "(the law, regulation or central policy document that authorises it): "
+                "an instrument id of the register, a space and the article, such as "
+                "'spc-2017-7 art. 1'",
             )
             return ""
-        return basis
+        bases = []
+        for value in values:
+            basis = parse_basis(value, shipped_register(), self.day)
+            if isinstance(basis, str):
+                self.problem(f"{where}.legal_basis", basis)
+            else:
+                bases.append(basis)
+        if len(bases) < len(values):
+            return ""
+        if punitive and not any(b.instrument.level in PUNITIVE for b in bases):
+            levels = ", ".join(
+                f"{b.instrument.id} is a {b.instrument.level.replace('_', ' ')}" for b in bases
+            )
+            self.problem(
+                f"{where}.legal_basis",
+                f"a {punitive} must rest on a law, an administrative or local regulation, a "
+                "judicial interpretation or a central policy document (Guobanfa [2020] No. 49: "
+                f"no punishment without such a basis); {levels}: cite one of those as well",
+            )
+        return "; ".join(b.display() for b in bases)
 
     def integer(self, item: Mapping[str, Any], key: str, where: str) -> int | None:
         return self.get(item, key, where, _integer, "an integer")
@@ -637,7 +670,7 @@ class _SchemeReader(_Reader):
             "id": list_id or "",
             "kind": kind,
             "title": self.text(item, "title", where) or "",
-            "legal_basis": self.legal_basis(item, where),
+            "legal_basis": self.legal_basis(item, where, "black list" if kind == "black" else None),
             "public": self.flag(item, "public", where),
             "description": self.text(item, "description", where),
         }
@@ -727,7 +760,9 @@ class _SchemeReader(_Reader):
             agency=self.text(item, "agency", where) or "",
             kind=cast(Any, kind),
             title=self.text(item, "title", where) or "",
-            legal_basis=self.legal_basis(item, where),
+            legal_basis=self.legal_basis(
+                item, where, "restriction" if kind == "restriction" else None
+            ),
             lists=when_lists,
             grades=when_grades,
             description=self.text(item, "description", where),
@@ -766,6 +801,7 @@ def parse_scheme(
         reader.problem("scheme.version", f"version must be 1 or more, got {version}")
     reader.subject_kinds = reader.subjects(doc, "scheme")
     effective_from = reader.get(doc, "effective_from", "scheme", _date, "a date YYYY-MM-DD")
+    reader.day = effective_from  # the day every legal basis must be in force
     max_effect = (
         reader.max_effect(doc["max_effect"], effective_from) if "max_effect" in doc else None
     )

@@ -96,6 +96,12 @@ def policy_state(row: Any) -> tuple[str, dict[str, Any]]:
         "effective_from": _plain(m["effective_from"]),
         "published_us": m["published_us"],
         "digest": m["digest"],
+        # Since migration 0010 (older entries have none of these, and keep their state).
+        **{
+            key: m[key]
+            for key in ("published_by", "reason", "changes", "impact")
+            if m[key] is not None
+        },
     }
 
 

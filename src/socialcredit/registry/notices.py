@@ -87,13 +87,14 @@ def _list_text(scheme: Scheme, list_id: str, day: dt.date, listed: bool) -> str:
     lst = next((item for item in scheme.lists if item.id == list_id), None)
     title = lst.title if lst else list_id
     kind = lst.kind if lst else "a"
+    named = f"{scheme.id} version {scheme.version}"  # the version that changed the standing
     if listed:
         basis = f" Legal basis: {lst.legal_basis}." if lst else ""
         return (
-            f"From {day.isoformat()} you are on the {kind} list “{title}” ({scheme.id}).{basis} "
+            f"From {day.isoformat()} you are on the {kind} list “{title}” ({named}).{basis} "
             "You may read why, object, or apply for credit repair."
         )
-    return f"From {day.isoformat()} you are no longer on the {kind} list “{title}” ({scheme.id})."
+    return f"From {day.isoformat()} you are no longer on the {kind} list “{title}” ({named})."
 
 
 def changes(
@@ -132,7 +133,8 @@ def changes(
                     "grade",
                     scheme.id,
                     None,
-                    f"From {day.isoformat()} your grade under {scheme.id} is {new_grade} "
+                    f"From {day.isoformat()} your grade under {scheme.id} version "
+                    f"{scheme.version} is {new_grade} "
                     f"(it was {old_grade}). You may read why.",
                 )
             )
@@ -155,6 +157,7 @@ def changes_sql(scheme: Scheme, day: dt.date) -> str:
             "NULL::VARCHAR AS legal_basis WHERE FALSE) li"
         )
     d, s = day.isoformat(), scheme.id.replace("'", "''")
+    named = f"{s} version {scheme.version}"
     created = now_us()
     return f"""
     WITH old AS (
@@ -176,16 +179,17 @@ def changes_sql(scheme: Scheme, day: dt.date) -> str:
            CASE WHEN m.listed THEN 'listed' ELSE 'delisted' END AS kind,
            '{s}' AS scheme_id, m.list_id AS ref,
            CASE WHEN m.listed
-                THEN 'From {d} you are on the ' || li.kind || ' list “' || li.title || '” ({s}). '
+                THEN 'From {d} you are on the ' || li.kind || ' list “' || li.title
+                     || '” ({named}). '
                      || 'Legal basis: ' || li.legal_basis || '. You may read why, object, or '
                      || 'apply for credit repair.'
                 ELSE 'From {d} you are no longer on the ' || li.kind || ' list “' || li.title
-                     || '” ({s}).'
+                     || '” ({named}).'
            END AS text
     FROM moved m JOIN {lists_info} ON li.list_id = m.list_id
     UNION ALL
     SELECT sid, CAST({created} AS BIGINT), 'grade', '{s}', NULL,
-           'From {d} your grade under {s} is ' || new_grade || ' (it was ' || old_grade
+           'From {d} your grade under {named} is ' || new_grade || ' (it was ' || old_grade
            || '). You may read why.'
     FROM both_sides
     WHERE old_grade IS NOT NULL AND new_grade IS NOT NULL AND old_grade <> new_grade

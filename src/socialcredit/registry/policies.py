@@ -25,6 +25,7 @@ import sqlalchemy as sa
 import yaml
 
 from socialcredit.errors import Conflict, NotFound, SocialCreditError, UsageError
+from socialcredit.policy.changes import compare, refusals
 from socialcredit.policy.loader import parse_catalogue, parse_scheme
 from socialcredit.policy.model import Catalogue, Scheme
 from socialcredit.policy.shipped import shipped_catalogue_text, shipped_scheme_texts
@@ -33,11 +34,19 @@ from socialcredit.store.db import Store, lock, now_us
 from socialcredit.store.schema import STANDINGS_GENERATION, furnishers, policy_versions, standings
 
 CATALOGUE_ID = "catalogue"
+SHIPPED_REASON = "shipped with socialcredit (init)"
 FURNISHER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 
 class RegistryError(SocialCreditError):
     """A registry operation was refused: the message says why and what to do instead."""
+
+
+class HarsherChange(RegistryError):
+    """A new scheme version is harsher than the one in force in a way the law forbids:
+    back-dated, retroactive, or without the notice period (policy.changes)."""
+
+    code = "harsher_change"
 
 
 class NotInForce(RegistryError):
@@ -99,6 +108,7 @@ def publish_catalogue(
     *,
     source: str,
     by: str = "socialcredit",
+    reason: str = SHIPPED_REASON,
 ) -> Published:
     catalogue = parse_catalogue(text, source=source)  # validates: guardrails, grounds
     latest = _latest(connection, "catalogue", CATALOGUE_ID)
@@ -120,7 +130,7 @@ def publish_catalogue(
                 f"be valid under this catalogue:\n{error}"
             ) from None
     version = 1 if latest is None else latest.version + 1
-    _insert(connection, "catalogue", CATALOGUE_ID, version, None, text, by)
+    _insert(connection, "catalogue", CATALOGUE_ID, version, None, text, by, reason)
     return Published("catalogue", CATALOGUE_ID, version, new=True)
 
 
@@ -131,9 +141,15 @@ def publish_scheme(
     source: str,
     by: str = "socialcredit",
     today: dt.date | None = None,
+    notice_days: int = 30,
+    reason: str = SHIPPED_REASON,
+    impact: dict[str, Any] | None = None,
 ) -> Published:
     """Publish a scheme version (validated; the same text again is a no-op). ``today``: the
-    registry's day, from which a version without ``effective_from`` is in effect."""
+    registry's day of publication. A version after the first is compared with the latest
+    published (:mod:`socialcredit.policy.changes`): back-dated harshness, harsher rules or
+    lists reaching past conduct, and harsher bands, measures or populations with less than
+    ``notice_days`` of notice are refused, each with its fix."""
     catalogue = catalogue_at(connection)
     scheme = parse_scheme(text, catalogue=catalogue, source=source)
     existing = connection.execute(
@@ -159,10 +175,47 @@ def publish_scheme(
             f"{source}: scheme {scheme.id} is already at version {latest.version}; a new "
             f"version must be higher (use {latest.version + 1})"
         )
+    changed: list[str] | None = None
+    previous = latest_scheme(connection, scheme.id)
+    if previous is not None:
+        day = today or dt.date.today()
+        found = compare(previous, scheme)
+        changed = [str(change) for change in found]
+        refused = refusals(found, scheme, published_on=day, notice_days=notice_days)
+        if refused:
+            raise HarsherChange(
+                f"{source}: scheme {scheme.id} version {scheme.version} is harsher than version "
+                f"{previous.version} in ways that may not be published:\n"
+                + "\n".join(f"  - {line}" for line in refused)
+            )
     if scheme.bars:  # before the admin log's lock: the derived state's comes first
         _bring_forward(connection, scheme, today)
-    _insert(connection, "scheme", scheme.id, scheme.version, scheme.effective_from, text, by)
+    _insert(
+        connection,
+        "scheme",
+        scheme.id,
+        scheme.version,
+        scheme.effective_from,
+        text,
+        by,
+        reason,
+        changed,
+        impact,
+    )
     return Published("scheme", scheme.id, scheme.version, new=True)
+
+
+def latest_scheme(connection: sa.Connection, scheme_id: str) -> Scheme | None:
+    """The latest published version of a scheme (what a new version is compared with), None
+    before its first."""
+    latest = _latest(connection, "scheme", scheme_id)
+    if latest is None:
+        return None
+    return _parse_scheme_cached(
+        latest.source,
+        f"published scheme {scheme_id} version {latest.version}",
+        catalogue_text(connection),
+    )
 
 
 def _bring_forward(connection: sa.Connection, scheme: Scheme, today: dt.date | None) -> None:
@@ -211,8 +264,17 @@ def _insert(
     effective_from: dt.date | None,
     text: str,
     by: str,
+    reason: str,
+    changes: list[str] | None = None,
+    impact: dict[str, Any] | None = None,
 ) -> None:
-    """A new policy version, and its entry in the admin log (the same transaction)."""
+    """A new policy version — who published it, why, and what it changed — and its entry in
+    the admin log (the same transaction)."""
+    if not reason.strip():
+        raise UsageError(
+            "a reason is required to publish a policy version (why it is published)",
+            field="reason",
+        )
     inserted = connection.execute(
         policy_versions.insert().values(
             kind=kind,
@@ -222,6 +284,10 @@ def _insert(
             published_us=now_us(),
             digest=_digest(text),
             source=text,
+            published_by=by,
+            reason=reason.strip(),
+            changes=None if changes is None else json.dumps(changes, ensure_ascii=False),
+            impact=None if impact is None else json.dumps(impact, ensure_ascii=False),
         )
     ).inserted_primary_key
     assert inserted is not None
@@ -251,6 +317,9 @@ def publish_file(
     *,
     by: str = "socialcredit",
     today: dt.date | None = None,
+    notice_days: int = 30,
+    reason: str = SHIPPED_REASON,
+    impact: dict[str, Any] | None = None,
 ) -> Published:
     try:
         text = path.read_text(encoding="utf-8")
@@ -258,8 +327,17 @@ def publish_file(
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
     source = str(path)
     if policy_kind(text, source) == "catalogue":
-        return publish_catalogue(connection, text, source=source, by=by)
-    return publish_scheme(connection, text, source=source, by=by, today=today)
+        return publish_catalogue(connection, text, source=source, by=by, reason=reason)
+    return publish_scheme(
+        connection,
+        text,
+        source=source,
+        by=by,
+        today=today,
+        notice_days=notice_days,
+        reason=reason,
+        impact=impact,
+    )
 
 
 def publish_shipped(connection: sa.Connection, today: dt.date | None = None) -> list[Published]:

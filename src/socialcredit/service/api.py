@@ -13,6 +13,7 @@ import json
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, cast
 
@@ -22,7 +23,7 @@ from fastapi import Path as PathParam
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.params import Query as QueryInfo
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -52,12 +53,14 @@ from socialcredit.registry.due_process import (
     file_objection,
     queue,
 )
+from socialcredit.registry.impact import impact_of
 from socialcredit.registry.ingest import IngestReport, ingest_events, ingest_records
 from socialcredit.registry.notices import notices_of
 from socialcredit.registry.policies import (
     catalogue_at,
     list_batches,
     list_furnishers,
+    policy_kind,
     schemes_in_force,
 )
 from socialcredit.registry.publication import MAX_PER_PAGE, public_view
@@ -719,6 +722,10 @@ def policies(who: Operator, state: AppState) -> list[m.PolicyVersionOut]:
             effective_from=r.effective_from,
             published=us_to_datetime(r.published_us),
             digest=r.digest,
+            published_by=r.published_by,
+            reason=r.reason,
+            changes=json.loads(r.changes) if r.changes else None,
+            impact=json.loads(r.impact) if r.impact else None,
         )
         for r in rows
     ]
@@ -738,7 +745,26 @@ def policies(who: Operator, state: AppState) -> list[m.PolicyVersionOut]:
         }
     },
 )
-async def publish_policy(request: Request, who: Operator, state: AppState) -> m.PublishedOut:
+async def publish_policy(
+    request: Request,
+    who: Operator,
+    state: AppState,
+    reason: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=2000,
+            description="Why the version is published (required unless dry_run).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        Query(
+            description="Publish nothing: answer 200 with the scheme's changes, what would be "
+            "refused, and its impact across the registry."
+        ),
+    ] = False,
+) -> Any:
     """Publish a new version of a scheme or of the catalogue; refused (422, with every
     problem) if it fails validation — prohibited grounds, missing legal bases, effects too
     long."""
@@ -753,11 +779,23 @@ async def publish_policy(request: Request, who: Operator, state: AppState) -> m.
         ) from None
     if not text.strip():
         raise UsageError("the body is empty: send the policy's YAML text")
+    if dry_run:
+        if policy_kind(text, "the policy") != "scheme":
+            raise UsageError("dry_run applies to a scheme, not to the catalogue")
+        impact = await run_in_threadpool(
+            impact_of, state.store, state.settings, text, source="the policy"
+        )
+        return JSONResponse(impact.to_json())
+    if reason is None:
+        raise UsageError("reason is required to publish: say why the version is published")
     with tempfile.TemporaryDirectory(prefix="socialcredit-policy-") as folder:
         path = Path(folder) / "policy.yaml"
         path.write_text(text, encoding="utf-8")
         found, evaluated = await run_in_threadpool(
-            publish_files, state.store, state.settings, [path]
+            partial(publish_files, reason=reason, by=who.actor),
+            state.store,
+            state.settings,
+            [path],
         )
     published = found[0]
     return m.PublishedOut(

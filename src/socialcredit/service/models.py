@@ -259,6 +259,15 @@ class PolicyVersionOut(BaseModel):
     effective_from: dt.date | None
     published: dt.datetime
     digest: str
+    published_by: str | None = None
+    reason: str | None = None
+    changes: list[str] | None = Field(
+        default=None, description="The changes against the version before, milder or harsher."
+    )
+    impact: dict[str, Any] | None = Field(
+        default=None,
+        description="What it changed across the registry when published (registry.impact).",
+    )
 
 
 class PublishedOut(BaseModel):

@@ -705,8 +705,19 @@ def policies(
                 policy_versions.c.version,
                 policy_versions.c.effective_from,
                 policy_versions.c.published_us,
+                policy_versions.c.published_by,
+                policy_versions.c.reason,
+                policy_versions.c.changes,
+                policy_versions.c.impact,
             ).order_by(policy_versions.c.policy_id, policy_versions.c.version)
         ).all()
+        recorded = {
+            v.id: (
+                json.loads(v.changes) if v.changes else None,
+                json.loads(v.impact) if v.impact else None,
+            )
+            for v in versions
+        }
         texts = {}
         if a is not None and b is not None:
             for row in connection.execute(
@@ -736,6 +747,7 @@ def policies(
         request,
         "operator_policies.html",
         versions=versions,
+        recorded=recorded,
         diff=diff,
         a=a,
         b=b,

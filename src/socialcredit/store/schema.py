@@ -45,6 +45,10 @@ policy_versions = sa.Table(
     sa.Column("published_us", sa.BigInteger, nullable=False),
     sa.Column("digest", sa.String(64), nullable=False),
     sa.Column("source", sa.Text, nullable=False),
+    sa.Column("published_by", sa.String(200)),  # who published it (NULL before migration 0010)
+    sa.Column("reason", sa.Text),  # why (required since 0010)
+    sa.Column("changes", sa.Text),  # JSON: its changes against the version before
+    sa.Column("impact", sa.Text),  # JSON: what it changed across the registry (registry.impact)
     sa.UniqueConstraint("kind", "policy_id", "version"),
 )
 
