@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from collections.abc import Callable
@@ -31,16 +30,17 @@ import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
+from socialcredit.engines.duckdb_engine import DuckDBBackend
 from socialcredit.errors import UsageError
 from socialcredit.registry import adminlog
 from socialcredit.registry.audit import verify_audit
 from socialcredit.registry.chain import CHAINS, NAMES, Verification, anchored_head
 from socialcredit.registry.ledger import verify as verify_ledger
 from socialcredit.registry.policies import Applicable, companions, schemes_in_force
-from socialcredit.registry.standings.batch import duckdb_standings, list_rows_sql
+from socialcredit.registry.standings.batch import list_rows_sql, set_statements
 from socialcredit.registry.standings.freshness import pending_subjects, stale_rows
 from socialcredit.registry.standings.online import earliest
-from socialcredit.registry.standings.snapshot import ledger_snapshot, read_arrow
+from socialcredit.registry.standings.snapshot import SNAPSHOT_QUERIES, ledger_snapshot, read_arrow
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us, us_to_iso
 from socialcredit.store.schema import ledger, objections, repairs, standings
@@ -237,13 +237,30 @@ def verify_standings(store: Store, settings: Settings, step: Progress) -> tuple[
     snapshot = ledger_snapshot(store, known)
     problems: list[str] = []
     checked = 0
-    for applicable in in_force:
-        step(f"current standings: {applicable.scheme.id}")
-        found, count = _compare_scheme(
-            store, applicable, companions(applicable, in_force), snapshot, today, known, unsure
-        )
-        problems.extend(found)
-        checked += count
+    prefixes = {a.scheme.id: f"s{i}_" for i, a in enumerate(in_force)}
+    con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
+    try:
+        # Every scheme in force evaluated once, together (rule 14 across them).
+        step("evaluating every scheme in force")
+        backend = DuckDBBackend(con)
+        for name, table in zip(SNAPSHOT_QUERIES, snapshot.tables(), strict=True):
+            backend.register_snapshot(f"snap_{name}", table)
+        named = [(a.scheme, prefixes[a.scheme.id]) for a in in_force]
+        backend.run(set_statements(backend.dialect, named, today, known))
+        for applicable in in_force:
+            step(f"current standings: {applicable.scheme.id}")
+            found, count = _compare_scheme(
+                store,
+                con,
+                f"{prefixes[applicable.scheme.id]}standings",
+                applicable,
+                companions(applicable, in_force),
+                unsure,
+            )
+            problems.extend(found)
+            checked += count
+    finally:
+        con.close()
     if len(problems) > LIMIT:
         problems = [*problems[:LIMIT], f"... and {len(problems) - LIMIT} more"]
     return problems, checked
@@ -263,13 +280,14 @@ _STORED_LISTS = (
 
 def _compare_scheme(
     store: Store,
+    con: duckdb.DuckDBPyConnection,
+    table: str,
     applicable: Applicable,
     barring: list[Applicable],
-    snapshot: Any,
-    today: dt.date,
-    known: int,
     unsure: dict[str, set[int]],
 ) -> tuple[list[str], int]:
+    """The stored current standings of one scheme against its fresh evaluation in ``con``'s
+    ``table``."""
     scheme = applicable.scheme
     quoted = scheme.id.replace("'", "''")
     stored, stored_lists = read_arrow(
@@ -281,96 +299,91 @@ def _compare_scheme(
     )
     day = earliest(applicable.next_effective, *(a.next_effective for a in barring))
     next_effective = f"DATE '{day.isoformat()}'" if day else "NULL"
-    con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
-    try:
-        duckdb_standings(con, snapshot, scheme, today, known, [a.scheme for a in barring])
-        con.register("stored_arrow", stored)
-        con.register("stored_lists_arrow", stored_lists)
-        con.register(
-            "unsure_arrow",
-            pa.table({"sid": pa.array(sorted(unsure[scheme.id]), pa.int64())}),
+    con.register("stored_arrow", stored)
+    con.register("stored_lists_arrow", stored_lists)
+    con.register(
+        "unsure_arrow",
+        pa.table({"sid": pa.array(sorted(unsure[scheme.id]), pa.int64())}),
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE fresh AS
+        SELECT sid, subject_id AS identifier, score, grade,
+               to_json(lists) AS lists, to_json(measures) AS measures,
+               CAST(CASE WHEN holds_until IS NULL THEN {next_effective}
+                         WHEN {next_effective} IS NULL THEN holds_until
+                         ELSE least(holds_until, {next_effective}) END AS VARCHAR)
+                   AS holds_until
+        FROM {table} WHERE sid NOT IN (SELECT sid FROM unsure_arrow)
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE fresh_lists AS
+        SELECT sid, list_id, CAST(since AS VARCHAR) AS since, CAST(until AS VARCHAR) AS until
+        FROM ({list_rows_sql(scheme, table)}) l
+        WHERE sid NOT IN (SELECT sid FROM unsure_arrow)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE kept AS
+        SELECT subject_id AS sid, scheme_version, score, grade,
+               to_json(from_json(lists, '["VARCHAR"]')) AS lists,
+               to_json(from_json(measures, '["VARCHAR"]')) AS measures, holds_until
+        FROM stored_arrow WHERE subject_id NOT IN (SELECT sid FROM unsure_arrow)
+        """
+    )
+    identifiers = "(SELECT CAST(id AS BIGINT) AS sid, identifier FROM snap_subjects)"
+    differing = con.execute(
+        f"""
+        WITH diff AS (
+            SELECT coalesce(f.sid, k.sid) AS sid,
+                   CASE WHEN k.sid IS NULL THEN 'no stored standing'
+                        WHEN f.sid IS NULL THEN 'a stored standing the ledger does not give'
+                        ELSE concat_ws('; ',
+                            CASE WHEN k.scheme_version <> {scheme.version}
+                                 THEN 'version ' || k.scheme_version END,
+                            CASE WHEN k.score IS DISTINCT FROM f.score
+                                 THEN 'score ' || coalesce(CAST(k.score AS VARCHAR), '-')
+                                      || ' stored, ' || coalesce(CAST(f.score AS VARCHAR), '-')
+                                      || ' due' END,
+                            CASE WHEN k.grade IS DISTINCT FROM f.grade
+                                 THEN 'grade ' || coalesce(k.grade, '-') || ' stored, '
+                                      || coalesce(f.grade, '-') || ' due' END,
+                            CASE WHEN k.lists IS DISTINCT FROM f.lists
+                                 THEN 'lists ' || k.lists || ' stored, ' || f.lists
+                                      || ' due' END,
+                            CASE WHEN k.measures IS DISTINCT FROM f.measures
+                                 THEN 'measures ' || k.measures || ' stored, ' || f.measures
+                                      || ' due' END,
+                            CASE WHEN k.holds_until IS DISTINCT FROM f.holds_until
+                                 THEN 'holds until ' || coalesce(k.holds_until, 'never')
+                                      || ' stored, ' || coalesce(f.holds_until, 'never')
+                                      || ' due' END)
+                   END AS what
+            FROM fresh f FULL OUTER JOIN kept k ON k.sid = f.sid
+        ), list_diff AS (
+            SELECT coalesce(f.sid, k.subject_id) AS sid,
+                   'list ' || coalesce(f.list_id, k.list_id) || ' dates '
+                   || coalesce(k.since, '-') || '..' || coalesce(k.until, '-') || ' stored, '
+                   || coalesce(f.since, '-') || '..' || coalesce(f.until, '-') || ' due'
+                   AS what
+            FROM fresh_lists f
+            FULL OUTER JOIN (
+                SELECT * FROM stored_lists_arrow
+                WHERE subject_id NOT IN (SELECT sid FROM unsure_arrow)
+            ) k ON k.subject_id = f.sid AND k.list_id = f.list_id
+            WHERE f.sid IS NULL OR k.subject_id IS NULL
+               OR f.since IS DISTINCT FROM k.since OR f.until IS DISTINCT FROM k.until
+        ), every AS (
+            SELECT sid, what FROM diff WHERE what <> ''
+            UNION ALL SELECT sid, what FROM list_diff
         )
-        con.execute(
-            f"""
-            CREATE TEMP TABLE fresh AS
-            SELECT sid, subject_id AS identifier, score, grade,
-                   to_json(lists) AS lists, to_json(measures) AS measures,
-                   CAST(CASE WHEN holds_until IS NULL THEN {next_effective}
-                             WHEN {next_effective} IS NULL THEN holds_until
-                             ELSE least(holds_until, {next_effective}) END AS VARCHAR)
-                       AS holds_until
-            FROM standings WHERE sid NOT IN (SELECT sid FROM unsure_arrow)
-            """
-        )
-        con.execute(
-            f"""
-            CREATE TEMP TABLE fresh_lists AS
-            SELECT sid, list_id, CAST(since AS VARCHAR) AS since, CAST(until AS VARCHAR) AS until
-            FROM ({list_rows_sql(scheme, "standings")}) l
-            WHERE sid NOT IN (SELECT sid FROM unsure_arrow)
-            """
-        )
-        con.execute(
-            """
-            CREATE TEMP TABLE kept AS
-            SELECT subject_id AS sid, scheme_version, score, grade,
-                   to_json(from_json(lists, '["VARCHAR"]')) AS lists,
-                   to_json(from_json(measures, '["VARCHAR"]')) AS measures, holds_until
-            FROM stored_arrow WHERE subject_id NOT IN (SELECT sid FROM unsure_arrow)
-            """
-        )
-        identifiers = "(SELECT CAST(id AS BIGINT) AS sid, identifier FROM snap_subjects)"
-        differing = con.execute(
-            f"""
-            WITH diff AS (
-                SELECT coalesce(f.sid, k.sid) AS sid,
-                       CASE WHEN k.sid IS NULL THEN 'no stored standing'
-                            WHEN f.sid IS NULL THEN 'a stored standing the ledger does not give'
-                            ELSE concat_ws('; ',
-                                CASE WHEN k.scheme_version <> {scheme.version}
-                                     THEN 'version ' || k.scheme_version END,
-                                CASE WHEN k.score IS DISTINCT FROM f.score
-                                     THEN 'score ' || coalesce(CAST(k.score AS VARCHAR), '-')
-                                          || ' stored, ' || coalesce(CAST(f.score AS VARCHAR), '-')
-                                          || ' due' END,
-                                CASE WHEN k.grade IS DISTINCT FROM f.grade
-                                     THEN 'grade ' || coalesce(k.grade, '-') || ' stored, '
-                                          || coalesce(f.grade, '-') || ' due' END,
-                                CASE WHEN k.lists IS DISTINCT FROM f.lists
-                                     THEN 'lists ' || k.lists || ' stored, ' || f.lists
-                                          || ' due' END,
-                                CASE WHEN k.measures IS DISTINCT FROM f.measures
-                                     THEN 'measures ' || k.measures || ' stored, ' || f.measures
-                                          || ' due' END,
-                                CASE WHEN k.holds_until IS DISTINCT FROM f.holds_until
-                                     THEN 'holds until ' || coalesce(k.holds_until, 'never')
-                                          || ' stored, ' || coalesce(f.holds_until, 'never')
-                                          || ' due' END)
-                       END AS what
-                FROM fresh f FULL OUTER JOIN kept k ON k.sid = f.sid
-            ), list_diff AS (
-                SELECT coalesce(f.sid, k.subject_id) AS sid,
-                       'list ' || coalesce(f.list_id, k.list_id) || ' dates '
-                       || coalesce(k.since, '-') || '..' || coalesce(k.until, '-') || ' stored, '
-                       || coalesce(f.since, '-') || '..' || coalesce(f.until, '-') || ' due'
-                       AS what
-                FROM fresh_lists f
-                FULL OUTER JOIN (
-                    SELECT * FROM stored_lists_arrow
-                    WHERE subject_id NOT IN (SELECT sid FROM unsure_arrow)
-                ) k ON k.subject_id = f.sid AND k.list_id = f.list_id
-                WHERE f.sid IS NULL OR k.subject_id IS NULL
-                   OR f.since IS DISTINCT FROM k.since OR f.until IS DISTINCT FROM k.until
-            ), every AS (
-                SELECT sid, what FROM diff WHERE what <> ''
-                UNION ALL SELECT sid, what FROM list_diff
-            )
-            SELECT i.identifier, string_agg(e.what, '; ' ORDER BY e.what)
-            FROM every e JOIN {identifiers} i ON i.sid = e.sid
-            GROUP BY i.identifier ORDER BY i.identifier
-            """
-        ).fetchall()
-        [(count,)] = con.execute("SELECT count(*) FROM kept").fetchall()
-    finally:
-        con.close()
+        SELECT i.identifier, string_agg(e.what, '; ' ORDER BY e.what)
+        FROM every e JOIN {identifiers} i ON i.sid = e.sid
+        GROUP BY i.identifier ORDER BY i.identifier
+        """
+    ).fetchall()
+    [(count,)] = con.execute("SELECT count(*) FROM kept").fetchall()
     return [f"{scheme.id}: {ident}: {what}" for ident, what in differing], int(count)

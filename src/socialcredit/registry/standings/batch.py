@@ -91,10 +91,29 @@ def batch_statements(
     are, grouped by the store's integer subject keys.
 
     ``companions`` (rule 14: :func:`socialcredit.registry.policies.companions`): the schemes
-    whose black lists bar a subject from this scheme's red lists and incentives. Each is
-    evaluated up to its black lists (relations ``c0_``, ``c1_``…), and ``holds_until`` is the
+    whose black lists bar a subject from this scheme's red lists and incentives, each
+    evaluated up to its black lists (relations ``c0_``, ``c1_``…); ``holds_until`` is the
     first change under any of them too, as
     :func:`socialcredit.registry.standings.online.evaluate_facts` computes it."""
+    named = [(scheme, ""), *((other, f"c{i}_") for i, other in enumerate(companions))]
+    return set_statements(d, named, as_of, known_at_us, wanted={scheme.id})
+
+
+def set_statements(
+    d: Dialect,
+    named: Sequence[tuple[Scheme, str]],
+    as_of: dt.date,
+    known_at_us: int,
+    wanted: set[str] | None = None,
+) -> list[Statement]:
+    """Several schemes evaluated together over the snapshot, each under its prefix: every
+    scheme up to its black lists, then ``black_sids`` (on a black list of any of them) and
+    ``companion_changes`` (their next changes), then the standings (``{prefix}standings``) of
+    the ``wanted`` ones (default: all). A scheme that rewards (a red list, an incentive) is
+    barred by ``black_sids`` and holds only until ``companion_changes``; that the set holds
+    its own black lists too changes nothing (its own black lists bar it anyway, and its own
+    next change is in its ``holds_until``). The same result per scheme as
+    :func:`batch_statements` with its companions, computed once for the set (``verify``)."""
 
     def population(of: Scheme) -> str:
         # A subject's first record was recorded when the subject was registered (same batch).
@@ -128,41 +147,45 @@ def batch_statements(
             view=True,
         ),
     ]
-    names = [f"c{i}_" for i in range(len(companions))]
-    barring: list[Statement] = []
-    for other, prefix in zip(companions, names, strict=True):
-        barring += evaluation_statements(
-            d,
-            other,
-            as_of=as_of,
-            known_at_us=known_at_us,
-            next_change=True,
-            population=population(other),
-            prefix=prefix,
-        )[:-2]
-    if companions:
-        changes = " UNION ALL ".join(f"SELECT sid, holds_until FROM {p}graded" for p in names)
-        barring += [
-            black_statement("black_sids", names),
-            Statement(
-                "companion_changes",
-                f"SELECT sid, min(holds_until) AS nc FROM ({changes}) x GROUP BY sid",
-            ),
-        ]
-    return (
-        inputs
-        + barring
-        + evaluation_statements(
+    barring = [prefix for scheme, prefix in named if scheme.bars]
+    rewarding = {scheme.id for scheme, _ in named if scheme.rewards}
+    # Without another barring scheme in the set, a rewarding one is barred by its own only.
+    coherent = {
+        scheme.id
+        for scheme, prefix in named
+        if scheme.id in rewarding and any(p != prefix for p in barring)
+    }
+    per_scheme = [
+        evaluation_statements(
             d,
             scheme,
             as_of=as_of,
             known_at_us=known_at_us,
             next_change=True,
             population=population(scheme),
-            barred="black_sids" if companions else None,
-            changes="companion_changes" if companions else None,
+            prefix=prefix,
+            barred="black_sids" if scheme.id in coherent else None,
+            changes="companion_changes" if scheme.id in coherent else None,
         )
-    )
+        for scheme, prefix in named
+    ]
+    statements = list(inputs)
+    for (scheme, _), each in zip(named, per_scheme, strict=True):
+        if wanted is None or scheme.id in wanted or scheme.bars:
+            statements += each[:-2]
+    if coherent:
+        changes = " UNION ALL ".join(f"SELECT sid, holds_until FROM {p}graded" for p in barring)
+        statements += [
+            black_statement("black_sids", barring),
+            Statement(
+                "companion_changes",
+                f"SELECT sid, min(holds_until) AS nc FROM ({changes}) x GROUP BY sid",
+            ),
+        ]
+    for (scheme, _), each in zip(named, per_scheme, strict=True):
+        if wanted is None or scheme.id in wanted:
+            statements += each[-2:]
+    return statements
 
 
 def result_columns(scheme: Scheme) -> list[str]:
