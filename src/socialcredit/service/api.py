@@ -733,7 +733,13 @@ def policies(who: Operator, state: AppState) -> list[m.PolicyVersionOut]:
 
 @router.post(
     "/policies",
-    responses=raises(409, 422),
+    responses={
+        **raises(409, 422),
+        200: {
+            "description": "dry_run=true: the version's changes against the one before, what "
+            "would be refused, and its impact across the registry; nothing is published"
+        },
+    },
     tags=["operators"],
     response_model=m.PublishedOut,
     status_code=201,
