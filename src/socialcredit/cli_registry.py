@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from rich.table import Table
 from socialcredit.cli_common import Db, Json, err, out
 from socialcredit.errors import UsageError
 from socialcredit.evaluation import parse_as_of, parse_known_at
+from socialcredit.policy.repair import rules_on, shipped_rules
 from socialcredit.registry.admin import init_store, publish_files, scheme_texts
 from socialcredit.registry.audit import Reader, reads_of
 from socialcredit.registry.due_process import (
@@ -867,6 +869,60 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         show_case(
             decide_repair(store, settings, case_id, grant=grant, reason=reason, by=by), as_json
         )
+
+    @repair_app.command("rules")
+    def repair_rules(
+        on: Annotated[
+            str | None,
+            typer.Option(help="The day whose rules are marked in force (default: today)."),
+        ] = None,
+        as_json: Json = False,
+    ) -> None:
+        """The publication tiers and repair conditions, version by version, with the legal
+        basis of each (NDRC Order No. 58; from 2026-04-01 NDRC Order No. 36). Applications,
+        decisions and reports use the version in force on their day."""
+        try:
+            day = date.fromisoformat(on) if on else Settings().today()
+        except ValueError:
+            raise UsageError(f"--on {on!r} is not a date YYYY-MM-DD", field="on") from None
+        current = rules_on(day)
+        versions = shipped_rules()
+        if as_json:
+            print_json(
+                [
+                    {
+                        "effective": v.effective.isoformat(),
+                        "until": v.until.isoformat() if v.until else None,
+                        "in_force": v is current,
+                        "legal_basis": str(v.basis),
+                        "basis": v.cite(),
+                        "tiers": {
+                            t.severity: {
+                                "published": t.published,
+                                "publication": str(t.publication),
+                                "repair_after": str(t.repair_after) if t.repair_after else None,
+                            }
+                            for t in v.tiers.values()
+                        },
+                    }
+                    for v in versions
+                ]
+            )
+            return
+        for version in versions:
+            until = f" until {version.until - timedelta(days=1)}" if version.until else ""
+            mark = f" — in force on {day}" if version is current else ""
+            table = Table(title=f"from {version.effective}{until}{mark}\n{version.cite()}")
+            for column in ("severity", "published", "longest publication", "repair after"):
+                table.add_column(column)
+            for tier in version.tiers.values():
+                table.add_row(
+                    tier.severity,
+                    "yes" if tier.published else "not in principle",
+                    str(tier.publication),
+                    str(tier.repair_after) if tier.repair_after else "at once",
+                )
+            out.print(table)
 
     @app.command("audit")
     def audit_command(

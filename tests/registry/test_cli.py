@@ -207,6 +207,7 @@ def test_every_registry_command_explains_itself() -> None:
         ("repair", "apply"),
         ("repair", "list"),
         ("repair", "decide"),
+        ("repair", "rules"),
         ("report",),
         ("export", "ledger"),
     ]
@@ -219,3 +220,28 @@ def test_every_registry_command_explains_itself() -> None:
         )
         assert shown.returncode == 0, command
         assert "Usage" in shown.stdout and len(shown.stdout) > 300, command
+
+
+def test_repair_rules_show_the_version_in_force_on_a_day() -> None:
+    def rules(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "socialcredit", "repair", "rules", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    shown = json.loads(rules("--on", "2026-03-31", "--json").stdout)
+    assert [(v["legal_basis"].split()[0], v["in_force"]) for v in shown] == [
+        ("ndrc-order-58", True),
+        ("ndrc-order-36", False),
+    ]
+    assert shown[1]["tiers"]["serious"] == {
+        "published": True,
+        "publication": "3 years",
+        "repair_after": "1 year",
+    }
+    text = rules("--on", "2026-04-01").stdout
+    assert "in force on 2026-04-01" in text and "NDRC Order No. 36" in text
+    bad = rules("--on", "April")
+    assert bad.returncode == 2 and "--on 'April' is not a date" in bad.stderr

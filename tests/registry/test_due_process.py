@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import time_machine
 
 from socialcredit.errors import Conflict
+from socialcredit.policy.model import add_months
 from socialcredit.registry.audit import Reader
 from socialcredit.registry.due_process import (
     apply_repair,
@@ -159,7 +160,8 @@ def test_repair_is_refused_before_its_conditions_and_granted_after(
     with pytest.raises(RegistryError) as refused:
         apply_repair(store, settings, ALICE, "court/j1", evidence="paid", commitment=False)
     reasons = str(refused.value)
-    assert "obligation" in reasons and "365 days" in reasons and "commitment" in reasons
+    assert "obligation" in reasons and "at least 1 year" in reasons and "commitment" in reasons
+    assert "NDRC Order No. 36" in reasons  # the repair rules in force today
     ingest_events(
         store,
         write_csv(
@@ -172,7 +174,7 @@ def test_repair_is_refused_before_its_conditions_and_granted_after(
     )
     with pytest.raises(RegistryError) as still:
         apply_repair(store, settings, ALICE, "court/j1", evidence="paid", commitment=True)
-    assert "365 days" in str(still.value) and "obligation" not in str(still.value)
+    assert "1 year" in str(still.value) and "obligation" not in str(still.value)
     a_year_on = dt.datetime.now(dt.UTC) + dt.timedelta(days=366)
     with time_machine.travel(a_year_on, tick=False):
         case = apply_repair(store, settings, ALICE, "court/j1", evidence="paid", commitment=True)
@@ -183,4 +185,38 @@ def test_repair_is_refused_before_its_conditions_and_granted_after(
             decide_repair(store, settings, case.id, grant=False, reason="x", by="li")
         with pytest.raises(RegistryError, match="repaired already"):
             apply_repair(store, settings, ALICE, "court/j1", evidence="again", commitment=True)
+        told = [n.text for n in notices_of(store, CLERK, ALICE) if "was granted" in n.text]
+        assert told and "NDRC Order No. 36" in told[0]
     assert verify(store).problem is None
+
+
+def test_a_general_record_may_be_repaired_three_calendar_months_after_publication(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """The repair rules in force (NDRC Order No. 36 from 2026-04-01) count the minimum
+    publication period in calendar months (Civil Code art. 202), and the refusal cites them."""
+    published = settings.today()
+    occurred = (published - dt.timedelta(days=5)).isoformat()
+    ingest_records(
+        store,
+        write_csv(
+            tmp_path / "r.csv", RECORD_HEADER, [("f1", ALICE, "court.breach_found", occurred, "")]
+        ),
+        settings=settings,
+        furnisher_id="court",
+    )
+    earliest = add_months(published, 3)
+    with pytest.raises(RegistryError) as early:
+        apply_repair(store, settings, ALICE, "court/f1", evidence="filed", commitment=True)
+    assert "at least 3 months" in str(early.value) and earliest.isoformat() in str(early.value)
+    assert "NDRC Order No. 36" in str(early.value)
+    noon = dt.time(12, tzinfo=dt.UTC)
+    day_before = dt.datetime.combine(earliest - dt.timedelta(days=1), noon)
+    with (
+        time_machine.travel(day_before),
+        pytest.raises(RegistryError, match=earliest.isoformat()),
+    ):
+        apply_repair(store, settings, ALICE, "court/f1", evidence="filed", commitment=True)
+    with time_machine.travel(dt.datetime.combine(earliest, noon)):
+        case = apply_repair(store, settings, ALICE, "court/f1", evidence="filed", commitment=True)
+        assert case.kind == "repair"

@@ -13,6 +13,7 @@ import time_machine
 from pypdf import PdfReader
 
 from socialcredit.errors import UsageError
+from socialcredit.policy.model import add_months
 from socialcredit.registry.audit import Reader, reads_of
 from socialcredit.registry.due_process import file_objection
 from socialcredit.registry.ingest import ingest_events, ingest_records
@@ -102,6 +103,11 @@ def test_an_organisation_s_report_shows_publication_windows(
     assert published["public"] is True
     start = dt.date.fromisoformat(published["from"])
     assert dt.date.fromisoformat(published["until"]) - start == dt.timedelta(days=1095)
+    # from when repair may be applied for, under the rules in force (NDRC Order No. 36)
+    assert "NDRC Order No. 36" in published["basis"]
+    repair = record["repair"]
+    assert repair["from"] == add_months(start, 12).isoformat() and repair["after"] == "1 year"
+    assert "NDRC Order No. 36" in repair["basis"]
 
 
 def test_two_reports_a_year_are_free_and_every_issue_is_recorded(

@@ -14,9 +14,11 @@ Credit repair: a subject applies for one record, with evidence and (where requir
 commitment. The conditions are checked when the application is made and every unmet one is
 explained: the code is repairable; the obligation is fulfilled where the record carries one (a
 scheme ends its effect on fulfilment); the minimum publication period for the code's severity
-has passed (minor: none; general: 90 days; serious: 365 days; from the day of publication); a
-commitment was given. Granted: a ``repaired`` event dated the decision day; publication stops,
-and the lists and points the record drove end. The answer is due within
+has passed (minor: none; general: 3 months; serious: 1 year; from the day of publication, as
+the repair rules in force on the day of the application say — NDRC Order No. 58, from
+2026-04-01 NDRC Order No. 36, ``socialcredit.policy.repair``); a commitment was given. Granted: a
+``repaired`` event dated the decision day; publication stops, and the lists and points the
+record drove end; the notice cites the rules in force that day. The answer is due within
 ``SOCIALCREDIT_REPAIR_FEEDBACK_DAYS`` working days.
 """
 
@@ -32,6 +34,7 @@ import sqlalchemy as sa
 
 from socialcredit import faults
 from socialcredit.errors import Conflict, NotFound, UsageError
+from socialcredit.policy.repair import rules_on
 from socialcredit.registry.audit import Reader, record_reads
 from socialcredit.registry.calendar import load_calendar
 from socialcredit.registry.ledger import (
@@ -52,8 +55,6 @@ from socialcredit.registry.standings.current import write_current
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 from socialcredit.store.schema import ledger, objections, repairs, subjects
-
-MIN_PUBLICATION_DAYS = {"minor": 0, "general": 90, "serious": 365}
 
 
 @dataclass(frozen=True)
@@ -400,12 +401,13 @@ def repair_conditions(
             "report its fulfilment"
         )
     published = published_on(record.occurred_on, record.recorded_us)
-    minimum = MIN_PUBLICATION_DAYS[code.severity]
-    earliest = published + dt.timedelta(days=minimum)
+    repair_rules = rules_on(today)
+    tier = repair_rules.tiers[code.severity]
+    earliest = tier.repair_from(published)
     if today < earliest:
         unmet.append(
-            f"a {code.severity} record must be published at least {minimum} days before repair: "
-            f"apply on or after {earliest.isoformat()}"
+            f"a {code.severity} record must be published at least {tier.repair_after} before "
+            f"repair ({repair_rules.cite()}): apply on or after {earliest.isoformat()}"
         )
     if not commitment:
         unmet.append("a credit commitment is required: apply with --commitment")
@@ -464,7 +466,7 @@ def decide_repair(
     outcome = "granted" if grant else "denied"
     consequence = (
         f"from {today.isoformat()} the record is no longer published and the lists and points "
-        "it drove end"
+        f"it drove end ({rules_on(today).cite()})"
         if grant
         else "the record stands"
     )

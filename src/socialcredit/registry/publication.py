@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from socialcredit.errors import NotFound, SocialCreditError, UsageError
 from socialcredit.identifiers import check
+from socialcredit.policy.repair import rules_on
 from socialcredit.registry.policies import Applicable, catalogue_at, scheme_at, schemes_in_force
 from socialcredit.registry.standings.freshness import (
     Stored,
@@ -167,10 +168,14 @@ def publication_window(
     record: Record, severity: str, settings: Settings, repaired: dt.date | None
 ) -> tuple[dt.date, dt.date]:
     """When a record is (or would be, for an organisation) published: from the later of its
-    occurrence and its recording, for the period of its code's severity, ending early on the
-    day it is repaired. [start, end)."""
+    occurrence and its recording, for the period of its code's severity — never longer than the
+    tier of the repair rules in force on its first day allows (3 months, 1 year, 3 years, in
+    calendar months) — ending early on the day it is repaired. [start, end)."""
     start = published_on(record.occurred_on, record.recorded_us)
-    end = start + dt.timedelta(days=publication_days(settings, severity))
+    end = min(
+        start + dt.timedelta(days=publication_days(settings, severity)),
+        rules_on(start).tiers[severity].publication.after(start),
+    )
     if repaired is not None:
         end = min(end, repaired)
     return start, end

@@ -31,9 +31,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from socialcredit.errors import NotFound, UsageError
 from socialcredit.identifiers import check
 from socialcredit.policy.model import Catalogue
+from socialcredit.policy.repair import rules_on
 from socialcredit.registry.audit import Reader, record_read
 from socialcredit.registry.policies import catalogue_at, schemes_in_force
-from socialcredit.registry.publication import publication_window
+from socialcredit.registry.publication import publication_window, published_on
 from socialcredit.registry.standings.online import (
     Evaluated,
     SubjectFacts,
@@ -414,6 +415,7 @@ def _records(
                 "status_detail": detail,
                 "under_objection": open_objections.get(ref),
                 "publication": _publication(window, facts.kind, today),
+                "repair": _repair(record, code, ds, today),
                 "events": events_of.get(ref, []),
             }
         )
@@ -447,6 +449,20 @@ def _status(
     return "expired", "its period of effect has ended"
 
 
+def _repair(record: Any, code: Any, ds: Any, today: dt.date) -> dict[str, Any] | None:
+    """When credit repair of the record may be applied for, and under which rules (those in
+    force today); None when it may not be at all (retracted, repaired, not repairable)."""
+    if code is None or not code.repairable or (ds is not None and (ds.retracted or ds.repaired)):
+        return None
+    rules = rules_on(today)
+    tier = rules.tiers[code.severity]
+    return {
+        "from": tier.repair_from(published_on(record.occurred_on, record.recorded_us)).isoformat(),
+        "after": None if tier.repair_after is None else str(tier.repair_after),
+        "basis": rules.cite(),
+    }
+
+
 def _publication(
     window: tuple[dt.date, dt.date] | None, kind: str, today: dt.date
 ) -> dict[str, Any]:
@@ -472,6 +488,7 @@ def _publication(
         "from": start.isoformat(),
         "until": end.isoformat(),
         "note": note,
+        "basis": rules_on(start).cite(),
     }
 
 
