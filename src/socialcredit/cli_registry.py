@@ -1163,6 +1163,12 @@ def show_standing(view: Any) -> None:
         out.print(f"  measures: {', '.join(s.measures) or 'none'}")
         holds = evaluated.holds_until.isoformat() if evaluated.holds_until else "no end"
         out.print(f"  holds without new data until: {holds}")
+        for other_sid, list_id, title in evaluated.barred_by:
+            out.print(
+                f"  on black list {list_id} ({title}) of {other_sid}: on no red list and without "
+                "incentives of this scheme while listed (no joint incentive for the dishonest)",
+                markup=False,
+            )
         explanation = s.explanation or {}
         titles = {lst.id: lst.title for lst in scheme.lists}
         for item in explanation.get("records", []):

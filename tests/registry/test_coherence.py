@@ -17,8 +17,9 @@ from socialcredit.registry.audit import Reader
 from socialcredit.registry.checks import Checker
 from socialcredit.registry.ingest import ingest_records
 from socialcredit.registry.policies import publish_scheme
+from socialcredit.registry.reports import subject_page
 from socialcredit.registry.standings.batch import evaluate_registry
-from socialcredit.registry.standings.online import standing_of, subject_key
+from socialcredit.registry.standings.online import standing_of, subject_key, view_json
 from socialcredit.registry.verify import verify_standings
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
@@ -54,7 +55,13 @@ def online(store: Store, settings: Settings, identifier: str) -> dict[str, tuple
     view = standing_of(store, settings, identifier, reader=READER, scheme_id="suining-person")
     result = view.results["suining-person"]
     assert result.standing is not None
-    return {"lists": result.standing.lists, "measures": result.standing.measures}
+    # the explanation says which black list bars the subject (JSON, text and report alike)
+    barred_by = view_json(view)["standings"]["suining-person"]["barred_by"]
+    return {
+        "lists": result.standing.lists,
+        "measures": result.standing.measures,
+        "barred_by": tuple(f"{b['scheme']}/{b['list']}" for b in barred_by),
+    }
 
 
 def priority(store: Store, settings: Settings, identifier: str) -> list[str]:
@@ -87,8 +94,16 @@ def test_a_defaulter_is_on_no_red_list_of_another_scheme_in_any_path(
     assert online(store, settings, NEIGHBOUR) == {
         "lists": ("suining-trustworthy",),
         "measures": ("suining-priority-services",),
+        "barred_by": (),
     }
-    assert online(store, settings, DEFAULTER) == {"lists": (), "measures": ()}
+    assert online(store, settings, DEFAULTER) == {
+        "lists": (),
+        "measures": (),
+        "barred_by": ("spc-defaulters/dishonest-judgment-defaulters",),
+    }
+    page = subject_page(store, settings, DEFAULTER, reader=READER)  # the report and portal
+    [suining] = [s for s in page["standings"] if s["scheme"] == "suining-person"]
+    assert [b["list"] for b in suining["barred_by"]] == ["dishonest-judgment-defaulters"]
     # Stored by the online writer, then by the batch: the same, and the defaulter's Suining
     # standing holds until the SPC listing ends (then the trustworthy list takes the person).
     written = {who: stored(store, who, "suining-person") for who in (DEFAULTER, NEIGHBOUR)}

@@ -296,6 +296,10 @@ def _standing(sid: str, evaluated: Evaluated, catalogue: Catalogue) -> dict[str,
         "measures": [],
         "points": [],
         "holds_until": None if evaluated.holds_until is None else str(evaluated.holds_until),
+        "barred_by": [
+            {"scheme": scheme_id, "list": list_id, "title": title}
+            for scheme_id, list_id, title in evaluated.barred_by
+        ],
     }
     if standing is None or standing.explanation is None:
         return entry

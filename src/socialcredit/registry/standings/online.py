@@ -101,6 +101,9 @@ class Evaluated:
     standing: Standing | None  # None: not evaluated (another kind, or no record visible at K)
     holds_until: dt.date | None
     outside: str | None = None  # why the subject is outside the scheme's population at T
+    # rule 14: the black lists of other schemes in force that hold the subject at T, which bar
+    # it from this scheme's red lists and incentives, as (scheme id, list id, list title)
+    barred_by: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def in_population(self) -> bool:
@@ -132,7 +135,8 @@ def evaluate_facts(
         return Evaluated(scheme, None, earliest(of_age, applicable.next_effective), outside)
     visible = [r for r in facts.records if r.recorded_us <= known_at_us]
     dates = visible_dates(facts.events, known_at_us)
-    barred, changes = False, [applicable.next_effective]
+    barred_by: list[tuple[str, str, str]] = []
+    changes = [applicable.next_effective]
     for other in companions(applicable, among):
         changes.append(other.next_effective)
         if facts.kind not in other.scheme.subjects:
@@ -141,8 +145,11 @@ def evaluate_facts(
             facts.records, facts.events, other.scheme, as_of=as_of, known_at_us=known_at_us
         )
         if theirs:
-            black = {lst.id for lst in other.scheme.lists if lst.kind == "black"}
-            barred = barred or not black.isdisjoint(theirs[0].lists)
+            barred_by += [
+                (other.scheme.id, lst.id, lst.title)
+                for lst in other.scheme.lists
+                if lst.kind == "black" and lst.id in theirs[0].lists
+            ]
             changes.append(next_change(visible, dates, other.scheme, as_of))
     found = evaluate(
         facts.records,
@@ -151,12 +158,12 @@ def evaluate_facts(
         as_of=as_of,
         known_at_us=known_at_us,
         explain=explain,
-        barred=barred,
+        barred=bool(barred_by),
     )
     if not found:
         return Evaluated(scheme, None, applicable.next_effective)
     change = next_change(visible, dates, scheme, as_of)
-    return Evaluated(scheme, found[0], earliest(change, *changes))
+    return Evaluated(scheme, found[0], earliest(change, *changes), barred_by=tuple(barred_by))
 
 
 @dataclass(frozen=True)
@@ -244,6 +251,10 @@ def view_json(view: SubjectView) -> dict[str, Any]:
                 "standing": json.loads(ev.standing.to_json()) if ev.standing else None,
                 "in_population": ev.in_population,
                 "outside": ev.outside,
+                "barred_by": [
+                    {"scheme": scheme_id, "list": list_id, "title": title}
+                    for scheme_id, list_id, title in ev.barred_by
+                ],
             }
             for sid, ev in view.results.items()
         },
