@@ -33,8 +33,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two workers (this machine's two cores), a test file per worker at a time: module fixtures
+# (one Spark session, one demo city) stay shared within their file. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
+
 test: lint $(BROWSER)
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

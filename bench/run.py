@@ -1,16 +1,19 @@
 """Benchmark: `socialcredit evaluate --engine duckdb` end to end against the hand-written query
 (bench/handwritten.sql) in the same run, plus the reference engine's rate on a smaller ledger.
 
-    python bench/run.py [--records 20000000 --subjects 2000000]
+    python bench/run.py [--records 20000000 --subjects 2000000] [--baseline /tmp/old]
 
 The engine and the query run alternately ``--repeat`` times (default 3): these machines are
 noisy, so the runner prints every pair and the medians, and the ratio of the medians. It checks
 that both produce byte-identical standings and prints peak memory (max RSS of each process).
+``--baseline DIR`` (a worktree of an earlier commit) runs that commit's engine, with its own
+catalogue and bench/scheme.yaml, in the same alternation: before and after in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -23,11 +26,17 @@ ROOT = BENCH.parent
 AS_OF, KNOWN_AT, KNOWN_AT_US = "2026-06-01", "2026-06-01T00:00:00Z", 1780272000000000
 
 
-def timed(command: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in MiB, stderr of a command run under /usr/bin/time."""
+def timed(command: list[str], src: Path | None = None) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS in MiB, stderr of a command run under /usr/bin/time (with
+    ``src`` first on the module path: another commit's sources)."""
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
     started = time.perf_counter()
     done = subprocess.run(
-        ["/usr/bin/time", "-f", "maxrss=%M", *command], capture_output=True, text=True, check=False
+        ["/usr/bin/time", "-f", "maxrss=%M", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     wall = time.perf_counter() - started
     if done.returncode != 0:
@@ -53,7 +62,7 @@ def ensure_data(folder: Path, records: int, subjects: int) -> None:
         )
 
 
-def evaluate(folder: Path, engine: str, out: Path) -> tuple[float, int, str]:
+def evaluate(folder: Path, engine: str, out: Path, tree: Path = ROOT) -> tuple[float, int, str]:
     return timed(
         [
             sys.executable,
@@ -63,9 +72,9 @@ def evaluate(folder: Path, engine: str, out: Path) -> tuple[float, int, str]:
             "--engine",
             engine,
             "--catalogue",
-            str(ROOT / "src/socialcredit/data/catalogue.yaml"),
+            str(tree / "src/socialcredit/data/catalogue.yaml"),
             "--scheme",
-            str(BENCH / "scheme.yaml"),
+            str(tree / "bench/scheme.yaml"),
             "--records",
             str(folder / "records.parquet"),
             "--events",
@@ -76,7 +85,8 @@ def evaluate(folder: Path, engine: str, out: Path) -> tuple[float, int, str]:
             KNOWN_AT,
             "--out",
             str(out),
-        ]
+        ],
+        src=None if tree == ROOT else tree / "src",
     )
 
 
@@ -104,12 +114,21 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=2_000_000)
     parser.add_argument("--reference-records", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each side")
+    parser.add_argument(
+        "--baseline", type=Path, help="a worktree of an earlier commit to run alternately"
+    )
     args = parser.parse_args()
     (BENCH / "out").mkdir(exist_ok=True)
     big = BENCH / f"data-{args.records}"
     ensure_data(big, args.records, args.subjects)
     ours_times, hand_times, ours_rss, hand_rss = [], [], 0, 0
+    base_times, base_rss = [], 0
     for attempt in range(1, args.repeat + 1):
+        if args.baseline:
+            base, rss, _ = evaluate(big, "duckdb", BENCH / "out" / "baseline.jsonl", args.baseline)
+            base_times.append(base)
+            base_rss = max(base_rss, rss)
+            print(f"run {attempt}: baseline engine {base:.1f} s")
         ours, rss, _ = evaluate(big, "duckdb", BENCH / "out" / "engine.jsonl")
         ours_times.append(ours)
         ours_rss = max(ours_rss, rss)
@@ -135,6 +154,12 @@ def main() -> None:
         f"hand-written query:         {hand:.1f} s, {args.records / hand:,.0f} records/s, peak {hand_rss} MiB"
     )
     print(f"ratio engine / hand-written: {ours / hand:.2f}; identical output: {same}")
+    if base_times:
+        base = statistics.median(base_times)
+        print(
+            f"baseline engine ({args.baseline}): {base:.1f} s, peak {base_rss} MiB; "
+            f"this engine / baseline: {ours / base:.2f}"
+        )
     print(
         f"reference engine on {args.reference_records:,} records: {ref:.1f} s, "
         f"{args.reference_records / ref:,.0f} records/s, peak {ref_rss} MiB"

@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from socialcredit.cli import app
 
 from .conftest import ALICE, BOB, EVENT_HEADER, RECORD_HEADER, write_csv
 
@@ -211,15 +214,10 @@ def test_every_registry_command_explains_itself() -> None:
         ("report",),
         ("export", "ledger"),
     ]
-    for command in commands:
-        shown = subprocess.run(
-            [sys.executable, "-m", "socialcredit", *command, "--help"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert shown.returncode == 0, command
-        assert "Usage" in shown.stdout and len(shown.stdout) > 300, command
+    for command in commands:  # in-process: the Typer app the console script runs
+        shown = CliRunner().invoke(app, [*command, "--help"])
+        assert shown.exit_code == 0, command
+        assert "Usage" in shown.output and len(shown.output) > 300, command
 
 
 def test_repair_rules_show_the_version_in_force_on_a_day() -> None:

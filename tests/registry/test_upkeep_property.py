@@ -28,6 +28,7 @@ from socialcredit.registry.due_process import (
     queue,
 )
 from socialcredit.registry.ingest import ingest_events, ingest_records
+from socialcredit.registry.policies import HarsherChange
 from socialcredit.registry.standings.freshness import pending_batches
 from socialcredit.registry.standings.upkeep import refresh
 from socialcredit.registry.verify import verify_standings
@@ -51,7 +52,7 @@ operation = st.one_of(
     st.tuples(st.just("object"), st.booleans()),
     st.tuples(st.just("decide"), st.booleans()),
     st.tuples(st.just("repair"), st.booleans()),
-    st.tuples(st.just("publish"), st.sampled_from((365, 1095))),
+    st.tuples(st.just("publish"), st.sampled_from(("{days: 365}", "{months: 18}"))),
     st.tuples(st.just("days"), st.integers(1, 400)),
     st.tuples(st.just("refresh"), st.none()),
 )
@@ -65,6 +66,7 @@ class Registry:
         self.records: list[str] = []
         self.numbers = itertools.count(1)
         self.version = 1
+        self.duration = "{years: 2}"
         self.now = dt.datetime.now(dt.UTC)
 
     def file(self, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> Path:
@@ -120,13 +122,22 @@ class Registry:
             if case is not None:
                 decide_repair(self.store, self.settings, case.id, grant=arg, reason="r", by="c")
         elif kind == "publish":
-            self.version += 1
-            text = SPC.replace("version: 1", f"version: {self.version}", 1).replace(
-                "duration_days: 730", f"duration_days: {arg}", 1
+            # Grounds 2-6 listed for 365 days or 18 months instead of two years: milder than
+            # the shipped version, so it may be back-dated; 18 months after 365 days is harsher
+            # and back-dated, so it is refused (and changes nothing).
+            assert "duration: {years: 2}" in SPC
+            version = self.version + 1
+            text = SPC.replace("version: 1", f"version: {version}", 1).replace(
+                "duration: {years: 2}", f"duration: {arg}", 1
             )
-            path = self.folder / f"spc-{self.version}.yaml"
+            path = self.folder / f"spc-{version}.yaml"
             path.write_text(text, encoding="utf-8")
-            publish_files(self.store, self.settings, [path], reason="a property test")
+            try:
+                publish_files(self.store, self.settings, [path], reason="a property test")
+            except HarsherChange:
+                assert arg == "{months: 18}" and self.duration == "{days: 365}"
+            else:
+                self.version, self.duration = version, arg
         elif kind == "refresh":
             refresh(self.store, self.settings)
 
