@@ -156,6 +156,7 @@ NOT_PERSONAL_COMMANDS = {
     "refresh", "public subject", "public list", "notices send", "review request",
     "review decide", "objection file", "objection decide", "repair apply", "repair decide",
     "verify", "demo-data", "key create", "key link", "key list", "key revoke", "serve",
+    "repair rules",
 }  # fmt: skip
 PERSONAL_COMMANDS = {
     "standing", "report", "notices list", "audit", "review list", "objection list",
