@@ -8,6 +8,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from socialcredit import identifiers
@@ -350,6 +351,14 @@ def main() -> None:
         option = f" (--{error.field.replace('_', '-')})" if error.field else ""
         err.print(f"error: {error}{option}", markup=False)
         sys.exit(error.exit_code)
+    except ValidationError as error:  # the settings: environment, .env or options
+        for problem in error.errors():
+            field = ".".join(str(part) for part in problem["loc"])
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            variable = f"SOCIALCREDIT_{field.upper()}"
+            shown = message if message.startswith(variable) else f"{variable}: {message}"
+            err.print(f"error: invalid setting {shown}", markup=False)
+        sys.exit(2)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

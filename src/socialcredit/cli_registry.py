@@ -881,10 +881,13 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         """The publication tiers and repair conditions, version by version, with the legal
         basis of each (NDRC Order No. 58; from 2026-04-01 NDRC Order No. 36). Applications,
         decisions and reports use the version in force on their day."""
-        try:
-            day = date.fromisoformat(on) if on else Settings().today()
-        except ValueError:
-            raise UsageError(f"--on {on!r} is not a date YYYY-MM-DD", field="on") from None
+        if on is None:
+            day = Settings().today()
+        else:
+            try:
+                day = date.fromisoformat(on)
+            except ValueError:
+                raise UsageError(f"--on {on!r} is not a date YYYY-MM-DD", field="on") from None
         current = rules_on(day)
         versions = shipped_rules()
         if as_json:

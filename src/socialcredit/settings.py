@@ -8,8 +8,10 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from socialcredit.policy.deadlines import DEADLINES
 
 
 @lru_cache(maxsize=16)
@@ -73,15 +75,26 @@ class Settings(BaseSettings):
         default=None,
         description="YAML calendar of public holidays and make-up working days for deadlines.",
     )
-    objection_days: int = Field(default=5, ge=1, description="Working days to decide an objection.")
+    objection_days: int = Field(
+        default=5,
+        ge=1,
+        description="Working days to decide an objection (at most 20 days: the credit-reporting "
+        "regulation, art. 25).",
+    )
     repair_feedback_days: int = Field(
-        default=10, ge=1, description="Working days to answer a repair application."
+        default=10,
+        ge=1,
+        description="Working days to answer a repair application (at most 10).",
     )
     repair_decision_days: int = Field(
-        default=3, ge=1, description="Working days to decide a repair after referral."
+        default=3,
+        ge=1,
+        description="Working days to decide a repair after referral (at most 3).",
     )
     review_days: int = Field(
-        default=15, ge=1, description="Working days for a human review of a standing."
+        default=15,
+        ge=1,
+        description="Working days for a human review of a standing (at most 20 days).",
     )
     registry_name: str = Field(
         default="socialcredit registry",
@@ -203,6 +216,15 @@ class Settings(BaseSettings):
         default="resident_id",
         description="The ID token claim that carries the subject's 18-character identifier.",
     )
+
+    @field_validator(*DEADLINES)
+    @classmethod
+    def _within_the_law(cls, value: int, info: ValidationInfo) -> int:
+        """A deadline may be shortened, never lengthened past its legal maximum."""
+        refusal = DEADLINES[str(info.field_name)].refusal(value)
+        if refusal:
+            raise ValueError(refusal)
+        return value
 
     @field_validator("timezone")
     @classmethod

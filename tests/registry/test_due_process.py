@@ -220,3 +220,18 @@ def test_a_general_record_may_be_repaired_three_calendar_months_after_publicatio
     with time_machine.travel(dt.datetime.combine(earliest, noon)):
         case = apply_repair(store, settings, ALICE, "court/f1", evidence="filed", commitment=True)
         assert case.kind == "repair"
+
+
+def test_an_objection_is_due_within_the_regulation_s_twenty_days(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """Twenty working days (the most a registry may set) across a fortnight of holidays would
+    run past the credit-reporting regulation's 20 days: the due date is the twentieth day."""
+    fill(store, settings, tmp_path)
+    today = settings.today()
+    holidays = [today + dt.timedelta(days=n) for n in range(1, 15)]
+    path = tmp_path / "holidays.yaml"
+    path.write_text(f"holidays: [{', '.join(d.isoformat() for d in holidays)}]\n", "utf-8")
+    strict = settings.model_copy(update={"holidays_file": path, "objection_days": 20})
+    case = file_objection(store, strict, ALICE, "court/j1", reason="I never owed this")
+    assert case.due == today + dt.timedelta(days=20)

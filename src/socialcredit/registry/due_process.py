@@ -34,6 +34,7 @@ import sqlalchemy as sa
 
 from socialcredit import faults
 from socialcredit.errors import Conflict, NotFound, UsageError
+from socialcredit.policy.deadlines import DEADLINES
 from socialcredit.policy.repair import rules_on
 from socialcredit.registry.audit import Reader, record_reads
 from socialcredit.registry.calendar import load_calendar
@@ -214,7 +215,9 @@ def file_objection(
     # under objection stops counting the record at once), the standings and the notice.
     with store.writing("ledger") as connection:
         _may_object(connection, record, ref)
-        due = calendar.add_working_days(settings.today(), settings.objection_days)
+        due = DEADLINES["objection_days"].due(
+            settings.today(), settings.objection_days, calendar.add_working_days
+        )
         case_id = connection.execute(
             objections.insert().values(
                 subject_id=record.subject_key,
@@ -436,7 +439,9 @@ def apply_repair(
     calendar = load_calendar(settings.holidays_file)
     with store.writing("ledger") as connection:
         record = _record(connection, identifier, ref)
-        due = calendar.add_working_days(settings.today(), settings.repair_feedback_days)
+        due = DEADLINES["repair_feedback_days"].due(
+            settings.today(), settings.repair_feedback_days, calendar.add_working_days
+        )
         case_id = connection.execute(
             repairs.insert().values(
                 subject_id=record.subject_key,

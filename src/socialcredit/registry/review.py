@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from socialcredit.errors import Conflict, NotFound, UsageError
+from socialcredit.policy.deadlines import DEADLINES
 from socialcredit.registry.audit import Reader, record_reads
 from socialcredit.registry.calendar import load_calendar
 from socialcredit.registry.notices import insert_rows as insert_notices
@@ -53,7 +54,7 @@ def request_review(
             raise NotFound(f"the registry holds no records about {identifier}")
         if scheme_id is not None and scheme_id not in scheme_ids(connection):
             raise NotFound(f"no published scheme {scheme_id!r}")
-        due = calendar.add_working_days(today, settings.review_days)
+        due = DEADLINES["review_days"].due(today, settings.review_days, calendar.add_working_days)
         review_id = connection.execute(
             reviews.insert().values(
                 subject_id=key,
