@@ -485,8 +485,9 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         """Issue a subject's credit report: a plain-language summary, then the standing under
         every published scheme with each point and listing explained, every record with its
         status, legal basis and publication window, objections, repairs and reviews, notices,
-        and who read the subject's data. Each issue is recorded and counted against the free
-        reports of the year (SOCIALCREDIT_FREE_REPORTS_PER_YEAR, at least 2)."""
+        and who read the subject's data. Each issue is recorded; the subject's own requests count
+        against the free reports of the year (SOCIALCREDIT_FREE_REPORTS_PER_YEAR, at least 2),
+        an operator's do not."""
         store, settings = open_store(db)
         with stage(f"writing the {fmt} report"):
             issued = issue_report(
@@ -500,10 +501,11 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         if as_json:
             print_json({**asdict(issued), "path": str(issued.path)})
             return
-        charge = "free of charge" if issued.free else "beyond the free reports of the year"
+        # The command line never reads as the subject (CLI_ROLES): its reports are the staff's.
         out.print(
             f"report {issued.id} about {issued.subject} written to {issued.path} "
-            f"({issued.format}; report {issued.number_this_year} this year, {charge})"
+            f"({issued.format}; issued by the registry's {role}: free of charge, not counted "
+            "against the subject's free reports)"
         )
 
     export_app = typer.Typer(help="Write the registry's data out in interchange formats.")

@@ -17,13 +17,14 @@ from socialcredit.policy.model import add_months
 from socialcredit.registry.audit import Reader, reads_of
 from socialcredit.registry.due_process import file_objection
 from socialcredit.registry.ingest import ingest_events, ingest_records
-from socialcredit.registry.reports import issue_report
+from socialcredit.registry.reports import Issued, issue_report
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
 from .conftest import ACME, ALICE, EVENT_HEADER, RECORD_HEADER, write_csv
 
 CLERK = Reader("clerk", "operator", "report test")
+SELF = Reader(ALICE, "subject", "subject's own request")
 NAME = "张三丰"
 
 
@@ -113,23 +114,30 @@ def test_an_organisation_s_report_shows_publication_windows(
 def test_two_reports_a_year_are_free_and_every_issue_is_recorded(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
+    """The subject's own requests count against the free reports of the year; a report an
+    operator issues is free and counts against nothing (issue #15)."""
     fill(store, settings, tmp_path)
-    issued = [
-        issue_report(store, settings, ALICE, fmt="json", out=tmp_path / f"{n}.json", reader=CLERK)
-        for n in range(3)
-    ]
+
+    def issue(name: str, reader: Reader = SELF) -> Issued:
+        return issue_report(store, settings, ALICE, fmt="json", out=tmp_path / name, reader=reader)
+
+    operator = issue("o.json", CLERK)
+    assert (operator.free, operator.number_this_year) == (True, 0)
+    issued = [issue(f"{n}.json") for n in range(3)]
     assert [i.free for i in issued] == [True, True, False]
     assert [i.number_this_year for i in issued] == [1, 2, 3]
     third = json.loads((tmp_path / "2.json").read_text(encoding="utf-8"))
     assert third["report"]["free"] is False
     assert "free of charge" in third["summary"][-1]
+    by_staff = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))
+    assert "does not count against your 2 free reports" in by_staff["summary"][-1]
+    assert issue("o2.json", CLERK).free  # still free after the subject's paid one
     reads = [r.what for r in reads_of(store, CLERK, ALICE)]
-    assert [w for w in reads if w.startswith("report:")] == [f"report:json #{i.id}" for i in issued]
+    ids = [operator.id, *(i.id for i in issued)]
+    assert [w for w in reads if w.startswith("report:")][:4] == [f"report:json #{i}" for i in ids]
     next_year = dt.datetime(settings.today().year + 1, 3, 2, 4, tzinfo=dt.UTC)
     with time_machine.travel(next_year, tick=False):
-        again = issue_report(
-            store, settings, ALICE, fmt="json", out=tmp_path / "n.json", reader=CLERK
-        )
+        again = issue("n.json")
     assert (again.free, again.number_this_year) == (True, 1)
 
 

@@ -8,9 +8,11 @@ repair applications and human reviews; every notice; and who read the subject's 
 that as JSON, HTML or a PDF (WeasyPrint; Chinese text needs a CJK font: Debian's
 ``fonts-noto-cjk``, which ``scripts/system-packages.sh`` installs with HarfBuzz's subsetter).
 
-Each issue is recorded (table ``reports``) and counted against the subject's free reports for the
-calendar year (``SOCIALCREDIT_FREE_REPORTS_PER_YEAR``, at least 2); the report says whether it
-was free. Issuing is a read of the subject's data, audited before the file is written.
+Each issue is recorded (table ``reports``, with the requester's role); the subject's own
+requests are counted against its free reports for the calendar year
+(``SOCIALCREDIT_FREE_REPORTS_PER_YEAR``, at least 2), and a report an operator issues is free
+and counts against nothing; the report says which. Issuing is a read of the subject's data,
+audited before the file is written.
 """
 
 from __future__ import annotations
@@ -92,15 +94,21 @@ def issue_report(
         key = subject_key(connection, identifier)
         if key is None:
             raise NotFound(f"the registry holds no records about {identifier}")
+        own = reader.role == "subject"
         before = int(
             connection.scalar(
                 sa.select(sa.func.count())
                 .select_from(reports)
-                .where(reports.c.subject_id == key, reports.c.year == year)
+                .where(
+                    reports.c.subject_id == key,
+                    reports.c.year == year,
+                    sa.or_(reports.c.role.is_(None), reports.c.role == "subject"),
+                )
             )
             or 0
         )
-        free = before < settings.free_reports_per_year
+        # A report an operator issues costs the subject nothing and uses none of its free ones.
+        free = not own or before < settings.free_reports_per_year
         report_id = int(
             connection.execute(
                 reports.insert().values(
@@ -110,6 +118,7 @@ def issue_report(
                     format=fmt,
                     actor=reader.actor,
                     free=free,
+                    role=reader.role,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
         )
@@ -120,14 +129,15 @@ def issue_report(
         "issued_at": us_to_iso(issued_us),
         "format": fmt,
         "free": free,
-        "number_this_year": before + 1,
+        "number_this_year": before + 1 if own else before,
+        "requested_as": reader.role,
         "free_per_year": settings.free_reports_per_year,
         "requested_by": reader.actor,
         "purpose": reader.purpose,
     }
     data = report_data(store, settings, key, issue)
     _write(out, render(data, fmt))
-    return Issued(report_id, identifier, fmt, out, free, before + 1)
+    return Issued(report_id, identifier, fmt, out, free, before + 1 if own else before)
 
 
 def subject_page(
@@ -583,6 +593,13 @@ def _summary(data: dict[str, Any]) -> list[str]:
     )
     issue = data["report"]
     if issue is None:  # a page, not an issued report
+        return lines
+    if issue.get("requested_as", "subject") != "subject":
+        lines.append(
+            f"This report was issued by the registry's {issue['requested_as']} "
+            f"{issue['requested_by']}; it is free of charge and does not count against your "
+            f"{issue['free_per_year']} free reports a year."
+        )
         return lines
     lines.append(
         f"This is report {issue['number_this_year']} issued about you this year; "

@@ -350,6 +350,9 @@ reports = sa.Table(
     sa.Column("format", sa.String(8), nullable=False),  # html | pdf | json
     sa.Column("actor", sa.Text, nullable=False),
     sa.Column("free", sa.Boolean, nullable=False),
+    # the requester's role (migration 0011): only the subject's own requests (and those of
+    # before, NULL) count against the free reports of the year
+    sa.Column("role", sa.String(16)),
     sa.Index("ix_reports_subject_id_year", "subject_id", "year"),
 )
 
