@@ -194,9 +194,10 @@ def test_a_general_record_may_be_repaired_three_calendar_months_after_publicatio
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
     """The repair rules in force (NDRC Order No. 36 from 2026-04-01) count the minimum
-    publication period in calendar months (Civil Code art. 202), and the refusal cites them."""
-    published = settings.today()
-    occurred = (published - dt.timedelta(days=5)).isoformat()
+    publication period in calendar months (Civil Code art. 202) from the decision day, and the
+    refusal cites them."""
+    published = settings.today() - dt.timedelta(days=5)  # the decision day starts the window
+    occurred = published.isoformat()
     ingest_records(
         store,
         write_csv(

@@ -157,6 +157,60 @@ def test_publication_ends_on_the_right_day(
         assert "s1" not in [r.record_id for r in public_view(store, settings, ACME).records]
 
 
+def test_publication_runs_from_the_decision_and_ends_three_working_days_after_performance(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue #15: a 2019 judgment ingested today was public 2019-2022 and is not public now
+    (the window starts at the decision, not at ingest); a judgment performed on a Friday,
+    whose list ends on performance, stays public three working days — past a holiday Monday,
+    until the Thursday (SPC Fa Shi [2017] No. 7 art. 10)."""
+    today = settings.today()
+    friday = today + dt.timedelta(days=(4 - today.weekday()) % 7 or 7)  # the clock only advances
+    monday = friday + dt.timedelta(days=3)
+    holidays = tmp_path / "holidays.yaml"
+    holidays.write_text(f"holidays: [{monday.isoformat()}]\n", encoding="utf-8")
+    with_holiday = settings.model_copy(update={"holidays_file": holidays})
+    recent = (today - dt.timedelta(days=60)).isoformat()
+    ingest_records(
+        store,
+        write_csv(
+            tmp_path / "court.csv",
+            HEADER,
+            [
+                ("old", ACME, "court.judgment_default", "2019-06-03", "", "荣成某某海产有限公司"),
+                ("paid", ACME, "court.judgment_default", recent, "", ""),
+                ("arrears", ACME, "court.arrears", recent, "", ""),
+            ],
+        ),
+        settings=settings,
+        furnisher_id="court",
+    )
+    performed = [
+        ("paid", "fulfilled", friday.isoformat()),
+        ("arrears", "fulfilled", friday.isoformat()),
+    ]
+    with time_machine.travel(dt.datetime.combine(friday, dt.time(4), dt.UTC), tick=False):
+        ingest_events(
+            store,
+            write_csv(tmp_path / "events.csv", EVENT_HEADER, performed),
+            settings=settings,
+            furnisher_id="court",
+        )
+
+    def public_on(day: dt.date) -> dict[str, str]:
+        with time_machine.travel(dt.datetime.combine(day, dt.time(4), dt.UTC), tick=False):
+            view = public_view(store, with_holiday, ACME)
+        return {r.record_id: r.published_until for r in view.records}
+
+    thursday = friday + dt.timedelta(days=6)
+    shown = public_on(thursday - dt.timedelta(days=1))
+    assert "old" not in shown  # public 2019-06-03 until 2022-06-03, not from today
+    assert shown["paid"] == thursday.isoformat()  # Tuesday and Wednesday are the 2nd and 3rd
+    # court.arrears is on no list that ends on fulfilment: its window does not move
+    assert dt.date.fromisoformat(shown["arrears"]) > thursday
+    assert "paid" not in public_on(thursday)
+
+
 def test_a_new_listing_waits_out_the_notice_period(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:

@@ -1,10 +1,11 @@
 """What the public may see: the only way public pages get data.
 
-- An organisation's records are public during their publication window: from the day the
-  registry recorded them (never before ``occurred_on``) for the period of the code's severity —
-  minor: not published (0 days by default; at most 3 months), general: 1 year by default (3
-  months to 1 year), serious: 3 years by default (1 to 3 years) — ending early on the day of a
-  repair, or at once on retraction. Persons' records are never public.
+- An organisation's records are public during their publication window: from the decision
+  day (``occurred_on``) for the period of the code's severity — minor: not published (0 days
+  by default; at most 3 months), general: 1 year by default (3 months to 1 year), serious: 3
+  years by default (1 to 3 years) — ending early on the day of a repair, three working days
+  after a fulfilment where a list of a scheme in force ends on it (SPC art. 10), or at once on
+  retraction. Persons' records are never public.
 - Members of a list marked ``public`` are published while they are listed: organisations with
   their identifier and name, persons masked (surname and the given name's first character;
   the identifier's first 6 and last 2 characters).
@@ -19,7 +20,7 @@ import json
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -28,7 +29,9 @@ import sqlalchemy as sa
 
 from socialcredit.errors import NotFound, SocialCreditError, UsageError
 from socialcredit.identifiers import check
+from socialcredit.policy.model import Scheme
 from socialcredit.policy.repair import rules_on
+from socialcredit.registry.calendar import WorkCalendar, load_calendar
 from socialcredit.registry.policies import Applicable, catalogue_at, scheme_at, schemes_in_force
 from socialcredit.registry.standings.freshness import (
     Stored,
@@ -157,20 +160,47 @@ def publication_days(settings: Settings, severity: str) -> int:
 
 
 def published_on(occurred_on: dt.date, recorded_us: int) -> dt.date:
-    """The day a record is first published: the later of its occurrence and its recording."""
-    recorded_on = (
-        dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=recorded_us)
-    ).date()
-    return max(occurred_on, recorded_on)
+    """The first day of a record's publication window: its decision day — ``occurred_on``, the
+    day the furnisher decided (issue #15: the window starts at the decision, not at ingest; an
+    organisation's 2019 judgment ingested today is not public until 2029). ``recorded_us`` is
+    kept for the callers' sake: when the registry learnt of it does not move the window."""
+    del recorded_us
+    return occurred_on
+
+
+# SPC Fa Shi [2017] No. 7 art. 10: a listing that ends on performance is deleted within three
+# working days of it; the record's publication ends with it.
+FULFILMENT_DELETION_WORKING_DAYS = 3
+
+
+def ending_on_fulfilment(schemes: Iterable[Scheme], kind: str) -> frozenset[str]:
+    """The codes on a code list that ends on fulfilment in any of ``schemes`` that evaluate
+    subjects of ``kind``: their records' publication ends three working days after the
+    fulfilment."""
+    return frozenset(
+        code
+        for scheme in schemes
+        if kind in scheme.subjects
+        for lst in scheme.code_lists
+        if lst.ends_on_fulfilment
+        for code in lst.codes
+    )
 
 
 def publication_window(
-    record: Record, severity: str, settings: Settings, repaired: dt.date | None
+    record: Record,
+    severity: str,
+    settings: Settings,
+    repaired: dt.date | None,
+    *,
+    fulfilled: dt.date | None = None,
+    calendar: WorkCalendar | None = None,
 ) -> tuple[dt.date, dt.date]:
-    """When a record is (or would be, for an organisation) published: from the later of its
-    occurrence and its recording, for the period of its code's severity — never longer than the
-    tier of the repair rules in force on its first day allows (3 months, 1 year, 3 years, in
-    calendar months) — ending early on the day it is repaired. [start, end)."""
+    """When a record is (or would be, for an organisation) published, [start, end): from its
+    decision day for the period of its code's severity — never longer than the tier of the
+    repair rules in force on that day allows (3 months, 1 year, 3 years, in calendar months) —
+    ending early on the day it is repaired and, when ``fulfilled`` is given (the record is on a
+    list that ends on fulfilment), three working days after the fulfilment."""
     start = published_on(record.occurred_on, record.recorded_us)
     end = min(
         start + dt.timedelta(days=publication_days(settings, severity)),
@@ -178,6 +208,9 @@ def publication_window(
     )
     if repaired is not None:
         end = min(end, repaired)
+    if fulfilled is not None:
+        working = calendar or load_calendar(settings.holidays_file)
+        end = min(end, working.add_working_days(fulfilled, FULFILMENT_DELETION_WORKING_DAYS))
     return start, end
 
 
@@ -205,7 +238,13 @@ def public_view(store: Store, settings: Settings, identifier: str) -> PublicView
     view.name = facts.name
     view.records = [
         replace(r, under_objection=f"{r.furnisher}/{r.record_id}" in marks)
-        for r in _public_records(facts, catalogue, settings, today)
+        for r in _public_records(
+            facts,
+            catalogue,
+            settings,
+            today,
+            ending_on_fulfilment((a.scheme for a in among), facts.kind),
+        )
     ]
     view.listings = _evaluated_listings(facts, schemes, among, settings, today, known)
     return view
@@ -418,24 +457,34 @@ def _published(since: str | None, settings: Settings, today: dt.date) -> bool:
 
 
 def _public_records(
-    facts: Any, catalogue: Any, settings: Settings, today: dt.date
+    facts: Any, catalogue: Any, settings: Settings, today: dt.date, ending: frozenset[str]
 ) -> list[PublicRecord]:
-    """An organisation's records inside their publication window today."""
+    """An organisation's records inside their publication window today (``ending``: the codes
+    whose publication ends three working days after fulfilment)."""
     retracted: set[tuple[str, str]] = set()
-    repaired: dict[tuple[str, str], dt.date] = {}
+    dated: dict[tuple[str, str, str], dt.date] = {}
     for event in facts.events:
         key = (event.furnisher, event.record_id)
         if event.event == "retracted":
             retracted.add(key)
-        elif event.event == "repaired" and event.date is not None:
-            repaired[key] = min(event.date, repaired.get(key, event.date))
+        elif event.event in ("repaired", "fulfilled") and event.date is not None:
+            slot = (*key, event.event)
+            dated[slot] = min(event.date, dated.get(slot, event.date))
+    calendar = load_calendar(settings.holidays_file)
     found = []
     for record in facts.records:
         key = (record.furnisher, record.record_id)
         code = catalogue.codes.get(record.code)
         if code is None or key in retracted:
             continue
-        start, end = publication_window(record, code.severity, settings, repaired.get(key))
+        start, end = publication_window(
+            record,
+            code.severity,
+            settings,
+            dated.get((*key, "repaired")),
+            fulfilled=dated.get((*key, "fulfilled")) if record.code in ending else None,
+            calendar=calendar,
+        )
         if start <= today < end:
             found.append(
                 PublicRecord(

@@ -35,8 +35,13 @@ from socialcredit.identifiers import check
 from socialcredit.policy.model import Catalogue
 from socialcredit.policy.repair import rules_on
 from socialcredit.registry.audit import Reader, record_read
+from socialcredit.registry.calendar import load_calendar
 from socialcredit.registry.policies import catalogue_at, schemes_in_force
-from socialcredit.registry.publication import publication_window, published_on
+from socialcredit.registry.publication import (
+    ending_on_fulfilment,
+    publication_window,
+    published_on,
+)
 from socialcredit.registry.standings.online import (
     Evaluated,
     SubjectFacts,
@@ -371,6 +376,8 @@ def _records(
     known: int,
 ) -> list[dict[str, Any]]:
     dates = visible_dates(facts.events, known)
+    ending = ending_on_fulfilment((ev.scheme for ev in results.values()), facts.kind)
+    calendar = load_calendar(settings.holidays_file)
     counting: set[str] = set()
     used: set[str] = set()
     suspending = False
@@ -409,7 +416,12 @@ def _records(
             None
             if retracted or code is None
             else publication_window(
-                record, code.severity, settings, ds.repaired if ds is not None else None
+                record,
+                code.severity,
+                settings,
+                ds.repaired if ds is not None else None,
+                fulfilled=ds.fulfilled if ds is not None and record.code in ending else None,
+                calendar=calendar,
             )
         )
         found.append(
