@@ -111,6 +111,31 @@ def test_an_organisation_s_report_shows_publication_windows(
     assert "NDRC Order No. 36" in repair["basis"]
 
 
+def test_every_listing_says_how_it_ends_before_any_form(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue #15: the SPC listing names its last day, that it ends three working days after
+    the court reports performance, and the first day its repair may be applied for — the day
+    `repair apply` would accept (the rest of the conditions met)."""
+    fill(store, settings, tmp_path)
+    report = json_report(store, settings, ALICE, tmp_path / "alice.json")
+    [spc] = [s for s in report["standings"] if s["scheme"] == "spc-defaulters"]
+    [listing] = spc["lists"]
+    way_out = listing["way_out"]
+    occurred = settings.today() - dt.timedelta(days=20)
+    assert (
+        way_out["last_day"]
+        == (dt.date.fromisoformat(listing["until"]) - dt.timedelta(days=1)).isoformat()
+    )
+    assert way_out["ends_on_performance"] is True
+    assert way_out["performance_reported_by"] == ["荣成市人民法院"]
+    assert way_out["repair_from"] == add_months(occurred, 12).isoformat()
+    assert "NDRC Order No. 36" in way_out["repair_basis"]
+    page = tmp_path / "alice.html"
+    issue_report(store, settings, ALICE, fmt="html", out=page, reader=CLERK)
+    assert "How it ends: on " in page.read_text(encoding="utf-8")
+
+
 def test_two_reports_a_year_are_free_and_every_issue_is_recorded(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:

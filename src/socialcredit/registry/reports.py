@@ -241,6 +241,7 @@ def report_data(
     }
     standings = [_standing(sid, evaluated, catalogue) for sid, evaluated in results.items()]
     records = _records(facts, results, catalogue, names, open_objections, settings, today, known)
+    _ways_out(standings, results, records)
     data: dict[str, Any] = {
         "registry": settings.registry_name,
         "report": issue,
@@ -363,6 +364,41 @@ def _standing(sid: str, evaluated: Evaluated, catalogue: Catalogue) -> dict[str,
         ],
     )
     return entry
+
+
+def _ways_out(
+    standings: list[dict[str, Any]], results: dict[str, Evaluated], records: list[dict[str, Any]]
+) -> None:
+    """Say, on each listing, how it ends (issue #15, a way out on every listing): its last day,
+    the event that ends it earlier — the furnisher's report of performance, for a list that
+    ends on fulfilment — and the earliest day credit repair of a record holding it may be
+    applied for, with the rules that say so. Before any form."""
+    by_ref = {r["record"]: r for r in records}
+    for entry in standings:
+        if entry["scheme"] not in results:
+            continue
+        lists = {lst.id: lst for lst in results[entry["scheme"]].scheme.code_lists}
+        for listing in entry["lists"]:
+            lst = lists.get(listing["id"])
+            holders = [by_ref[p["record"]] for p in entry["points"] if listing["id"] in p["lists"]]
+            repairs = [r["repair"] for r in holders if r.get("repair")]
+            first = min(repairs, key=lambda r: r["from"]) if repairs else None
+            performed_by = sorted({r["furnisher_name"] for r in holders})
+            listing["way_out"] = {
+                "last_day": (
+                    None
+                    if listing["until"] is None
+                    else (
+                        dt.date.fromisoformat(listing["until"]) - dt.timedelta(days=1)
+                    ).isoformat()
+                ),
+                "ends_on_performance": bool(lst is not None and lst.ends_on_fulfilment),
+                "performance_reported_by": performed_by
+                if lst is not None and lst.ends_on_fulfilment
+                else [],
+                "repair_from": None if first is None else first["from"],
+                "repair_basis": None if first is None else first["basis"],
+            }
 
 
 def _records(
