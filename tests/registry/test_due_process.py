@@ -99,7 +99,11 @@ def test_a_rejected_objection_keeps_the_record_and_the_public_sees_the_mark(
     [record] = [r for r in public_view(store, settings, ACME).records if r.record_id == "j2"]
     assert not record.under_objection
     assert listed(store, settings, ACME)
-    assert "unpaid" in notices_of(store, CLERK, ACME)[-1].text
+    told = notices_of(store, CLERK, ACME)[-1].text
+    assert "unpaid" in told
+    # the next remedy, with the deadline that binds the registry (issue #15)
+    assert "ask that a person review your standing" in told and "is due by 20" in told
+    assert "reconsideration within 10 days" in told
 
 
 def test_a_scheme_may_suspend_a_record_while_it_is_under_objection(

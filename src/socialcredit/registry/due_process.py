@@ -278,10 +278,25 @@ def decide_objection(
         by=by,
         tell=lambda ref: (
             f"Your objection {case_id} to record {ref} was {outcome}: {consequence}. "
-            f"Reason: {reason.strip()}"
+            f"Reason: {reason.strip()}" + ("" if uphold else next_remedy(settings))
         ),
     )
     return _case(store, settings, "objection", case_id)
+
+
+def next_remedy(settings: Settings) -> str:
+    """What a subject whose objection was rejected may do next, with the deadline that binds
+    the registry (issue #15: a rejected objection names the next remedy)."""
+    calendar = load_calendar(settings.holidays_file)
+    due = DEADLINES["review_days"].due(
+        settings.today(), settings.review_days, calendar.add_working_days
+    )
+    return (
+        " If you disagree, you may ask that a person review your standing (the portal, or "
+        f"`socialcredit review request`): a review asked for today is due by {due.isoformat()}. "
+        "Where a court listed you, you may also apply to the court above it for "
+        "reconsideration within 10 days (Fa Shi [2017] No. 7 art. 12)."
+    )
 
 
 def _decide(
