@@ -191,6 +191,11 @@ def test_a_revoked_key_is_refused(
         client.get("/v1/me/standing", headers={"Authorization": f"Bearer {keys.alice}"}).status_code
         == 200
     )
+    # A malformed Authorization beside a valid X-API-Key: the credentials disagree, refused.
+    mixed = client.get(
+        "/v1/me/standing", headers={**auth(keys.alice), "Authorization": f"Basic {keys.alice}"}
+    )
+    assert mixed.status_code == 401 and "Bearer <API key>" in mixed.json()["error"]["message"]
 
 
 # -- checks ------------------------------------------------------------------------------------

@@ -155,7 +155,11 @@ async def caller(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
     key: Annotated[str | None, Depends(_header)] = None,
 ) -> Principal:
-    """The authenticated caller, from ``Authorization: Bearer`` or ``X-API-Key``."""
+    """The authenticated caller, from ``Authorization: Bearer`` or ``X-API-Key``. An
+    ``Authorization`` header that is not a bearer key is refused even beside a valid
+    ``X-API-Key``: credentials that say two things are not guessed between."""
+    if bearer is None and request.headers.get("authorization") is not None:
+        raise Unauthenticated("the Authorization header must be 'Bearer <API key>'")
     token = bearer.credentials if bearer is not None else key
     if not token:
         raise Unauthenticated("this route needs an API key (X-API-Key header)")
