@@ -418,7 +418,7 @@ def repair_conditions(
             "the obligation the record carries is not fulfilled: the furnisher must first "
             "report its fulfilment"
         )
-    published = published_on(record.occurred_on, record.recorded_us)
+    published = published_on(record.occurred_on)
     repair_rules = rules_on(today)
     tier = repair_rules.tiers[code.severity]
     earliest = tier.repair_from(published)

@@ -159,12 +159,10 @@ def publication_days(settings: Settings, severity: str) -> int:
     }[severity]
 
 
-def published_on(occurred_on: dt.date, recorded_us: int) -> dt.date:
-    """The first day of a record's publication window: its decision day — ``occurred_on``, the
-    day the furnisher decided (issue #15: the window starts at the decision, not at ingest; an
-    organisation's 2019 judgment ingested today is not public until 2029). ``recorded_us`` is
-    kept for the callers' sake: when the registry learnt of it does not move the window."""
-    del recorded_us
+def published_on(occurred_on: dt.date) -> dt.date:
+    """The first day of a record's publication window: its decision day, ``occurred_on``
+    (issue #15: the window starts at the decision, not at ingest, so an organisation's 2019
+    judgment ingested today is not public from today until 2029)."""
     return occurred_on
 
 
@@ -201,7 +199,7 @@ def publication_window(
     repair rules in force on that day allows (3 months, 1 year, 3 years, in calendar months) —
     ending early on the day it is repaired and, when ``fulfilled`` is given (the record is on a
     list that ends on fulfilment), three working days after the fulfilment."""
-    start = published_on(record.occurred_on, record.recorded_us)
+    start = published_on(record.occurred_on)
     end = min(
         start + dt.timedelta(days=publication_days(settings, severity)),
         rules_on(start).tiers[severity].publication.after(start),

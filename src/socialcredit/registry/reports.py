@@ -312,10 +312,7 @@ def _standing(sid: str, evaluated: Evaluated, catalogue: Catalogue) -> dict[str,
         "measures": [],
         "points": [],
         "holds_until": None if evaluated.holds_until is None else str(evaluated.holds_until),
-        "barred_by": [
-            {"scheme": scheme_id, "list": list_id, "title": title}
-            for scheme_id, list_id, title in evaluated.barred_by
-        ],
+        "barred_by": evaluated.barred_json(),
     }
     if standing is None or standing.explanation is None:
         return entry
@@ -519,7 +516,7 @@ def _repair(record: Any, code: Any, ds: Any, today: dt.date) -> dict[str, Any] |
     rules = rules_on(today)
     tier = rules.tiers[code.severity]
     return {
-        "from": tier.repair_from(published_on(record.occurred_on, record.recorded_us)).isoformat(),
+        "from": tier.repair_from(published_on(record.occurred_on)).isoformat(),
         "after": None if tier.repair_after is None else str(tier.repair_after),
         "basis": rules.cite(),
     }

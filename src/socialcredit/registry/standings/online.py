@@ -109,6 +109,13 @@ class Evaluated:
     def in_population(self) -> bool:
         return self.outside is None
 
+    def barred_json(self) -> list[dict[str, str]]:
+        """``barred_by`` as the API, reports and the portal show it."""
+        return [
+            {"scheme": scheme_id, "list": list_id, "title": title}
+            for scheme_id, list_id, title in self.barred_by
+        ]
+
 
 def evaluate_facts(
     facts: SubjectFacts,
@@ -251,10 +258,7 @@ def view_json(view: SubjectView) -> dict[str, Any]:
                 "standing": json.loads(ev.standing.to_json()) if ev.standing else None,
                 "in_population": ev.in_population,
                 "outside": ev.outside,
-                "barred_by": [
-                    {"scheme": scheme_id, "list": list_id, "title": title}
-                    for scheme_id, list_id, title in ev.barred_by
-                ],
+                "barred_by": ev.barred_json(),
             }
             for sid, ev in view.results.items()
         },
