@@ -468,7 +468,9 @@ def _public_records(
         elif event.event in ("repaired", "fulfilled") and event.date is not None:
             slot = (*key, event.event)
             dated[slot] = min(event.date, dated.get(slot, event.date))
-    calendar = load_calendar(settings.holidays_file)
+    # the holiday calendar is read only when a fulfilment can end a window (a public read)
+    fulfilled = any(slot[2] == "fulfilled" for slot in dated)
+    calendar = load_calendar(settings.holidays_file) if fulfilled and ending else None
     found = []
     for record in facts.records:
         key = (record.furnisher, record.record_id)
