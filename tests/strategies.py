@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from socialcredit.identifiers import organisation_check_character, person_check_character
 from socialcredit.policy.loader import parse_catalogue, parse_scheme
 from socialcredit.policy.model import Catalogue, Scheme
-from socialcredit.semantics.fields import parse_date, parse_instant
+from socialcredit.semantics.fields import EVENT_NAMES, parse_date, parse_instant
 
 BASE = dt.date(2024, 1, 1)
 
@@ -289,7 +289,7 @@ def record_rows(draw: st.DrawFn) -> list[dict[str, str]]:
     return rows
 
 
-EVENTS = ["fulfilled", "repaired", "retracted", "objected", "objection_rejected", "extended"]
+EVENTS = list(EVENT_NAMES)
 
 
 @st.composite
@@ -314,8 +314,8 @@ def event_rows(
 
 @st.composite
 def objection_rows(draw: st.DrawFn, records: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Objections to records while they are in effect, some rejected later (or, as bad data
-    can have it, before)."""
+    """Objections to records while they are in effect, some lapsing undecided, some rejected
+    later (or, as bad data can have it, before)."""
     rows: list[dict[str, str]] = []
     dated = [r for r in records if parse_date(r["occurred_on"]) is not None]
     for _ in range(draw(st.integers(1, 6)) if dated else 0):
@@ -332,6 +332,16 @@ def objection_rows(draw: st.DrawFn, records: list[dict[str, str]]) -> list[dict[
                 "recorded_at": draw(good_instants),
             }
         )
+        if draw(st.booleans()):  # the registry writes the lapse with the objection
+            lapses = filed + dt.timedelta(days=draw(st.integers(1, 30) | st.integers(-3, 0)))
+            rows.append(
+                {
+                    **key,
+                    "event": "objection_lapsed",
+                    "date": lapses.isoformat(),
+                    "recorded_at": draw(good_instants),
+                }
+            )
         if draw(st.booleans()):
             decided = filed + dt.timedelta(days=draw(st.integers(1, 40) | st.integers(-3, 0)))
             rows.append(
@@ -392,7 +402,7 @@ def cases(draw: st.DrawFn, *, objections: bool = False) -> Case:
         objection_days = [
             (day - BASE).days
             for e in events
-            if e["event"] in ("objected", "objection_rejected")
+            if e["event"] in ("objected", "objection_rejected", "objection_lapsed")
             and (day := parse_date(e["date"])) is not None
         ]
         if objection_days and draw(st.integers(0, 3)) > 0:

@@ -544,7 +544,8 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
     @app.command("refresh")
     def refresh_command(db: Db = None, as_json: Json = False) -> None:
         """Re-evaluate every current standing whose day has come (run it daily), finish any
-        interrupted post-ingest update, and rebuild schemes with a new version in effect."""
+        interrupted post-ingest update, rebuild schemes with a new version in effect, and tell
+        the subjects of objections that lapsed undecided and of late repair decisions."""
         store, settings = open_store(db)
         with stage("refreshing") as step:
             result = refresh(store, settings, progress=step)
@@ -554,7 +555,8 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         out.print(
             f"{result.due} subjects due, {result.pending_batches} unfinished batches; "
             f"schemes re-evaluated: {', '.join(result.schemes_rebuilt) or 'none'}; "
-            f"{result.written} standings written"
+            f"{result.written} standings written; subjects told of lapsed objections: "
+            f"{result.objections_lapsed}, of late repair decisions: {result.repairs_late}"
         )
 
     public_app = typer.Typer(
@@ -738,11 +740,18 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
     app.add_typer(objection_app, name="objection")
     app.add_typer(repair_app, name="repair")
 
+    def _late(case: Case) -> str | None:
+        if not case.overdue:
+            return None
+        if case.lapses_on is not None:
+            return f"LAPSED {case.lapses_on}: the record has no effect until decided"
+        return "OVERDUE: decide first"
+
     def show_case(case: Case, as_json: bool) -> None:
         if as_json:
             print_json(asdict(case))
             return
-        state = case.outcome or ("OVERDUE" if case.overdue else "open")
+        state = case.outcome or _late(case) or "open"
         out.print(
             f"{case.kind} {case.id}: {case.subject} {case.record} — {state}, due {case.due}"
             + (f"; {case.decision_reason} ({case.decided_by})" if case.outcome else ""),
@@ -755,7 +764,7 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             return
         table = Table("id", "subject", "record", "due", "state", "why", title=title)
         for c in cases:
-            state = "[bold red]OVERDUE[/bold red]" if c.overdue else "open"
+            state = f"[bold red]{_late(c)}[/bold red]" if c.overdue else "open"
             table.add_row(str(c.id), c.subject, c.record, str(c.due), state, c.text)
         out.print(table)
 
@@ -768,7 +777,9 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         as_json: Json = False,
     ) -> None:
         """Object to a record. It shows as under objection until decided, within the
-        deadline in working days."""
+        deadline (SOCIALCREDIT_OBJECTION_DAYS, at most 20 days); undecided by then, the
+        objection lapses and from the next day the record has no effect in any scheme until
+        it is decided."""
         store, settings = open_store(db)
         show_case(file_objection(store, settings, subject_id, record, reason=reason), as_json)
 

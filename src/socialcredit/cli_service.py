@@ -19,14 +19,10 @@ from socialcredit.registry.access import (
     create_login_link,
     list_credentials,
     revoke,
+    sign_in_url,
 )
 from socialcredit.settings import Settings
 from socialcredit.store.db import us_to_iso
-
-
-def sign_in_url(settings: Settings, token: str) -> str:
-    # The token rides in the fragment, which browsers never send: it reaches no log.
-    return f"{settings.public_url.rstrip('/')}/login/link#token={token}"
 
 
 def register_service_commands(app: typer.Typer) -> None:

@@ -17,6 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from socialcredit.registry.admin import init_store
+from socialcredit.registry.audit import Reader
+from socialcredit.registry.checks import Checker
 from socialcredit.registry.policies import add_furnisher
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
@@ -108,3 +110,17 @@ EVENT_HEADER = ("record_id", "event", "date")
 def count(store: Store, table: str) -> int:
     with store.reading() as connection:
         return int(connection.scalar(sa.text(f"SELECT count(*) FROM {table}")) or 0)
+
+
+AIRLINES = "Civil Aviation Administration of China (airlines)"
+CHECKER = Reader("test", "operator", "testing the registry")
+
+
+def measures_at_the_airport(store: Store, settings: Settings, identifier: str) -> list[str]:
+    """What a check at the airlines' counter answers now (read-only, audit aside)."""
+    checker = Checker(store, settings)
+    try:
+        prepared = checker.prepare(AIRLINES, [identifier], reader=CHECKER)
+    finally:
+        checker.close()
+    return [m.measure for m in prepared.results[0].measures]

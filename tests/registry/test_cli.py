@@ -169,8 +169,9 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     assert early.returncode == 1 and "commitment" in early.stderr
 
     verified = sc("verify", db=store_url)
-    # 2 records, a fulfilment, the objection's `objected` event and the upholding retraction.
-    assert verified.returncode == 0 and "ledger intact: 5 entries" in verified.stdout
+    # 2 records, a fulfilment, the objection's `objected` and `objection_lapsed` events (the
+    # lapse, dated the day after the due date, never came to pass) and the retraction.
+    assert verified.returncode == 0 and "ledger intact: 6 entries" in verified.stdout
     assert "audit log intact: 5 entries" in verified.stdout  # the review queue read, too
     reported = sc(
         "report", BOB, "--format", "json", "--out", str(tmp_path / "b.json"), db=store_url

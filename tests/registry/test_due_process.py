@@ -19,6 +19,7 @@ from socialcredit.registry.due_process import (
     decide_objection,
     decide_repair,
     file_objection,
+    lapses_by_furnisher,
     queue,
 )
 from socialcredit.registry.ingest import ingest_events, ingest_records
@@ -26,13 +27,22 @@ from socialcredit.registry.ledger import verify
 from socialcredit.registry.notices import notices_of
 from socialcredit.registry.policies import RegistryError, publish_scheme
 from socialcredit.registry.publication import public_list, public_view
+from socialcredit.registry.reports import subject_page
 from socialcredit.registry.standings.online import standing_of
+from socialcredit.registry.standings.upkeep import refresh
 from socialcredit.semantics.fields import reason_text
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
-from socialcredit.store.schema import ledger
+from socialcredit.store.schema import ledger, standings, subjects
 
-from .conftest import ACME, ALICE, EVENT_HEADER, RECORD_HEADER, write_csv
+from .conftest import (
+    ACME,
+    ALICE,
+    EVENT_HEADER,
+    RECORD_HEADER,
+    measures_at_the_airport,
+    write_csv,
+)
 
 CLERK = Reader("clerk", "operator", "due process test")
 LIST = "dishonest-judgment-defaulters"
@@ -124,7 +134,10 @@ def test_a_scheme_may_suspend_a_record_while_it_is_under_objection(
         events = connection.execute(
             sa.select(ledger.c.event, ledger.c.event_date).where(ledger.c.entry == "event")
         ).all()
-    assert [(e.event, e.event_date) for e in events] == [("objected", settings.today())]
+    assert [(e.event, e.event_date) for e in events] == [
+        ("objected", settings.today()),
+        ("objection_lapsed", case.due + dt.timedelta(days=1)),  # only if undecided by then
+    ]
     assert not listed(store, settings, ALICE)
     assert [m.identifier for m in public_list(store, settings, "spc-defaulters", LIST).members] == [
         ACME
@@ -240,3 +253,112 @@ def test_an_objection_is_due_within_the_regulation_s_twenty_days(
     strict = settings.model_copy(update={"holidays_file": path, "objection_days": 20})
     case = file_objection(store, strict, ALICE, "court/j1", reason="I never owed this")
     assert case.due == today + dt.timedelta(days=20)
+
+
+NOON = dt.time(12, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("uphold", [False, True], ids=["rejected late", "upheld late"])
+def test_an_objection_left_undecided_lapses_the_day_after_it_is_due(
+    store: Store, settings: Settings, tmp_path: Path, uphold: bool
+) -> None:
+    """Issue #15: the deadline binds. Undecided on the day after its due date, the record has
+    no effect in any scheme — the first check already answers without it, before any refresh
+    — the subject is told once, the dashboard counts the lapse, and verify passes; deciding it
+    afterwards restores the listing (rejected) or retracts the record (upheld)."""
+    fill(store, settings, tmp_path)
+    assert measures_at_the_airport(store, settings, ALICE) == ["no-air-travel"]
+    case = file_objection(store, settings, ALICE, "court/j1", reason="I never owed this")
+    assert case.lapses_on == case.due + dt.timedelta(days=1)
+    assert listed(store, settings, ALICE)  # the shipped scheme does not suspend meanwhile
+    with store.reading() as connection:  # the stored standing falls stale on the lapse day
+        stored = connection.scalar(
+            sa.select(standings.c.holds_until)
+            .join(subjects, subjects.c.id == standings.c.subject_id)
+            .where(subjects.c.identifier == ALICE, standings.c.scheme_id == "spc-defaulters")
+        )
+    assert str(stored)[:10] == case.lapses_on.isoformat()
+
+    with time_machine.travel(dt.datetime.combine(case.due, NOON), tick=False):
+        assert measures_at_the_airport(store, settings, ALICE) == ["no-air-travel"]  # still in time
+        assert listed(store, settings, ALICE)
+    with time_machine.travel(dt.datetime.combine(case.lapses_on, NOON), tick=False):
+        assert measures_at_the_airport(store, settings, ALICE) == []  # the first read, no refresh
+        assert not listed(store, settings, ALICE)
+        page = subject_page(store, settings, ALICE, reader=CLERK)
+        [record] = [r for r in page["records"] if r["record"] == "court/j1"]
+        assert record["status"] == "suspended"
+        assert case.lapses_on.isoformat() in record["status_detail"]
+        assert ("objection_lapsed", case.lapses_on.isoformat()) in [
+            (e["event"], e["date"]) for e in record["events"]
+        ]
+        result = refresh(store, settings)
+        assert result.objections_lapsed == 1
+        assert refresh(store, settings).objections_lapsed == 0  # told once
+        told = [n.text for n in notices_of(store, CLERK, ALICE) if "has not been" in n.text]
+        assert len(told) == 1 and f"from {case.lapses_on.isoformat()}" in told[0]
+        assert "no effect in any scheme" in told[0]
+        late = queue(store, settings, "objection", reader=CLERK, overdue_only=True)
+        assert [(c.id, c.overdue) for c in late] == [(case.id, True)]
+        assert lapses_by_furnisher(store, settings) == {
+            "court": {"objections_open": 1, "objections": 1, "repairs": 0}
+        }
+        assert verify(store).problem is None
+    decided_on = case.lapses_on + dt.timedelta(days=2)
+    with time_machine.travel(dt.datetime.combine(decided_on, NOON), tick=False):
+        decide_objection(store, settings, case.id, uphold=uphold, reason="checked", by="li")
+        assert listed(store, settings, ALICE) is not uphold
+        assert measures_at_the_airport(store, settings, ALICE) == (
+            [] if uphold else ["no-air-travel"]
+        )
+        assert lapses_by_furnisher(store, settings) == {
+            "court": {"objections_open": 0, "objections": 1, "repairs": 0}
+        }
+        assert verify(store).problem is None
+
+
+def test_an_objection_decided_in_time_never_lapses(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """The lapse written with the objection is void when the decision comes first: the record
+    keeps its effect after the due date and no report lists the lapse."""
+    fill(store, settings, tmp_path)
+    case = file_objection(store, settings, ALICE, "court/j1", reason="I never owed this")
+    decide_objection(store, settings, case.id, uphold=False, reason="the debt is real", by="li")
+    with time_machine.travel(dt.datetime.combine(case.lapses_on, NOON), tick=False):
+        assert listed(store, settings, ALICE)
+        assert measures_at_the_airport(store, settings, ALICE) == ["no-air-travel"]
+        page = subject_page(store, settings, ALICE, reader=CLERK)
+        [record] = [r for r in page["records"] if r["record"] == "court/j1"]
+        assert "objection_lapsed" not in [e["event"] for e in record["events"]]
+        assert refresh(store, settings).objections_lapsed == 0
+        assert lapses_by_furnisher(store, settings) == {}
+
+
+def test_a_late_repair_decision_is_escalated(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """A repair application not answered by its due date: the subject is told once that it is
+    escalated, the queue puts it first, the dashboard counts it."""
+    occurred = (settings.today() - dt.timedelta(days=5)).isoformat()
+    ingest_records(
+        store,
+        write_csv(
+            tmp_path / "r.csv", RECORD_HEADER, [("f1", ALICE, "court.breach_found", occurred, "")]
+        ),
+        settings=settings,
+        furnisher_id="court",
+    )
+    ready = dt.datetime.combine(add_months(settings.today() - dt.timedelta(days=5), 3), NOON)
+    with time_machine.travel(ready, tick=False):
+        first = apply_repair(store, settings, ALICE, "court/f1", evidence="filed", commitment=True)
+    with time_machine.travel(ready + dt.timedelta(days=1), tick=False):
+        assert refresh(store, settings).repairs_late == 0
+    with time_machine.travel(dt.datetime.combine(first.due, NOON) + dt.timedelta(days=1)):
+        result = refresh(store, settings)
+        assert result.repairs_late == 1 and refresh(store, settings).repairs_late == 0
+        told = notices_of(store, CLERK, ALICE)[-1].text
+        assert "escalated" in told and first.due.isoformat() in told
+        assert [c.id for c in queue(store, settings, "repair", reader=CLERK)] == [first.id]
+        assert queue(store, settings, "repair", reader=CLERK)[0].overdue
+        assert lapses_by_furnisher(store, settings)["court"]["repairs"] == 1

@@ -17,7 +17,6 @@ from socialcredit.errors import Conflict
 from socialcredit.identifiers import person_check_character
 from socialcredit.registry.admin import init_store
 from socialcredit.registry.audit import Reader
-from socialcredit.registry.checks import Checker
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.policies import add_furnisher, publish_scheme
 from socialcredit.registry.standings.batch import evaluate_registry
@@ -26,7 +25,14 @@ from socialcredit.registry.standings.upkeep import refresh
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 
-from .conftest import ALICE, BOB, EVENT_HEADER, RECORD_HEADER, write_csv
+from .conftest import (
+    ALICE,
+    BOB,
+    EVENT_HEADER,
+    RECORD_HEADER,
+    measures_at_the_airport,
+    write_csv,
+)
 
 Table = dict[tuple[str, str], tuple[Any, ...]]
 READER = Reader("test", "operator", "testing the registry")
@@ -166,19 +172,6 @@ def test_replaying_the_ledger_into_an_empty_store_gives_identical_standings(
         )
         assert original.grades == replayed.grades and original.list_sizes == replayed.list_sizes
     replica.engine.dispose()
-
-
-AIRLINES = "Civil Aviation Administration of China (airlines)"
-
-
-def measures_at_the_airport(store: Store, settings: Settings, identifier: str) -> list[str]:
-    """What a check at the airlines' counter answers now (read-only, audit aside)."""
-    checker = Checker(store, settings)
-    try:
-        prepared = checker.prepare(AIRLINES, [identifier], reader=READER)
-    finally:
-        checker.close()
-    return [m.measure for m in prepared.results[0].measures]
 
 
 def test_a_listing_ends_on_its_day_without_new_data(

@@ -56,6 +56,8 @@ NOT_PERSONAL_ROUTES = {
     ("GET", "/login/link"): "the sign-in form",
     ("POST", "/login/link"): "signing in",
     ("POST", "/logout"): "signing out",
+    ("GET", "/login/link/request"): "the form to ask for a sign-in link",
+    ("POST", "/login/link/request"): "a link to the subject's notice channel; nothing shown",
     ("GET", "/login/oidc"): "signing in",
     ("GET", "/login/oidc/callback"): "signing in",
     ("GET", "/account"): "the credential's own description",
@@ -82,6 +84,8 @@ PERSONAL_ROUTES = {
     ("GET", "/me"),
     ("GET", "/me/report.pdf"),
     ("GET", "/operator/queues"),
+    ("GET", "/operator/{kind}/{case_id}"),
+    ("GET", "/operator/subjects/{subject_id}"),
 }
 
 
@@ -140,10 +144,14 @@ def test_each_personal_route_adds_one_entry_per_subject_read(
     sign_in(client, keys.operator)
     assert entries(lambda: client.get("/operator/queues")) == 2  # ALICE's objection and review
     assert entries(lambda: client.get("/operator")) == 0  # counted, not shown
+    assert entries(lambda: client.get("/operator/objections/1")) == 1  # the case's subject
+    assert entries(lambda: client.get(f"/operator/subjects/{ALICE}")) == 1
     covered = set(expected) | {
         ("GET", "/me"),
         ("GET", "/me/report.pdf"),
         ("GET", "/operator/queues"),
+        ("GET", "/operator/{kind}/{case_id}"),
+        ("GET", "/operator/subjects/{subject_id}"),
     }
     assert covered == PERSONAL_ROUTES
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from socialcredit.registry.access import LOGIN_TTL_US, create_login_link
+from socialcredit.registry.access import LINK_REQUESTS_A_DAY, LOGIN_TTL_US, create_login_link
+from socialcredit.registry.audit import Reader
+from socialcredit.registry.notices import SIGN_IN_SHOWN, notices_of, send
+from socialcredit.registry.reports import subject_page
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
-from socialcredit.store.schema import credentials
+from socialcredit.store.schema import audit_log, credentials
+from tests.registry.conftest import RESIDENT
 
 from .conftest import ACME, ACME_NAME, ALICE, Keys
 
@@ -113,6 +119,48 @@ def test_a_sign_in_link_works_once(
     assert "expired" in expired.text
 
 
+def test_a_subject_may_ask_for_a_sign_in_link_again(
+    client: TestClient, store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue #15: the link goes through the notice channel only — never onto the page, into a
+    report or the API — the answer is the same for an identifier the registry does not hold,
+    and at most LINK_REQUESTS_A_DAY are sent in a day."""
+    form = client.get("/login/link/request")
+    assert form.status_code == 200 and "Send me a link" in form.text
+    asked = client.post(
+        "/login/link/request", data={"identifier": ALICE, "csrf": csrf_of(form.text)}
+    )
+    assert asked.status_code == 200 and "If the registry holds records about" in asked.text
+    assert "scl_" not in asked.text
+    unknown = client.post(
+        "/login/link/request", data={"identifier": RESIDENT, "csrf": csrf_of(form.text)}
+    )
+    assert unknown.text.replace(RESIDENT, ALICE) == asked.text  # nothing said of who is held
+    clerk = Reader("clerk", "operator", "link test")
+    shown = [n.text for n in notices_of(store, clerk, ALICE) if n.kind == "sign_in"]
+    assert shown == [SIGN_IN_SHOWN]
+    report = subject_page(store, settings, ALICE, reader=clerk)
+    assert "scl_" not in json.dumps(report, ensure_ascii=False)
+    outbox = tmp_path / "outbox.jsonl"
+    send(store, f"file:{outbox}")
+    [sent] = [
+        line
+        for line in map(json.loads, outbox.read_text("utf-8").splitlines())
+        if line["kind"] == "sign_in"
+    ]
+    assert sent["subject_id"] == ALICE
+    token = re.search(r"#token=(\S+)", sent["text"])
+    assert token is not None
+    sign_in_with_link(client, token.group(1))
+    assert ALICE in client.get("/me").text
+    fresh = csrf_of(client.get("/login/link/request").text)  # signed in: the session's token
+    for _ in range(LINK_REQUESTS_A_DAY):
+        more = client.post("/login/link/request", data={"identifier": ALICE, "csrf": fresh})
+        assert more.status_code == 200 and "If the registry holds records about" in more.text
+    links = [n for n in notices_of(store, clerk, ALICE) if n.kind == "sign_in"]
+    assert len(links) == LINK_REQUESTS_A_DAY
+
+
 def test_the_subjects_page_and_its_forms(client: TestClient, keys: Keys, store: Store) -> None:
     sign_in_with_link(client, keys.alice_link)
     page = client.get("/me")
@@ -133,11 +181,27 @@ def test_the_subjects_page_and_its_forms(client: TestClient, keys: Keys, store: 
         data={"record": "court/nope", "reason": "x", "csrf": csrf_of(page.text)},
     )
     assert refused.status_code == 404 and "has no record" in refused.text
+    assert 'class="form-error" role="alert"' in refused.text  # on the subject's own page
+    # A refused form keeps what was typed, open beside the reason (issue #15).
+    typed = "I paid the court on 2 May; receipt no. 7781 — see the scan"
+    early = client.post(
+        "/me/repairs",
+        data={"record": "court/j1", "evidence": typed, "csrf": csrf_of(page.text)},
+    )
+    assert early.status_code == 422 and "cannot be applied for yet" in early.text
+    assert "a credit commitment is required" in early.text
+    assert f'maxlength="5000">{typed}</textarea>' in early.text
+    assert "<details open><summary>Apply for repair" in early.text
+    again = client.post(
+        "/me/objections",
+        data={"record": "court/j1", "reason": "  ", "csrf": csrf_of(page.text)},
+    )
+    assert again.status_code in (400, 409) and 'role="alert"' in again.text
     pdf = client.get("/me/report.pdf")
     assert pdf.content.startswith(b"%PDF")
 
 
-def test_the_operator_decides_from_the_queue(client: TestClient, keys: Keys) -> None:
+def test_the_operator_decides_from_the_queue(client: TestClient, keys: Keys, store: Store) -> None:
     sign_in_with_link(client, keys.alice_link)
     page = client.get("/me")
     client.post(
@@ -148,6 +212,27 @@ def test_the_operator_decides_from_the_queue(client: TestClient, keys: Keys) -> 
     sign_in(client, keys.operator)
     queue = client.get("/operator/queues")
     assert 'id="objections-1"' in queue.text and "not mine" in queue.text
+    assert 'href="/operator/objections/1"' in queue.text
+    # The case page: the record, its effects by agency, its history, the subject's page.
+    case = client.get("/operator/objections/1")
+    assert case.status_code == 200
+    assert "court.judgment_default" in case.text and "荣成市人民法院" in case.text
+    effects = case.text.split('id="effects-spc-defaulters"', 1)[1].split("</section>", 1)[0]
+    assert "Civil Aviation Administration of China (airlines)" in effects
+    assert "China State Railway Group" in effects
+    assert "<td>objected</td>" in case.text  # the history
+    assert f'href="/operator/subjects/{ALICE}"' in case.text
+    whole = client.get(f"/operator/subjects/{ALICE}")
+    assert whole.status_code == 200 and ALICE in whole.text and "court/j1" in whole.text
+    with store.reading() as connection:  # both reads audited, with the purpose
+        audited = connection.execute(
+            sa.select(audit_log.c.purpose, audit_log.c.what).where(
+                audit_log.c.role == "operator", audit_log.c.purpose == "case work"
+            )
+        ).all()
+    assert {what for _, what in audited} >= {"objection 1", "portal page"}
+    assert client.get("/operator/objections/99").status_code == 404
+    assert client.get("/operator/appeals/1").status_code == 404
     token = csrf_of(queue.text)
     odd = client.post(
         "/operator/objections/1", data={"decision": "grant", "reason": "x", "csrf": token}

@@ -504,9 +504,9 @@ def evaluation_statements(
     rules = scheme.score.rules if scheme.score else ()
     code_lists = scheme.code_lists
 
-    live = "NOT ret"
-    if scheme.objection_suspends_effect:  # semantics.reference.in_effect
-        live += f" AND NOT {_suspended(t)}"
+    live = f"NOT ret AND NOT {_suspended(t)}"  # semantics.reference.in_effect
+    # _Dates.suspension_start: the lapse in every scheme, the objection where the scheme says.
+    suspension = "least(v.obj, v.lap)" if scheme.objection_suspends_effect else "v.lap"
     effect_columns = []
     for index, rule in enumerate(rules):
         e = rule_effect(d, rule)
@@ -558,7 +558,8 @@ def evaluation_statements(
                    min(CASE WHEN event = 'fulfilled' THEN ev_date END) AS ful,
                    min(CASE WHEN event = 'objected' THEN ev_date END) AS obj,
                    min(CASE WHEN event = 'objection_rejected' THEN ev_date END) AS orej,
-                   min(CASE WHEN event = 'extended' THEN ev_date END) AS ext
+                   min(CASE WHEN event = 'extended' THEN ev_date END) AS ext,
+                   min(CASE WHEN event = 'objection_lapsed' THEN ev_date END) AS lap
             FROM ev WHERE ev_us <= {int(known_at_us)}
             GROUP BY rec_row
             """,
@@ -569,7 +570,7 @@ def evaluation_statements(
             SELECT sid, _row, furnisher, record_id, code, occ{effects}
             FROM (
                 SELECT r.sid, r._row, r.furnisher, r.record_id, r.code, r.occ, r.amt,
-                       {retracted} AS ret, v.rep, v.ful, v.obj, v.orej, v.ext
+                       {retracted} AS ret, v.rep, v.ful, {suspension} AS sus, v.orej, v.ext
                 FROM rec r{scope_join} LEFT JOIN {n("ev_visible")} v ON v.rec_row = r._row
                 WHERE r.rec_us <= {int(known_at_us)}{kind_filter}
             ) x
@@ -727,7 +728,7 @@ def _may_matter(scheme: Scheme, as_of: dt.date) -> str:
 def _next_change_moment(d: Dialect, scheme: Scheme, t: str) -> str:
     """Per record, the first day after T on which its effect starts or ends under some rule or
     list of the scheme (NULL: none); the minimum per subject is semantics.reference.next_change.
-    Reads the contributions inputs (code, occ, amt, ret, rep, ful, obj, orej)."""
+    Reads the contributions inputs (code, occ, amt, ret, rep, ful, sus, orej, ext)."""
     rules = scheme.score.rules if scheme.score else ()
     effects = [rule_effect(d, rule) for rule in rules]
     effects += [list_effect(d, lst) for lst in scheme.code_lists]
@@ -738,14 +739,13 @@ def _next_change_moment(d: Dialect, scheme: Scheme, t: str) -> str:
             f"CASE WHEN {t} < {start} THEN {start} END",
             f"CASE WHEN {t} < {until} THEN {until} END",
         ]
-        if scheme.objection_suspends_effect:  # a suspension inside the effect pauses it
-            inside = "(orej IS NULL OR obj < orej)"
-            candidates += [
-                f"CASE WHEN {inside} AND {start} < obj AND obj < {until} AND {t} < obj "
-                "THEN obj END",
-                f"CASE WHEN obj < orej AND {start} < orej AND orej < {until} AND {t} < orej "
-                "THEN orej END",
-            ]
+        # A suspension inside the effect pauses it: its first and last days are changes.
+        candidates += [
+            f"CASE WHEN (orej IS NULL OR sus < orej) AND {start} < sus AND sus < {until} "
+            f"AND {t} < sus THEN sus END",
+            f"CASE WHEN sus < orej AND {start} < orej AND orej < {until} AND {t} < orej "
+            "THEN orej END",
+        ]
         moments.append(
             f"CASE WHEN NOT ret AND {e.condition} AND {start} < {until} THEN "
             f"least({', '.join(candidates)}) END"
@@ -756,5 +756,5 @@ def _next_change_moment(d: Dialect, scheme: Scheme, t: str) -> str:
 
 
 def _suspended(t: str) -> str:
-    """SQL true when the record is under an undecided objection on T (_Dates.suspended)."""
-    return f"coalesce(obj <= {t} AND (orej IS NULL OR {t} < orej), FALSE)"
+    """SQL true when the record is suspended on T (_Dates.suspended; ``sus`` is its start)."""
+    return f"coalesce(sus <= {t} AND (orej IS NULL OR {t} < orej), FALSE)"

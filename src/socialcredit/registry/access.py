@@ -23,10 +23,11 @@ import sqlalchemy as sa
 from socialcredit.errors import NotFound, UsageError
 from socialcredit.identifiers import check
 from socialcredit.registry import adminlog
+from socialcredit.registry.notices import SIGN_IN, insert_rows
 from socialcredit.registry.policies import get_furnisher, schemes_in_force
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
-from socialcredit.store.schema import credentials, sessions
+from socialcredit.store.schema import credentials, sessions, subjects
 
 ROLES = ("operator", "furnisher", "agency", "subject")
 KEY_MARK = "sck"  # an API key: sck_PREFIX_SECRET
@@ -230,6 +231,60 @@ def create_login_link(
         subject=subject,
         expires_us=now_us() + ttl_us,
     )
+
+
+def sign_in_url(settings: Settings, token: str) -> str:
+    """The portal address that signs in with a one-time link's token. The token rides in the
+    fragment, which browsers never send: it reaches no log."""
+    return f"{settings.public_url.rstrip('/')}/login/link#token={token}"
+
+
+BY_REQUEST = "the subject, on request"  # who issued a link the subject asked for again
+LINK_REQUESTS_A_DAY = 3
+
+
+def request_login_link(store: Store, settings: Settings, identifier: str) -> bool:
+    """A subject asks for a new sign-in link (issue #15: it can be requested again). It is
+    sent only through the subject's notice channel — a ``sign_in`` notice in the outbox, which
+    ``socialcredit notices send`` hands on; pages, reports and the API never show its text —
+    never to the asker. At most ``LINK_REQUESTS_A_DAY`` in 24 hours. Returns whether one was
+    sent; the asker is told the same either way, so the answer does not say whom the registry
+    holds data on."""
+    found = check(identifier)
+    if found.kind is None:
+        raise UsageError(f"{identifier!r} is not a valid identifier: {found.reason}")
+    since = now_us() - LOGIN_TTL_US
+    with store.reading() as connection:
+        key = connection.scalar(sa.select(subjects.c.id).where(subjects.c.identifier == identifier))
+        recent = connection.scalar(
+            sa.select(sa.func.count()).where(
+                credentials.c.kind == "login",
+                credentials.c.subject == identifier,
+                credentials.c.created_by == BY_REQUEST,
+                credentials.c.created_us > since,
+            )
+        )
+    if key is None or int(recent or 0) >= LINK_REQUESTS_A_DAY:
+        return False
+    login = create_login_link(store, settings, subject=identifier, by=BY_REQUEST)
+    with store.writing("notices") as connection:
+        insert_rows(
+            store,
+            connection,
+            [
+                (
+                    int(key),
+                    now_us(),
+                    SIGN_IN,
+                    None,
+                    None,
+                    "You asked for a sign-in link to your registry pages. It works once, within "
+                    f"24 hours: {sign_in_url(settings, login.token)} — if you did not ask for "
+                    "it, ignore this notice.",
+                )
+            ],
+        )
+    return True
 
 
 def external_sign_in(store: Store, *, subject: str, provider: str) -> Issued:

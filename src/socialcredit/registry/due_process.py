@@ -4,11 +4,15 @@ Objection: a subject objects to one record (``FURNISHER/RECORD_ID``). The regist
 ``objected`` event dated that day to the ledger (a decision batch); from that moment the record
 shows *under objection* in every standing and on the public page until decided. Its effect on
 standing continues, unless the scheme says ``objection_suspends_effect: true``. The decision is
-due within ``SOCIALCREDIT_OBJECTION_DAYS`` working days. Upheld: a ``retracted`` event, so the
-record has no effect at all. Rejected: an ``objection_rejected`` event dated the decision day
-(the suspension, where there was one, ends) and the record stays, with the reason shown to the
-subject. Standings are updated at once; a decision is taken once; the subject is told either
-way.
+due within ``SOCIALCREDIT_OBJECTION_DAYS`` working days (never more than the legal maximum,
+policy.deadlines), and the deadline binds: an ``objection_lapsed`` event dated the day after
+the due date is written with the objection, so that from that day, while undecided, the record
+has no effect in any scheme (docs/evaluation.md "Objections"); :func:`tell_lapses` (run by
+``refresh``) tells the subject, and the dashboard counts the lapses per furnisher. Upheld: a
+``retracted`` event, so the record has no effect at all. Rejected: an ``objection_rejected``
+event dated the decision day (the suspension, where there was one, ends) and the record stays,
+with the reason and the next remedy shown to the subject. Standings are updated at once; a
+decision is taken once; the subject is told either way.
 
 Credit repair: a subject applies for one record, with evidence and (where required) a credit
 commitment. The conditions are checked when the application is made and every unmet one is
@@ -54,7 +58,7 @@ from socialcredit.registry.policies import (
 from socialcredit.registry.publication import published_on
 from socialcredit.registry.standings.current import write_current
 from socialcredit.settings import Settings
-from socialcredit.store.db import Store, now_us
+from socialcredit.store.db import Store, now_us, us_to_datetime
 from socialcredit.store.schema import ledger, objections, repairs, subjects
 
 
@@ -126,27 +130,30 @@ def _registry_event(
     connection: sa.Connection,
     settings: Settings,
     record: RecordRef,
-    event: str,
-    day: dt.date | None,
+    events: list[tuple[str, dt.date | None]],
     decision: str,
 ) -> None:
-    """Append the registry's decision as an event on the record (a batch of kind
-    ``decision`` named after it), inside the caller's transaction, and bring the subject's
-    current standings up to date in it too. The same event already in the ledger (same
-    record, event and date) is not appended twice."""
-    exists = connection.scalar(
-        sa.select(ledger.c.seq).where(
-            ledger.c.entry == "event",
-            ledger.c.record_seq == record.seq,
-            ledger.c.event == event,
-            ledger.c.event_date.is_(None) if day is None else ledger.c.event_date == day,
-        )
-    )
+    """Append the registry's decision as events on the record (a batch of kind ``decision``
+    named after it), inside the caller's transaction, and bring the subject's current standings
+    up to date in it too. An event already in the ledger (same record, event and date) is not
+    appended twice."""
     who = connection.execute(
         sa.select(subjects.c.name, subjects.c.region).where(subjects.c.id == record.subject_key)
     ).one()
-    date = day.isoformat() if day else None
-    digest = hashlib.sha256(f"{decision}|{record.seq}|{event}|{date}".encode()).hexdigest()
+    fresh = []
+    for event, day in events:
+        exists = connection.scalar(
+            sa.select(ledger.c.seq).where(
+                ledger.c.entry == "event",
+                ledger.c.record_seq == record.seq,
+                ledger.c.event == event,
+                ledger.c.event_date.is_(None) if day is None else ledger.c.event_date == day,
+            )
+        )
+        if exists is None:
+            fresh.append((event, day))
+    shown = "|".join(f"{event}|{day.isoformat() if day else None}" for event, day in events)
+    digest = hashlib.sha256(f"{decision}|{record.seq}|{shown}".encode()).hexdigest()
     writer = BatchWriter(
         store,
         connection,
@@ -155,29 +162,28 @@ def _registry_event(
             kind="decision",
             file_name=decision,
             digest=digest,
-            rows_read=1,
-            accepted=0 if exists else 1,
-            noop=1 if exists else 0,
+            rows_read=len(events),
+            accepted=len(fresh),
+            noop=len(events) - len(fresh),
             rejected=0,
         ),
     )
-    if not exists:
-        rest = rest_text(
-            entry="event",
-            furnisher=record.furnisher,
-            record_id=record.record_id,
-            subject=record.identifier,
-            subject_name=who.name,
-            subject_region=who.region,
-            event=event,
-            event_date=date,
-            record_seq=record.seq,
-        )
-        writer.append(
-            EVENT_ROW,
-            event_constants(record.furnisher),
-            [[(record.record_id, record.subject_key, event, day, record.seq, rest)]],
-        )
+    if fresh:
+        rows = []
+        for event, day in fresh:
+            rest = rest_text(
+                entry="event",
+                furnisher=record.furnisher,
+                record_id=record.record_id,
+                subject=record.identifier,
+                subject_name=who.name,
+                subject_region=who.region,
+                event=event,
+                event_date=day.isoformat() if day else None,
+                record_seq=record.seq,
+            )
+            rows.append((record.record_id, record.subject_key, event, day, record.seq, rest))
+        writer.append(EVENT_ROW, event_constants(record.furnisher), [rows])
     writer.close(standings_done=True)
     faults.point("decision.appended")
     write_current(store, connection, settings, [record.subject_key])
@@ -200,6 +206,9 @@ class Case:
     decision_reason: str | None
     decided_by: str | None
     overdue: bool
+    # An objection past its due date undecided has lapsed: from this day the record has no
+    # effect in any scheme until it is decided. None for a repair application.
+    lapses_on: dt.date | None = None
 
 
 def file_objection(
@@ -211,8 +220,10 @@ def file_objection(
     with store.reading() as connection:
         record = _record(connection, identifier, ref)
         _may_object(connection, record, ref)
-    # One transaction: the case, the ledger event dated today (a scheme that suspends effects
-    # under objection stops counting the record at once), the standings and the notice.
+    # One transaction: the case, the ledger events — objected, dated today (a scheme that
+    # suspends effects under objection stops counting the record at once), and
+    # objection_lapsed, dated the day after the due date (from then, undecided, the record
+    # counts in no scheme) — the standings and the notice.
     with store.writing("ledger") as connection:
         _may_object(connection, record, ref)
         due = DEADLINES["objection_days"].due(
@@ -227,13 +238,13 @@ def file_objection(
                 due=due,
             )
         ).inserted_primary_key[0]  # type: ignore[index]
+        lapses = lapse_day(due)
         _registry_event(
             store,
             connection,
             settings,
             record,
-            "objected",
-            settings.today(),
+            [("objected", settings.today()), ("objection_lapsed", lapses)],
             f"objection {case_id} by {identifier}",
         )
         _notice(
@@ -243,10 +254,17 @@ def file_objection(
             "objection",
             ref,
             f"Your objection {case_id} to record {ref} was received; it will be decided by "
-            f"{due.isoformat()}. Until then the record is shown as under objection.",
+            f"{due.isoformat()}. Until then the record is shown as under objection. If it is "
+            f"not decided by then, from {lapses.isoformat()} the record has no effect in any "
+            "scheme until it is decided.",
         )
     faults.point("decision.committed")
     return _case(store, settings, "objection", int(case_id))
+
+
+def lapse_day(due: dt.date) -> dt.date:
+    """The day an objection due on ``due`` lapses if undecided: the day after (issue #15)."""
+    return due + dt.timedelta(days=1)
 
 
 def _may_object(connection: sa.Connection, record: RecordRef, ref: str) -> None:
@@ -273,7 +291,7 @@ def decide_objection(
         "objection",
         case_id,
         outcome=outcome,
-        event=("retracted", None) if uphold else ("objection_rejected", settings.today()),
+        events=[("retracted", None)] if uphold else [("objection_rejected", settings.today())],
         reason=reason,
         by=by,
         tell=lambda ref: (
@@ -307,7 +325,7 @@ def _decide(
     case_id: int,
     *,
     outcome: str,
-    event: tuple[str, dt.date | None] | None,
+    events: list[tuple[str, dt.date | None]],
     reason: str,
     by: str,
     tell: Callable[[str], str],
@@ -319,16 +337,9 @@ def _decide(
     _open_case(store, table, label, case_id)  # refused early, before any lock
     with store.writing("ledger") as connection:
         record = _open_case_in(connection, table, label, case_id)
-        if event is not None:
-            name, day = event
+        if events:
             _registry_event(
-                store,
-                connection,
-                settings,
-                record,
-                name,
-                day,
-                f"{label} {case_id} {outcome} by {by}",
+                store, connection, settings, record, events, f"{label} {case_id} {outcome} by {by}"
             )
         connection.execute(
             table.update()
@@ -497,7 +508,7 @@ def decide_repair(
         "repair application",
         case_id,
         outcome=outcome,
-        event=("repaired", today) if grant else None,
+        events=[("repaired", today)] if grant else [],
         reason=reason,
         by=by,
         tell=lambda ref: (
@@ -512,10 +523,20 @@ def decide_repair(
 
 
 def _case(store: Store, settings: Settings, kind: str, case_id: int) -> Case:
+    return case_of(store, settings, kind, case_id)[1]
+
+
+def case_of(store: Store, settings: Settings, kind: str, case_id: int) -> tuple[int, Case]:
+    """One objection or repair application with its subject's key, decided or not (NotFound
+    for an unknown id). Not audited: the caller reads the subject's data with it."""
     table = objections if kind == "objection" else repairs
     with store.reading() as connection:
-        row = connection.execute(_case_query(table).where(table.c.id == case_id)).one()
-    return _to_case(kind, row, settings.today())
+        row = connection.execute(_case_query(table).where(table.c.id == case_id)).first()
+    if row is None:
+        raise NotFound(
+            f"no {'objection' if kind == 'objection' else 'repair application'} {case_id}"
+        )
+    return int(row.subject_id), _to_case(kind, row, settings.today())
 
 
 def _case_query(table: sa.Table) -> Any:
@@ -539,6 +560,7 @@ def _to_case(kind: str, row: Any, today: dt.date) -> Case:
         decision_reason=r["decision_reason"],
         decided_by=r["decided_by"],
         overdue=r["outcome"] is None and today > r["due"],
+        lapses_on=lapse_day(r["due"]) if kind == "objection" else None,
     )
 
 
@@ -568,3 +590,112 @@ def queue(
         subjects_read = [(int(row.subject_id), case.subject) for row, case in kept]
         record_reads(store, reader, subjects_read, f"{kind} queue")
     return sorted((case for _, case in kept), key=lambda c: (not c.overdue, c.due, c.id))
+
+
+# -- deadlines that pass ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lapses:
+    """What :func:`tell_lapses` found late and told the subjects of, this time."""
+
+    objections: int = 0
+    repairs: int = 0
+
+
+def tell_lapses(store: Store, settings: Settings) -> Lapses:
+    """Tell each subject, once, that an objection of theirs lapsed undecided (from the day
+    after its due date the record has no effect in any scheme until it is decided: the
+    ``objection_lapsed`` event written with the objection) or that a repair decision is late
+    (escalated: decided first in the queue). Run by ``refresh``; reads first and writes only
+    when something is late and untold; a case decided meanwhile is not told."""
+    today = settings.today()
+    late = {
+        kind: sa.and_(
+            table.c.outcome.is_(None), table.c.due < today, table.c.lapse_told_us.is_(None)
+        )
+        for kind, table in (("objection", objections), ("repair", repairs))
+    }
+    with store.reading() as connection:
+        found = {
+            kind: connection.execute(
+                _case_query(table).where(late[kind]).order_by(table.c.id)
+            ).all()
+            for kind, table in (("objection", objections), ("repair", repairs))
+        }
+    if not any(found.values()):
+        return Lapses()
+    told = {"objection": 0, "repair": 0}
+    with store.writing("standings") as connection:
+        for kind, table in (("objection", objections), ("repair", repairs)):
+            for row in found[kind]:
+                claimed = connection.execute(
+                    table.update()
+                    .where(table.c.id == row.id, late[kind])
+                    .values(lapse_told_us=now_us())
+                ).rowcount
+                if claimed != 1:  # decided (or told) meanwhile
+                    continue
+                ref = f"{row.furnisher}/{row.record_id}"
+                text = (
+                    _lapse_text(connection, row, ref)
+                    if kind == "objection"
+                    else f"Your application {row.id} for credit repair of record {ref} was due "
+                    f"to be answered by {row.due.isoformat()} and has not been: it is escalated "
+                    "and will be decided before any application that is not late."
+                )
+                _notice(store, connection, int(row.subject_id), kind, ref, text)
+                told[kind] += 1
+    return Lapses(told["objection"], told["repair"])
+
+
+def _lapse_text(connection: sa.Connection, row: Any, ref: str) -> str:
+    lapsed = lapse_day(row.due).isoformat()
+    confirmed = connection.scalar(
+        sa.select(objections.c.id).where(
+            objections.c.record_seq == row.record_seq,
+            objections.c.id < row.id,
+            objections.c.outcome == "rejected",
+        )
+    )
+    if confirmed is not None:  # the record's one suspension was spent on the first objection
+        return (
+            f"Your objection {row.id} to record {ref} was due to be decided by "
+            f"{row.due.isoformat()} and has not been. The record was confirmed once already "
+            f"(objection {confirmed} was rejected), so its effect continues; your objection is "
+            "escalated and will be decided before any that is not late."
+        )
+    return (
+        f"Your objection {row.id} to record {ref} was due to be decided by "
+        f"{row.due.isoformat()} and has not been: from {lapsed} the record has no effect in "
+        "any scheme until it is decided. Your standing shows the change."
+    )
+
+
+def lapses_by_furnisher(store: Store, settings: Settings) -> dict[str, dict[str, int]]:
+    """Per furnisher (the office whose record is objected to or asked to be repaired): the
+    objections lapsed and still open, every objection that lapsed (decided late or not yet),
+    and the repair applications answered late or still late — the operator dashboard's counts.
+    Counts only: nothing about any subject."""
+    today = settings.today()
+    counts: dict[str, dict[str, int]] = {}
+    with store.reading() as connection:
+        for kind, table in (("objection", objections), ("repair", repairs)):
+            rows = connection.execute(
+                sa.select(ledger.c.furnisher, table.c.due, table.c.decided_us).join(
+                    ledger, ledger.c.seq == table.c.record_seq
+                )
+            )
+            for furnisher, due, decided_us in rows:
+                decided = None if decided_us is None else settings.today(us_to_datetime(decided_us))
+                if (decided or today) <= due:
+                    continue
+                mine = counts.setdefault(
+                    str(furnisher), {"objections_open": 0, "objections": 0, "repairs": 0}
+                )
+                if kind == "repair":
+                    mine["repairs"] += 1
+                else:
+                    mine["objections"] += 1
+                    mine["objections_open"] += decided is None
+    return dict(sorted(counts.items()))

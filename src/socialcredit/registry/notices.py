@@ -196,6 +196,19 @@ def changes_sql(scheme: Scheme, day: dt.date) -> str:
     """
 
 
+# A notice carrying a credential (a sign-in link the subject asked for): its text goes out only
+# through the channel (:func:`send`); every page, report and API answer shows this instead, so
+# that no one who reads a subject's notices — an operator issuing a report — can sign in as
+# the subject.
+SIGN_IN = "sign_in"
+SIGN_IN_SHOWN = "A one-time sign-in link was sent to you through your notice channel."
+
+
+def shown_text(kind: str, text: str) -> str:
+    """A notice's text as the pages, reports and API show it (a credential never)."""
+    return SIGN_IN_SHOWN if kind == SIGN_IN else text
+
+
 def insert_rows(store: Store, connection: sa.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
     store.bulk_insert(connection, notices, COLUMNS, rows)
 
@@ -223,7 +236,16 @@ def notices_of(store: Store, reader: Reader, identifier: str) -> list[Notice]:
         ).all()
     record_read(store, reader, int(key), identifier, "notices")
     return [
-        Notice(r.id, r.created_us, r.kind, r.scheme_id, r.ref, r.text, r.sent_us, r.channel)
+        Notice(
+            r.id,
+            r.created_us,
+            r.kind,
+            r.scheme_id,
+            r.ref,
+            shown_text(r.kind, r.text),
+            r.sent_us,
+            r.channel,
+        )
         for r in rows
     ]
 

@@ -36,6 +36,8 @@ from socialcredit.policy.model import Catalogue
 from socialcredit.policy.repair import rules_on
 from socialcredit.registry.audit import Reader, record_read
 from socialcredit.registry.calendar import load_calendar
+from socialcredit.registry.due_process import case_of
+from socialcredit.registry.notices import shown_text
 from socialcredit.registry.policies import catalogue_at, schemes_in_force
 from socialcredit.registry.publication import (
     ending_on_fulfilment,
@@ -161,6 +163,51 @@ def subject_page(
     return report_data(store, settings, key, None)
 
 
+def case_view(
+    store: Store, settings: Settings, kind: str, case_id: int, *, reader: Reader
+) -> dict[str, Any]:
+    """What an official decides a case from (issue #15: queues an official can decide from):
+    the case, its record as the subject's report shows it (code, amount, status, publication,
+    repair, history) and the record's effects in each standing — points, the lists it holds,
+    the measures those lists trigger with the agency that enforces each. The read of the
+    subject's data is audited first."""
+    key, case = case_of(store, settings, kind, case_id)
+    record_read(store, reader, key, case.subject, f"{kind} {case_id}")
+    data = report_data(store, settings, key, None)
+    record = next(r for r in data["records"] if r["record"] == case.record)
+    return {
+        "case": case,
+        "subject": data["subject"],
+        "record": record,
+        "effects": record_effects(data, case.record),
+    }
+
+
+def record_effects(data: dict[str, Any], ref: str) -> list[dict[str, Any]]:
+    """One record's effects in each standing of a subject's report data, today."""
+    effects = []
+    for standing in data["standings"]:
+        mine = [p for p in standing["points"] if p["record"] == ref]
+        if not mine:
+            continue
+        held = sorted({list_id for p in mine for list_id in p["lists"]})
+        titles = {lst["id"]: lst["title"] for lst in standing["lists"]}
+        effects.append(
+            {
+                "scheme": standing["scheme"],
+                "title": standing["title"],
+                "points": sum(p["points"] or 0 for p in mine),
+                "lists": [{"id": i, "title": titles.get(i, i)} for i in held],
+                "measures": [
+                    {"title": m["title"], "agency": m["agency"], "kind": m["kind"]}
+                    for m in standing["measures"]
+                    if set(m["because"]) & set(held)
+                ],
+            }
+        )
+    return effects
+
+
 def subject_cases(
     store: Store, identifier: str, *, reader: Reader
 ) -> dict[str, list[dict[str, Any]]]:
@@ -261,7 +308,7 @@ def report_data(
                 "at": us_to_iso(int(n.created_us)),
                 "kind": n.kind,
                 "about": n.ref,
-                "text": n.text,
+                "text": shown_text(n.kind, n.text),
                 "sent": None if n.sent_us is None else us_to_iso(int(n.sent_us)),
             }
             for n in sent
@@ -424,6 +471,8 @@ def _records(
             }
     events_of: dict[str, list[dict[str, Any]]] = {}
     for event in facts.events:
+        if not _shown(event, dates.get((event.furnisher, event.record_id)), today):
+            continue
         events_of.setdefault(f"{event.furnisher}/{event.record_id}", []).append(
             {
                 "event": event.event,
@@ -442,6 +491,7 @@ def _records(
             counting=ref in counting,
             used=record.code in used,
             suspended=suspending and ref in open_objections,
+            lapsed=_lapsed(ds, today) if ref in open_objections else None,
             today=today,
         )
         retracted = ds is not None and ds.retracted
@@ -488,6 +538,7 @@ def _status(
     counting: bool,
     used: bool,
     suspended: bool,
+    lapsed: dt.date | None,
     today: dt.date,
 ) -> tuple[str, str]:
     """A record's status today, and one sentence saying why."""
@@ -495,6 +546,11 @@ def _status(
         return "retracted", "withdrawn or found wrong: it has no effect at all"
     if counting:
         return "counting", "it counts toward a standing today (see the points and lists above)"
+    if lapsed is not None:
+        return "suspended", (
+            f"the objection to it was not decided in time: from {lapsed.isoformat()} it has no "
+            "effect in any scheme until the objection is decided"
+        )
     if suspended:
         return "suspended", "under an undecided objection, the scheme suspends its effect"
     if ds is not None and ds.repaired is not None and ds.repaired <= today:
@@ -506,6 +562,24 @@ def _status(
     if not used:
         return "no effect", "no published scheme gives this kind of record an effect"
     return "expired", "its period of effect has ended"
+
+
+def _lapsed(ds: Any, today: dt.date, *, now: bool = True) -> dt.date | None:
+    """The day the record's objection lapsed, if it has by today and no rejection came first;
+    with ``now``, only while the lapse suspends the record today (no rejection yet: the
+    suspension of semantics.reference._Dates, in every scheme)."""
+    if ds is None or ds.objection_lapsed is None or today < ds.objection_lapsed:
+        return None
+    rejected = ds.objection_rejected
+    if rejected is not None and (rejected <= (today if now else ds.objection_lapsed)):
+        return None
+    return ds.objection_lapsed  # type: ignore[no-any-return]
+
+
+def _shown(event: Any, ds: Any, today: dt.date) -> bool:
+    """An event the report lists: every one, except a lapse that has not (or never) come to
+    pass — written with the objection, it is void once the objection is decided in time."""
+    return bool(event.event != "objection_lapsed" or _lapsed(ds, today, now=False) == event.date)
 
 
 def _repair(record: Any, code: Any, ds: Any, today: dt.date) -> dict[str, Any] | None:
@@ -634,7 +708,9 @@ def _summary(data: dict[str, Any]) -> list[str]:
     lines.append(
         "You may object to any record you think wrong, apply for credit repair once its "
         "conditions are met, and ask that a person review your standing; the registry must "
-        "answer within fixed working-day deadlines."
+        "answer within fixed deadlines, and an objection it has not decided by its due date "
+        "lapses: from the next day the record has no effect in any scheme until it is "
+        "decided."
     )
     issue = data["report"]
     if issue is None:  # a page, not an issued report

@@ -18,10 +18,19 @@ from socialcredit.identifiers import Kind, check
 RECORD_COLUMNS = ("furnisher", "record_id", "subject_id", "code", "occurred_on", "recorded_at")
 RECORD_OPTIONAL = ("amount",)
 EVENT_COLUMNS = ("furnisher", "record_id", "event", "date", "recorded_at")
-EVENT_NAMES = ("fulfilled", "repaired", "retracted", "objected", "objection_rejected", "extended")
-# Written by the registry for a subject's objection (filed, and decided against the subject);
-# a furnisher does not send these (registry.ingest refuses them).
-OBJECTION_EVENTS = ("objected", "objection_rejected")
+EVENT_NAMES = (
+    "fulfilled",
+    "repaired",
+    "retracted",
+    "objected",
+    "objection_rejected",
+    "extended",
+    "objection_lapsed",
+)
+# Written by the registry for a subject's objection (filed; lapsing undecided the day after
+# its due date; decided against the subject); a furnisher does not send these
+# (registry.ingest refuses them).
+OBJECTION_EVENTS = ("objected", "objection_rejected", "objection_lapsed")
 
 # The registry holds dates in these years. A date outside is refused as implausible (a typo such
 # as 2204 for 2024), which also keeps every effect end representable.

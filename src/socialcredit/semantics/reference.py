@@ -146,13 +146,25 @@ class _Dates:
     objected: dt.date | None = None
     objection_rejected: dt.date | None = None
     extended: dt.date | None = None
+    objection_lapsed: dt.date | None = None
 
-    def suspended(self, day: dt.date) -> bool:
-        """Under an undecided objection on ``day``: objected by then, not yet rejected. (An
-        upheld objection retracts the record.) Only schemes that say so suspend effects."""
+    def suspension_start(self, scheme: Scheme) -> dt.date | None:
+        """The first day the record is suspended under ``scheme``, if no rejection came first:
+        the objection's day where the scheme suspends effects under objection, and in every
+        scheme the day the objection lapsed undecided (issue #15); the earlier of the two."""
+        starts = [self.objection_lapsed]
+        if scheme.objection_suspends_effect:
+            starts.append(self.objected)
+        found = [day for day in starts if day is not None]
+        return min(found) if found else None
+
+    def suspended(self, scheme: Scheme, day: dt.date) -> bool:
+        """Suspended on ``day``: its suspension has started by then and no rejection of the
+        objection is dated on or before it. (An upheld objection retracts the record.)"""
+        start = self.suspension_start(scheme)
         return (
-            self.objected is not None
-            and self.objected <= day
+            start is not None
+            and start <= day
             and (self.objection_rejected is None or day < self.objection_rejected)
         )
 
@@ -176,6 +188,7 @@ def _event_dates(events: Iterable[Event]) -> dict[Key, _Dates]:
             earliest.get((key, "objected")),
             earliest.get((key, "objection_rejected")),
             earliest.get((key, "extended")),
+            earliest.get((key, "objection_lapsed")),
         )
         for key in keys
     }
@@ -221,11 +234,11 @@ def in_effect(
     start: dt.date | None = None,
 ) -> bool:
     """The record counts at T: T lies in its effect [start, end) (start: occurred_on unless
-    given) and, where the scheme suspends effects under objection, the record is not under an
-    undecided objection on T."""
+    given) and the record is not suspended on T (_Dates.suspended: under an undecided objection
+    where the scheme says so, and in every scheme once the objection lapsed undecided)."""
     if not (record.occurred_on if start is None else start) <= as_of < end:
         return False
-    return not (scheme.objection_suspends_effect and dates.suspended(as_of))
+    return not dates.suspended(scheme, as_of)
 
 
 def measure_triggers(
@@ -404,14 +417,10 @@ def next_change(
         if start >= end:  # repaired or fulfilled before it began: no effect
             return
         moments = [start, end]
-        objected, stop = ds.objected, ds.objection_rejected
+        suspended, stop = ds.suspension_start(scheme), ds.objection_rejected
         # A suspension inside the effect pauses it: its first and last days are changes.
-        if (
-            scheme.objection_suspends_effect
-            and objected is not None
-            and (stop is None or objected < stop)
-        ):
-            moments += [m for m in (objected, stop) if m is not None and start < m < end]
+        if suspended is not None and (stop is None or suspended < stop):
+            moments += [m for m in (suspended, stop) if m is not None and start < m < end]
         for moment in moments:
             if as_of < moment and (found is None or moment < found):
                 found = moment

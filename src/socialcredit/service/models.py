@@ -125,6 +125,11 @@ class CaseOut(BaseModel):
     decision_reason: str | None
     decided_by: str | None
     overdue: bool
+    lapses_on: dt.date | None = Field(
+        None,
+        description="An objection's lapse day (the day after it is due): from then, while "
+        "undecided, its record has no effect in any scheme. None for a repair application.",
+    )
 
 
 class ReviewOut(BaseModel):

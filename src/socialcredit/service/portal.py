@@ -31,10 +31,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from socialcredit import __version__
 from socialcredit.errors import Forbidden, NotFound, SocialCreditError, Unauthenticated, UsageError
 from socialcredit.registry.access import (
+    LINK_REQUESTS_A_DAY,
     Session,
     end_session,
     external_sign_in,
     redeem_login,
+    request_login_link,
     session_of,
     start_session,
 )
@@ -44,11 +46,12 @@ from socialcredit.registry.due_process import (
     decide_objection,
     decide_repair,
     file_objection,
+    lapses_by_furnisher,
     queue,
 )
 from socialcredit.registry.policies import list_batches, list_furnishers
 from socialcredit.registry.publication import MAX_PER_PAGE, public_view
-from socialcredit.registry.reports import issue_report, subject_page
+from socialcredit.registry.reports import case_view, issue_report, render, subject_page
 from socialcredit.registry.review import decide_review, list_reviews, request_review
 from socialcredit.service.state import ApiError, State, app_state, article, state_of
 from socialcredit.store.db import now_us, us_to_iso
@@ -288,6 +291,31 @@ def link_sign_in(
     return _start(request, start_session(state.store, principal), "/me")
 
 
+@router.get("/login/link/request", response_class=HTMLResponse)
+def link_request_form(request: Request) -> HTMLResponse:
+    return page(request, "login_link_request.html", per_day=LINK_REQUESTS_A_DAY)
+
+
+@router.post("/login/link/request", response_class=HTMLResponse)
+def link_request(
+    request: Request,
+    state: AppState,
+    identifier: Annotated[str, Form(max_length=18)],
+    csrf: Annotated[str, Form(max_length=200)],
+) -> HTMLResponse:
+    """A subject asks for a sign-in link again: it goes to the notice channel, and the answer
+    is the same whether or not the registry holds data on the identifier."""
+    check_csrf(request, csrf)
+    request_login_link(state.store, state.settings, identifier.strip().upper())
+    return page(
+        request,
+        "login_link_request.html",
+        sent=True,
+        identifier=identifier.strip().upper(),
+        per_day=LINK_REQUESTS_A_DAY,
+    )
+
+
 @router.post("/logout")
 def logout(
     request: Request, state: AppState, csrf: Annotated[str, Form(max_length=200)]
@@ -417,9 +445,14 @@ def my_objection(
 ) -> Response:
     session = _signed_in(request, "subject")
     check_csrf(request, csrf)
-    case = file_objection(
-        state.store, state.settings, session.principal.subject or "", record, reason=reason
-    )
+    try:
+        case = file_objection(
+            state.store, state.settings, session.principal.subject or "", record, reason=reason
+        )
+    except (Unauthenticated, Forbidden):
+        raise
+    except SocialCreditError as error:
+        return _refused(request, state, error, form="objection", record=record, text=reason)
     return _done("/me", f"objection {case.id} filed; it will be decided by {case.due}")
 
 
@@ -434,14 +467,27 @@ def my_repair(
 ) -> Response:
     session = _signed_in(request, "subject")
     check_csrf(request, csrf)
-    case = apply_repair(
-        state.store,
-        state.settings,
-        session.principal.subject or "",
-        record,
-        evidence=evidence,
-        commitment=commitment,
-    )
+    try:
+        case = apply_repair(
+            state.store,
+            state.settings,
+            session.principal.subject or "",
+            record,
+            evidence=evidence,
+            commitment=commitment,
+        )
+    except (Unauthenticated, Forbidden):
+        raise
+    except SocialCreditError as error:
+        return _refused(
+            request,
+            state,
+            error,
+            form="repair",
+            record=record,
+            text=evidence,
+            commitment=commitment,
+        )
     return _done("/me", f"repair application {case.id} made; the answer is due by {case.due}")
 
 
@@ -455,14 +501,38 @@ def my_review(
 ) -> Response:
     session = _signed_in(request, "subject")
     check_csrf(request, csrf)
-    found = request_review(
+    try:
+        found = request_review(
+            state.store,
+            state.settings,
+            session.principal.subject or "",
+            reason=reason,
+            scheme_id=scheme or None,
+        )
+    except (Unauthenticated, Forbidden):
+        raise
+    except SocialCreditError as error:
+        return _refused(request, state, error, form="review", scheme=scheme, text=reason)
+    return _done("/me", f"review {found.id} requested; due by {found.due}")
+
+
+def _refused(request: Request, state: State, error: SocialCreditError, **form: Any) -> HTMLResponse:
+    """A subject's form the registry refused: the page again, with the reason beside the form
+    (open) and what was typed kept in it, under the refusal's status (issue #15)."""
+    who = _signed_in(request, "subject").principal
+    assert who.subject is not None
+    data = subject_page(
         state.store,
         state.settings,
-        session.principal.subject or "",
-        reason=reason,
-        scheme_id=scheme or None,
+        who.subject,
+        reader=Reader(who.actor, "subject", "subject's own request"),
     )
-    return _done("/me", f"review {found.id} requested; due by {found.due}")
+    failed = {"message": str(error), **form}
+    # beside its form; at the top of the page when the form names no record shown there
+    failed["placed"] = form["form"] == "review" or form.get("record") in {
+        r["record"] for r in data["records"]
+    }
+    return page(request, "me.html", status_code=error.status, data=data, failed=failed)
 
 
 # -- the operator's pages ----------------------------------------------------------------------
@@ -533,6 +603,7 @@ def dashboard_data(state: State) -> dict[str, Any]:
             "repairs": sum(c.overdue for c in repairs),
             "reviews": sum(r.overdue for r in reviews),
         },
+        "lapses": lapses_by_furnisher(state.store, state.settings),
     }
 
 
@@ -662,6 +733,44 @@ def decide(
         raise UsageError(f"decide with one of: {', '.join(choices)}")
     done = decide_case(state, case_id, decision, reason, session.principal.actor)
     return _done("/operator/queues", done)
+
+
+@router.get("/operator/subjects/{subject_id}", response_class=HTMLResponse)
+def operator_subject(request: Request, state: AppState, subject_id: str) -> HTMLResponse:
+    """A subject's whole page as the subject sees it (the report's content, not issued and
+    not counted), for case work: the read is audited with that purpose."""
+    session = _signed_in(request, "operator")
+    data = subject_page(
+        state.store,
+        state.settings,
+        subject_id,
+        reader=Reader(session.principal.actor, "operator", "case work"),
+    )
+    return HTMLResponse(render(data, "html").decode("utf-8"))
+
+
+CASE_KINDS = {"objections": "objection", "repairs": "repair"}
+
+
+@router.get("/operator/{kind}/{case_id}", response_class=HTMLResponse)
+def case_page(request: Request, state: AppState, kind: str, case_id: CaseId) -> HTMLResponse:
+    """One case to decide from: the record under it, its effects (points, lists, measures by
+    agency), its history, a link to the subject's whole page, and the decision form."""
+    session = _signed_in(request, "operator")
+    if kind not in CASE_KINDS:
+        raise NotFound(f"no queue {kind!r}")
+    view = case_view(
+        state.store,
+        state.settings,
+        CASE_KINDS[kind],
+        case_id,
+        reader=Reader(session.principal.actor, "operator", "case work"),
+    )
+    choices = {
+        "objections": (("uphold", "Uphold: retract the record"), ("reject", "Reject: it stands")),
+        "repairs": (("grant", "Grant repair"), ("deny", "Deny")),
+    }[kind]
+    return page(request, "operator_case.html", kind=kind, choices=choices, **view)
 
 
 @router.get("/operator/furnishers", response_class=HTMLResponse)

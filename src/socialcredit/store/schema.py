@@ -319,6 +319,7 @@ objections = sa.Table(
     sa.Column("decision_reason", sa.Text),
     sa.Column("decided_by", sa.Text),
     sa.Column("decided_us", sa.BigInteger),
+    sa.Column("lapse_told_us", sa.BigInteger),  # the subject told it lapsed undecided
     sa.Index("ix_objections_subject_id", "subject_id"),
 )
 
@@ -336,6 +337,7 @@ repairs = sa.Table(
     sa.Column("decision_reason", sa.Text),
     sa.Column("decided_by", sa.Text),
     sa.Column("decided_us", sa.BigInteger),
+    sa.Column("lapse_told_us", sa.BigInteger),  # the subject told the decision is late
     sa.Index("ix_repairs_subject_id", "subject_id"),
 )
 

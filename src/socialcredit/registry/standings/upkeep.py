@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from socialcredit import faults
+from socialcredit.registry.due_process import tell_lapses
 from socialcredit.registry.policies import schemes_in_force
 from socialcredit.registry.standings.batch import BatchResult, evaluate_registry
 from socialcredit.registry.standings.current import write_current
@@ -201,6 +202,8 @@ class RefreshResult:
     pending_batches: int = 0
     schemes_rebuilt: list[str] = field(default_factory=list)
     written: int = 0
+    objections_lapsed: int = 0  # subjects told, this time, that an objection lapsed undecided
+    repairs_late: int = 0  # subjects told, this time, that a repair decision is late
 
 
 def refresh(store: Store, settings: Settings, *, progress: Progress | None = None) -> RefreshResult:
@@ -210,7 +213,8 @@ def refresh(store: Store, settings: Settings, *, progress: Progress | None = Non
     them up) and stale subjects are re-evaluated online when there are at most
     ``online_update_limit`` of them, else every scheme is rebuilt in batch. (A stored row
     evaluated for a day after today — the clock set back — is left to the readers, which
-    freshness sends online, until any other row falls due.)"""
+    freshness sends online, until any other row falls due.) Then tells the subjects of cases
+    whose deadline passed (registry.due_process.tell_lapses)."""
     step = progress or _quiet
     today, known = settings.today(), now_us()
     outcome = RefreshResult()
@@ -266,4 +270,6 @@ def refresh(store: Store, settings: Settings, *, progress: Progress | None = Non
                 connection.execute(
                     batches.update().where(batches.c.id.in_(ids)).values(standings_done=True)
                 )
+    lapses = tell_lapses(store, settings)
+    outcome.objections_lapsed, outcome.repairs_late = lapses.objections, lapses.repairs
     return outcome
