@@ -25,6 +25,7 @@ from socialcredit.registry.audit import Reader, reads_of
 from socialcredit.registry.due_process import (
     Case,
     apply_repair,
+    complete_repair,
     decide_objection,
     decide_repair,
     file_objection,
@@ -863,6 +864,19 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             overdue_only=overdue,
         )
         show_queue(found, as_json, "repairs")
+
+    @repair_app.command("complete")
+    def repair_complete(
+        case_id: Annotated[int, typer.Argument(metavar="ID")],
+        by: Annotated[str, typer.Option(help="Who examined the file.")],
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Find a repair application's file complete (the evidence examined): the decision is
+        then due within SOCIALCREDIT_REPAIR_DECISION_DAYS working days (at most 3), and the
+        subject is told. An incomplete file is denied with its reason."""
+        store, settings = open_store(db)
+        show_case(complete_repair(store, settings, case_id, by=by), as_json)
 
     @repair_app.command("decide")
     def repair_decide(

@@ -16,6 +16,7 @@ from socialcredit.policy.model import add_months
 from socialcredit.registry.audit import Reader
 from socialcredit.registry.due_process import (
     apply_repair,
+    complete_repair,
     decide_objection,
     decide_repair,
     file_objection,
@@ -362,3 +363,39 @@ def test_a_late_repair_decision_is_escalated(
         assert [c.id for c in queue(store, settings, "repair", reader=CLERK)] == [first.id]
         assert queue(store, settings, "repair", reader=CLERK)[0].overdue
         assert lapses_by_furnisher(store, settings)["court"]["repairs"] == 1
+
+
+def test_a_complete_repair_file_is_decided_within_three_working_days(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """Guobanfa [2025] No. 22: feedback within 10 working days, the decision within 3 working
+    days of a complete file (SOCIALCREDIT_REPAIR_DECISION_DAYS, never more). Finding the file
+    complete moves the deadline, tells the subject, and binds like any other."""
+    occurred = (settings.today() - dt.timedelta(days=5)).isoformat()
+    ingest_records(
+        store,
+        write_csv(
+            tmp_path / "r.csv", RECORD_HEADER, [("f1", ALICE, "court.breach_found", occurred, "")]
+        ),
+        settings=settings,
+        furnisher_id="court",
+    )
+    friday = add_months(settings.today() - dt.timedelta(days=5), 3)
+    while friday.weekday() != 4:
+        friday += dt.timedelta(days=1)
+    with time_machine.travel(dt.datetime.combine(friday, NOON), tick=False):
+        case = apply_repair(store, settings, ALICE, "court/f1", evidence="filed", commitment=True)
+        assert case.complete_on is None and case.due > friday + dt.timedelta(days=10)
+        done = complete_repair(store, settings, case.id, by="wang.li")
+        # three working days from a Friday: Monday, Tuesday, Wednesday
+        assert done.complete_on == friday and done.due == friday + dt.timedelta(days=5)
+        told = notices_of(store, CLERK, ALICE)[-1].text
+        assert "is complete" in told and done.due.isoformat() in told
+        with pytest.raises(Conflict, match="found complete on"):
+            complete_repair(store, settings, case.id, by="wang.li")
+    with time_machine.travel(dt.datetime.combine(done.due + dt.timedelta(days=1), NOON)):
+        assert refresh(store, settings).repairs_late == 1
+        assert queue(store, settings, "repair", reader=CLERK)[0].overdue
+        decide_repair(store, settings, case.id, grant=True, reason="paid", by="wang.li")
+    with pytest.raises(Conflict, match="already decided"):
+        complete_repair(store, settings, case.id, by="wang.li")

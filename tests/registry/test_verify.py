@@ -122,6 +122,11 @@ TAMPERING: dict[str, tuple[Callable[[Store, int], None], str, str]] = {
         "ledger",
         "entry 1 does not match its hash",
     ),
+    "an objection's deadline moved": (  # to keep the record counting past its lapse
+        lambda s, _k: execute(s, "UPDATE objections SET due = '2099-12-30'"),
+        "cases",
+        "its deadline was changed after filing",
+    ),
     "an objection marked upheld": (
         lambda s, _k: execute(s, "UPDATE objections SET outcome = 'upheld'"),
         "cases",

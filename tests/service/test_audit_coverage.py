@@ -63,6 +63,7 @@ NOT_PERSONAL_ROUTES = {
     ("GET", "/account"): "the credential's own description",
     ("GET", "/operator"): "totals and charts: cases counted, never shown",
     ("POST", "/operator/{kind}/{case_id}"): "the operator's decision on a case in hand",
+    ("POST", "/operator/repairs/{case_id}/complete"): "the operator finds a file in hand complete",
     ("GET", "/operator/furnishers"): "institutions",
     ("GET", "/operator/policies"): "policy texts",
     ("POST", "/me/objections"): "the subject's own act",
@@ -164,7 +165,7 @@ NOT_PERSONAL_COMMANDS = {
     "refresh", "public subject", "public list", "notices send", "review request",
     "review decide", "objection file", "objection decide", "repair apply", "repair decide",
     "verify", "demo-data", "key create", "key link", "key list", "key revoke", "serve",
-    "repair rules",
+    "repair rules", "repair complete",
 }  # fmt: skip
 PERSONAL_COMMANDS = {
     "standing", "report", "notices list", "audit", "review list", "objection list",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -11,12 +12,14 @@ from fastapi.testclient import TestClient
 
 from socialcredit.registry.access import LINK_REQUESTS_A_DAY, LOGIN_TTL_US, create_login_link
 from socialcredit.registry.audit import Reader
+from socialcredit.registry.due_process import apply_repair
+from socialcredit.registry.ingest import ingest_records
 from socialcredit.registry.notices import SIGN_IN_SHOWN, notices_of, send
 from socialcredit.registry.reports import subject_page
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 from socialcredit.store.schema import audit_log, credentials
-from tests.registry.conftest import RESIDENT
+from tests.registry.conftest import RECORD_HEADER, RESIDENT, write_csv
 
 from .conftest import ACME, ACME_NAME, ALICE, Keys
 
@@ -249,6 +252,23 @@ def test_the_operator_decides_from_the_queue(client: TestClient, keys: Keys, sto
     assert "objection 1 upheld" in decided.text and 'id="objections-1"' not in decided.text
     members = client.get(f"/public/lists/spc-defaulters/{LIST}")
     assert ALICE[:6] not in members.text
+
+
+def test_a_repair_file_is_found_complete_from_its_case_page(
+    client: TestClient, keys: Keys, store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    old = (settings.today() - dt.timedelta(days=130)).isoformat()  # past the 3 months
+    path = write_csv(
+        tmp_path / "b.csv", RECORD_HEADER, [("b1", ALICE, "court.breach_found", old, "")]
+    )
+    ingest_records(store, path, settings=settings, furnisher_id="court")
+    case = apply_repair(store, settings, ALICE, "court/b1", evidence="done", commitment=True)
+    sign_in(client, keys.operator)
+    page = client.get(f"/operator/repairs/{case.id}")
+    assert page.status_code == 200 and "The file is complete" in page.text
+    done = client.post(f"/operator/repairs/{case.id}/complete", data={"csrf": csrf_of(page.text)})
+    assert done.status_code == 200 and "file complete; decide by" in done.text
+    assert "Found complete on" in done.text and "The file is complete" not in done.text
 
 
 def test_operator_pages(client: TestClient, keys: Keys) -> None:

@@ -209,6 +209,9 @@ class Case:
     # An objection past its due date undecided has lapsed: from this day the record has no
     # effect in any scheme until it is decided. None for a repair application.
     lapses_on: dt.date | None = None
+    # A repair application's file found complete on this day: from then the decision is due
+    # within SOCIALCREDIT_REPAIR_DECISION_DAYS working days. None: not (yet), or an objection.
+    complete_on: dt.date | None = None
 
 
 def file_objection(
@@ -490,6 +493,48 @@ def apply_repair(
     return _case(store, settings, "repair", int(case_id))
 
 
+def complete_repair(store: Store, settings: Settings, case_id: int, *, by: str) -> Case:
+    """The official finds a repair application's file complete (the evidence examined and
+    sufficient): that is the feedback the applicant is owed within
+    ``SOCIALCREDIT_REPAIR_FEEDBACK_DAYS``, and from it the decision is due within
+    ``SOCIALCREDIT_REPAIR_DECISION_DAYS`` working days (at most 3: Guobanfa [2025] No. 22).
+    The subject is told the new date. Once per application; an incomplete file is denied with
+    its reason (the subject may apply again)."""
+    if not by.strip():
+        raise UsageError("say who found the file complete (by)", field="by")
+    calendar = load_calendar(settings.holidays_file)
+    _open_case(store, repairs, "repair application", case_id)
+    with store.writing("ledger") as connection:
+        record = _open_case_in(connection, repairs, "repair application", case_id)
+        found = connection.execute(
+            sa.select(repairs.c.complete_on).where(repairs.c.id == case_id)
+        ).scalar_one()
+        if found is not None:
+            raise Conflict(f"repair application {case_id} was found complete on {found} already")
+        today = settings.today()
+        due = DEADLINES["repair_decision_days"].due(
+            today, settings.repair_decision_days, calendar.add_working_days
+        )
+        connection.execute(
+            repairs.update()
+            .where(repairs.c.id == case_id)
+            .values(
+                complete_on=today, completed_by=by.strip(), decision_due=due, lapse_told_us=None
+            )
+        )
+        ref = f"{record.furnisher}/{record.record_id}"
+        _notice(
+            store,
+            connection,
+            record.subject_key,
+            "repair",
+            ref,
+            f"Your application {case_id} for credit repair of record {ref} is complete: it "
+            f"will be decided by {due.isoformat()}.",
+        )
+    return _case(store, settings, "repair", case_id)
+
+
 def decide_repair(
     store: Store, settings: Settings, case_id: int, *, grant: bool, reason: str, by: str
 ) -> Case:
@@ -555,13 +600,26 @@ def _to_case(kind: str, row: Any, today: dt.date) -> Case:
         subject=r["identifier"],
         record=f"{r['furnisher']}/{r['record_id']}",
         text=r["reason"] if kind == "objection" else r["evidence"],
-        due=r["due"],
+        due=_due_of(kind, r),
         outcome=r["outcome"],
         decision_reason=r["decision_reason"],
         decided_by=r["decided_by"],
-        overdue=r["outcome"] is None and today > r["due"],
+        overdue=r["outcome"] is None and today > _due_of(kind, r),
         lapses_on=lapse_day(r["due"]) if kind == "objection" else None,
+        complete_on=r["complete_on"] if kind == "repair" else None,
     )
+
+
+def _due_of(kind: str, r: Any) -> dt.date:
+    """A case's deadline now: an objection's; a repair's feedback date, or once its file is
+    complete the decision date."""
+    if kind == "repair" and r["decision_due"] is not None:
+        return r["decision_due"]  # type: ignore[no-any-return]
+    return r["due"]  # type: ignore[no-any-return]
+
+
+def _due_column(table: sa.Table) -> Any:
+    return sa.func.coalesce(table.c.decision_due, table.c.due) if table is repairs else table.c.due
 
 
 def queue(
@@ -612,7 +670,9 @@ def tell_lapses(store: Store, settings: Settings) -> Lapses:
     today = settings.today()
     late = {
         kind: sa.and_(
-            table.c.outcome.is_(None), table.c.due < today, table.c.lapse_told_us.is_(None)
+            table.c.outcome.is_(None),
+            _due_column(table) < today,
+            table.c.lapse_told_us.is_(None),
         )
         for kind, table in (("objection", objections), ("repair", repairs))
     }
@@ -682,7 +742,7 @@ def lapses_by_furnisher(store: Store, settings: Settings) -> dict[str, dict[str,
     with store.reading() as connection:
         for kind, table in (("objection", objections), ("repair", repairs)):
             rows = connection.execute(
-                sa.select(ledger.c.furnisher, table.c.due, table.c.decided_us).join(
+                sa.select(ledger.c.furnisher, _due_column(table), table.c.decided_us).join(
                     ledger, ledger.c.seq == table.c.record_seq
                 )
             )

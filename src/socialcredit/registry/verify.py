@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Callable
@@ -169,6 +170,34 @@ def compare_checkpoint(connection: sa.Connection, document: dict[str, Any]) -> l
 # -- cases against the ledger ------------------------------------------------------------------
 
 
+def _lapses(connection: sa.Connection) -> list[str]:
+    """Each open objection's deadline against the lapse the ledger holds for it (written with
+    the objection, dated the day after the due date): a due date moved in the cases table — to
+    keep a record counting past its deadline — is found. Objections filed before lapses were
+    written (none in the ledger for the record) are not judged."""
+    lapses: dict[int, set[dt.date]] = {}
+    for record_seq, day in connection.execute(
+        sa.select(ledger.c.record_seq, ledger.c.event_date).where(
+            ledger.c.entry == "event", ledger.c.event == "objection_lapsed"
+        )
+    ):
+        lapses.setdefault(int(record_seq), set()).add(day)
+    problems = []
+    for case_id, record_seq, due in connection.execute(
+        sa.select(objections.c.id, objections.c.record_seq, objections.c.due).where(
+            objections.c.outcome.is_(None)
+        )
+    ):
+        held = lapses.get(int(record_seq))
+        if held and due + dt.timedelta(days=1) not in held:
+            shown = ", ".join(sorted(d.isoformat() for d in held))
+            problems.append(
+                f"objection {case_id} is due {due.isoformat()} but the ledger has it lapse on "
+                f"{shown}: its deadline was changed after filing"
+            )
+    return problems
+
+
 def verify_cases(connection: sa.Connection) -> list[str]:
     """Every objection's and repair's state against the registry's events in the ledger."""
     events: dict[int, list[tuple[int, str]]] = {}
@@ -197,6 +226,7 @@ def verify_cases(connection: sa.Connection) -> list[str]:
             decided = [e for e in kinds if e in ("objected", "objection_rejected")]
             if decided[-1] != "objected":
                 problems.append(f"objection {row.id} is open but the ledger has rejected it")
+    problems += _lapses(connection)
     for record_seq, mine in events.items():
         kinds = [e for _, e in sorted(mine) if e != "repaired"]
         if kinds and kinds[-1] == "objected" and record_seq not in open_records:

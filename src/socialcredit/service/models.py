@@ -130,6 +130,11 @@ class CaseOut(BaseModel):
         description="An objection's lapse day (the day after it is due): from then, while "
         "undecided, its record has no effect in any scheme. None for a repair application.",
     )
+    complete_on: dt.date | None = Field(
+        None,
+        description="A repair application's file found complete on this day; its decision "
+        "is then due (``due``) within the repair decision deadline.",
+    )
 
 
 class ReviewOut(BaseModel):

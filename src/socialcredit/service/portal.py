@@ -43,6 +43,7 @@ from socialcredit.registry.access import (
 from socialcredit.registry.audit import Reader
 from socialcredit.registry.due_process import (
     apply_repair,
+    complete_repair,
     decide_objection,
     decide_repair,
     file_objection,
@@ -747,6 +748,20 @@ def operator_subject(request: Request, state: AppState, subject_id: str) -> HTML
         reader=Reader(session.principal.actor, "operator", "case work"),
     )
     return HTMLResponse(render(data, "html").decode("utf-8"))
+
+
+@router.post("/operator/repairs/{case_id}/complete")
+def repair_file_complete(
+    request: Request,
+    state: AppState,
+    case_id: CaseId,
+    csrf: Annotated[str, Form(max_length=200)],
+) -> Response:
+    """The repair file is complete: the decision is due within the decision deadline."""
+    session = _signed_in(request, "operator")
+    check_csrf(request, csrf)
+    case = complete_repair(state.store, state.settings, case_id, by=session.principal.actor)
+    return _done(f"/operator/repairs/{case_id}", f"file complete; decide by {case.due}")
 
 
 CASE_KINDS = {"objections": "objection", "repairs": "repair"}

@@ -338,6 +338,10 @@ repairs = sa.Table(
     sa.Column("decided_by", sa.Text),
     sa.Column("decided_us", sa.BigInteger),
     sa.Column("lapse_told_us", sa.BigInteger),  # the subject told the decision is late
+    # The file found complete (by whom, on which day): the decision is due by decision_due.
+    sa.Column("complete_on", sa.Date),
+    sa.Column("completed_by", sa.Text),
+    sa.Column("decision_due", sa.Date),
     sa.Index("ix_repairs_subject_id", "subject_id"),
 )
 
