@@ -64,6 +64,7 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/v1/queues/reviews", None, {"operator"}),
     ("POST", "/v1/objections/999/decision", {"uphold": True, "reason": "x"}, {"operator"}),
     ("POST", "/v1/repairs/999/decision", {"grant": True, "reason": "x"}, {"operator"}),
+    ("POST", "/v1/repairs/999/complete", None, {"operator"}),
     ("POST", "/v1/reviews/999/decision", {"outcome": "confirmed", "reason": "x"}, {"operator"}),
     ("GET", "/v1/policies", None, {"operator"}),
     ("POST", "/v1/policies?reason=test", "yaml", {"operator"}),

@@ -64,6 +64,7 @@ NOT_PERSONAL_ROUTES = {
     ("GET", "/operator"): "totals and charts: cases counted, never shown",
     ("POST", "/operator/{kind}/{case_id}"): "the operator's decision on a case in hand",
     ("POST", "/operator/repairs/{case_id}/complete"): "the operator finds a file in hand complete",
+    ("POST", "/v1/repairs/{case_id}/complete"): "as above",
     ("GET", "/operator/furnishers"): "institutions",
     ("GET", "/operator/policies"): "policy texts",
     ("POST", "/me/objections"): "the subject's own act",

@@ -269,6 +269,8 @@ def test_a_repair_file_is_found_complete_from_its_case_page(
     done = client.post(f"/operator/repairs/{case.id}/complete", data={"csrf": csrf_of(page.text)})
     assert done.status_code == 200 and "file complete; decide by" in done.text
     assert "Found complete on" in done.text and "The file is complete" not in done.text
+    again = client.post(f"/v1/repairs/{case.id}/complete", headers={"X-API-Key": keys.operator})
+    assert again.status_code == 409 and "found complete on" in again.json()["error"]["message"]
 
 
 def test_operator_pages(client: TestClient, keys: Keys) -> None:

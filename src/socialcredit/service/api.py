@@ -48,6 +48,7 @@ from socialcredit.registry.checks import result_text
 from socialcredit.registry.due_process import (
     Case,
     apply_repair,
+    complete_repair,
     decide_objection,
     decide_repair,
     file_objection,
@@ -688,6 +689,18 @@ def repair_decision(
         state.store, state.settings, case_id, grant=body.grant, reason=body.reason, by=who.actor
     )
     return case_out(case)
+
+
+@router.post(
+    "/repairs/{case_id}/complete",
+    responses=raises(404, 409),
+    tags=["operators"],
+    response_model=m.CaseOut,
+)
+def repair_complete(case_id: CaseId, who: Operator, state: AppState) -> m.CaseOut:
+    """The application's file is complete (its evidence examined): the decision is then due
+    within the repair decision deadline (at most 3 working days), and the subject is told."""
+    return case_out(complete_repair(state.store, state.settings, case_id, by=who.actor))
 
 
 @router.post(
