@@ -22,6 +22,7 @@ from socialcredit.evaluation import parse_as_of, parse_known_at
 from socialcredit.policy.repair import rules_on, shipped_rules
 from socialcredit.registry.admin import init_store, publish_files, scheme_texts
 from socialcredit.registry.audit import Reader, reads_of
+from socialcredit.registry.corrections import complete_correction, list_corrections
 from socialcredit.registry.due_process import (
     Case,
     apply_repair,
@@ -718,11 +719,21 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             bool, typer.Option("--confirm", help="The standing is right as evaluated.")
         ] = False,
         correct: Annotated[
-            bool, typer.Option("--correct", help="The standing is wrong: to be corrected.")
+            bool,
+            typer.Option("--correct", help="The standing is wrong: correct the --record."),
         ] = False,
+        record: Annotated[
+            str | None,
+            typer.Option(
+                metavar="FURNISHER/RECORD_ID",
+                help="With --correct: the record found wrong. It is retracted, and its "
+                "furnisher is asked for the corrected record.",
+            ),
+        ] = None,
         db: Db = None,
     ) -> None:
-        """Decide a review once: --confirm or --correct, with a reason the subject is told."""
+        """Decide a review once: --confirm, or --correct --record REF (the record is retracted
+        and its furnisher asked for the corrected one), with a reason the subject is told."""
         if confirm == correct:
             raise UsageError("give exactly one of --confirm and --correct")
         store, settings = open_store(db)
@@ -733,8 +744,68 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             outcome="confirmed" if confirm else "corrected",
             reason=reason,
             by=by,
+            record=record,
         )
         out.print(f"review {found.id}: {found.outcome} by {found.decided_by}; the subject is told")
+        if found.record:
+            out.print(
+                f"{found.record} retracted; its furnisher is asked for the corrected record "
+                "(socialcredit correction list)",
+                markup=False,
+            )
+
+    correction_app = typer.Typer(
+        help="Corrections: records a review found wrong, retracted, awaiting the corrected one."
+    )
+    app.add_typer(correction_app, name="correction")
+
+    @correction_app.command("list")
+    def correction_list(
+        furnisher: Annotated[str | None, typer.Option(help="Only this furnisher's tasks.")] = None,
+        every: Annotated[bool, typer.Option("--all", help="Completed ones too.")] = False,
+        purpose: CasePurpose = "case work",
+        actor: Actor = None,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """The furnishers' correction tasks, overdue first: the record retracted, the subject,
+        the date the corrected record is due, and once sent, the record that corrects it."""
+        store, settings = open_store(db)
+        found = list_corrections(
+            store,
+            settings,
+            reader=reader(actor, "operator", purpose),
+            furnisher=furnisher,
+            open_only=not every,
+        )
+        if as_json:
+            print_json([asdict(c) for c in found])
+            return
+        table = Table("id", "furnisher", "record", "subject", "due", "state", title="corrections")
+        for c in found:
+            state = (
+                f"corrected by {c.replacement}"
+                if c.replacement
+                else ("[bold red]OVERDUE[/bold red]" if c.overdue else "open")
+            )
+            table.add_row(str(c.id), c.furnisher, c.record, c.subject, str(c.due), state)
+        out.print(table)
+
+    @correction_app.command("done")
+    def correction_done(
+        correction_id: Annotated[int, typer.Argument(metavar="ID")],
+        record: Annotated[
+            str,
+            typer.Option(metavar="FURNISHER/RECORD_ID", help="The corrected record, sent."),
+        ],
+        by: Annotated[str, typer.Option(help="Who completes it.")],
+        db: Db = None,
+    ) -> None:
+        """Name the corrected record the furnisher sent (ingested after the task was opened);
+        the task is completed and the subject told."""
+        store, settings = open_store(db)
+        done = complete_correction(store, settings, correction_id, replacement=record, by=by)
+        out.print(f"correction {done.id}: {done.record} corrected by {done.replacement}")
 
     objection_app = typer.Typer(help="Objections to records: file, the queue, the decision.")
     repair_app = typer.Typer(help="Credit repair: apply, the queue, the decision.")

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Working days to decide a repair after referral (at most 3).",
     )
+    correction_days: int = Field(
+        default=3,
+        ge=1,
+        description="Working days for a furnisher to send the corrected record after a review "
+        "found its record wrong and retracted it (at most 3).",
+    )
     review_days: int = Field(
         default=15,
         ge=1,

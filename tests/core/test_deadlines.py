@@ -35,6 +35,7 @@ def test_every_deadline_cites_a_registered_instrument() -> None:
         ("repair_feedback_days", 10, "Credit Repair System"),
         ("repair_decision_days", 3, "Credit Repair System"),
         ("review_days", 20, "Credit Reporting Industry"),
+        ("correction_days", 3, "Dishonest Judgment Defaulters"),
     ],
 )
 def test_a_setting_above_the_legal_maximum_is_refused_naming_it(

@@ -302,7 +302,7 @@ def test_an_objection_left_undecided_lapses_the_day_after_it_is_due(
         late = queue(store, settings, "objection", reader=CLERK, overdue_only=True)
         assert [(c.id, c.overdue) for c in late] == [(case.id, True)]
         assert lapses_by_furnisher(store, settings) == {
-            "court": {"objections_open": 1, "objections": 1, "repairs": 0}
+            "court": {"objections_open": 1, "objections": 1, "repairs": 0, "corrections": 0}
         }
         assert verify(store).problem is None
     decided_on = case.lapses_on + dt.timedelta(days=2)
@@ -313,7 +313,7 @@ def test_an_objection_left_undecided_lapses_the_day_after_it_is_due(
             [] if uphold else ["no-air-travel"]
         )
         assert lapses_by_furnisher(store, settings) == {
-            "court": {"objections_open": 0, "objections": 1, "repairs": 0}
+            "court": {"objections_open": 0, "objections": 1, "repairs": 0, "corrections": 0}
         }
         assert verify(store).problem is None
 

@@ -65,6 +65,8 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/v1/objections/999/decision", {"uphold": True, "reason": "x"}, {"operator"}),
     ("POST", "/v1/repairs/999/decision", {"grant": True, "reason": "x"}, {"operator"}),
     ("POST", "/v1/repairs/999/complete", None, {"operator"}),
+    ("GET", "/v1/corrections", None, {"furnisher", "operator"}),
+    ("POST", "/v1/corrections/999/replacement", {"record_id": "x"}, {"furnisher", "operator"}),
     ("POST", "/v1/reviews/999/decision", {"outcome": "confirmed", "reason": "x"}, {"operator"}),
     ("GET", "/v1/policies", None, {"operator"}),
     ("POST", "/v1/policies?reason=test", "yaml", {"operator"}),
@@ -417,6 +419,47 @@ def test_repairs_reviews_notices_audit_and_report(client: TestClient, keys: Keys
     pdf = client.get("/v1/me/report?format=pdf", headers=auth(keys.alice))
     assert pdf.content.startswith(b"%PDF") and pdf.headers["content-type"] == "application/pdf"
     assert client.get("/v1/me/report?format=doc", headers=auth(keys.alice)).status_code == 422
+
+
+def test_a_review_found_wrong_becomes_the_furnisher_s_task(client: TestClient, keys: Keys) -> None:
+    review = client.post("/v1/me/reviews", json={"reason": "not me"}, headers=auth(keys.alice))
+    operator, court = auth(keys.operator), auth(keys.furnisher)
+    unnamed = client.post(
+        f"/v1/reviews/{review.json()['id']}/decision",
+        json={"outcome": "corrected", "reason": "namesake"},
+        headers=operator,
+    )
+    assert unnamed.status_code == 400 and "name the record found wrong" in unnamed.text
+    decided = client.post(
+        f"/v1/reviews/{review.json()['id']}/decision",
+        json={"outcome": "corrected", "reason": "namesake", "record": "court/j1"},
+        headers=operator,
+    )
+    assert decided.status_code == 200 and decided.json()["record"] == "court/j1"
+    assert client.get(f"/v1/checks/{ALICE}", headers=auth(keys.agency)).json()["measures"] == []
+    [task] = client.get("/v1/corrections", headers=court).json()
+    assert (task["record"], task["subject"], task["replacement"]) == ("court/j1", ALICE, None)
+    assert client.get("/v1/corrections", headers=auth(keys.other_furnisher)).json() == []
+    spying = client.get("/v1/corrections?furnisher=court", headers=auth(keys.other_furnisher))
+    assert spying.status_code == 403
+    sent = client.post(
+        "/v1/records",
+        content=f"record_id,subject_id,code,occurred_on\nj1-fixed,{ALICE},court.arrears,"
+        "2026-01-05\n".encode(),
+        headers={**court, "content-type": "text/csv"},
+    )
+    assert sent.status_code == 200, sent.text
+    elsewhere = client.post(
+        f"/v1/corrections/{task['id']}/replacement",
+        json={"record_id": "j1-fixed"},
+        headers=auth(keys.other_furnisher),
+    )
+    assert elsewhere.status_code == 404
+    done = client.post(
+        f"/v1/corrections/{task['id']}/replacement", json={"record_id": "j1-fixed"}, headers=court
+    )
+    assert done.status_code == 200 and done.json()["replacement"] == "court/j1-fixed"
+    assert client.get("/v1/corrections", headers=court).json() == []
 
 
 def test_operator_policies_and_furnishers(client: TestClient, keys: Keys) -> None:

@@ -65,6 +65,7 @@ NOT_PERSONAL_ROUTES = {
     ("POST", "/operator/{kind}/{case_id}"): "the operator's decision on a case in hand",
     ("POST", "/operator/repairs/{case_id}/complete"): "the operator finds a file in hand complete",
     ("POST", "/v1/repairs/{case_id}/complete"): "as above",
+    ("POST", "/v1/corrections/{case_id}/replacement"): "the furnisher's act on its task",
     ("GET", "/operator/furnishers"): "institutions",
     ("GET", "/operator/policies"): "policy texts",
     ("POST", "/me/objections"): "the subject's own act",
@@ -83,6 +84,7 @@ PERSONAL_ROUTES = {
     ("GET", "/v1/queues/objections"),
     ("GET", "/v1/queues/repairs"),
     ("GET", "/v1/queues/reviews"),
+    ("GET", "/v1/corrections"),
     ("GET", "/me"),
     ("GET", "/me/report.pdf"),
     ("GET", "/operator/queues"),
@@ -136,6 +138,7 @@ def test_each_personal_route_adds_one_entry_per_subject_read(
         ("GET", "/v1/queues/objections"): (lambda: get("/v1/queues/objections", headers=op), 1),
         ("GET", "/v1/queues/repairs"): (lambda: get("/v1/queues/repairs", headers=op), 0),
         ("GET", "/v1/queues/reviews"): (lambda: get("/v1/queues/reviews", headers=op), 1),
+        ("GET", "/v1/corrections"): (lambda: get("/v1/corrections", headers=op), 0),
     }  # fmt: skip
     for route, (call, subjects) in expected.items():
         assert entries(call) == subjects, route
@@ -166,11 +169,11 @@ NOT_PERSONAL_COMMANDS = {
     "refresh", "public subject", "public list", "notices send", "review request",
     "review decide", "objection file", "objection decide", "repair apply", "repair decide",
     "verify", "demo-data", "key create", "key link", "key list", "key revoke", "serve",
-    "repair rules", "repair complete",
+    "repair rules", "repair complete", "correction done",
 }  # fmt: skip
 PERSONAL_COMMANDS = {
     "standing", "report", "notices list", "audit", "review list", "objection list",
-    "repair list", "export ledger",
+    "repair list", "export ledger", "correction list",
 }  # fmt: skip
 
 
@@ -217,6 +220,7 @@ def test_each_personal_command_adds_one_entry_per_subject_read(
         "review list": (("review", "list"), 0),
         "objection list": (("objection", "list"), 1),
         "repair list": (("repair", "list"), 0),
+        "correction list": (("correction", "list"), 0),
         "export ledger": (("export", "ledger", "--out", str(tmp_path / "x"), *why), 1),
     }
     for name, (args, subjects) in calls.items():

@@ -273,6 +273,23 @@ def test_a_repair_file_is_found_complete_from_its_case_page(
     assert again.status_code == 409 and "found complete on" in again.json()["error"]["message"]
 
 
+def test_a_review_corrected_from_the_queue_names_the_record(client: TestClient, keys: Keys) -> None:
+    sign_in_with_link(client, keys.alice_link)
+    page = client.get("/me")
+    client.post("/me/reviews", data={"reason": "not me", "scheme": "", "csrf": csrf_of(page.text)})
+    client.cookies.clear()
+    sign_in(client, keys.operator)
+    queue = client.get("/operator/queues")
+    assert 'name="record"' in queue.text.split('id="reviews-1"', 1)[1]
+    form = {"decision": "corrected", "reason": "namesake", "csrf": csrf_of(queue.text)}
+    unnamed = client.post("/operator/reviews/1", data=form)
+    assert unnamed.status_code == 400 and "name the record found wrong" in unnamed.text
+    done = client.post("/operator/reviews/1", data={**form, "record": "court/j1"})
+    assert "review 1 corrected: court/j1 retracted" in done.text
+    awaited = done.text.split("Corrections awaited", 1)[1]
+    assert 'id="correction-1"' in awaited and "court/j1 (review 1)" in awaited
+
+
 def test_operator_pages(client: TestClient, keys: Keys) -> None:
     sign_in(client, keys.operator)
     furnishers = client.get("/operator/furnishers")

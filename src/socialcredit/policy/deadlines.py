@@ -85,6 +85,16 @@ DEADLINES: dict[str, Deadline] = {
             "working days",
             "guobanfa-2025-22 decision on a complete file",
         ),
+        # The SPC's provisions (art. 12) give a court three working days to correct wrong
+        # information once a correction request is found well founded: the furnisher's term
+        # for sending the corrected record after a review retracts the wrong one.
+        Deadline(
+            "correction_days",
+            "sending a corrected record",
+            3,
+            "working days",
+            "spc-2017-7 art. 12",
+        ),
         # No instrument sets a term for the human review of an automated standing (PIPL art.
         # 24 gives the right, not the term); the reading chosen: a review is an objection to
         # the information a standing is made of, so the objection's maximum binds it.

@@ -59,7 +59,7 @@ from socialcredit.registry.publication import published_on
 from socialcredit.registry.standings.current import write_current
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us, us_to_datetime
-from socialcredit.store.schema import ledger, objections, repairs, subjects
+from socialcredit.store.schema import corrections, ledger, objections, repairs, subjects
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class RecordRef:
     recorded_us: int
 
 
-def _record(connection: sa.Connection, identifier: str, ref: str) -> RecordRef:
+def record_of(connection: sa.Connection, identifier: str, ref: str) -> RecordRef:
     furnisher, _, record_id = ref.partition("/")
     if not furnisher or not record_id:
         raise UsageError(f"name the record as FURNISHER/RECORD_ID, not {ref!r}")
@@ -108,7 +108,7 @@ def _record(connection: sa.Connection, identifier: str, ref: str) -> RecordRef:
     )
 
 
-def _events(connection: sa.Connection, seq: int) -> dict[str, dt.date | None]:
+def record_events(connection: sa.Connection, seq: int) -> dict[str, dt.date | None]:
     found: dict[str, dt.date | None] = {}
     for row in connection.execute(
         sa.select(ledger.c.event, ledger.c.event_date).where(
@@ -125,7 +125,7 @@ def _notice(
     insert_notices(store, connection, [(key, now_us(), kind, None, ref, text)])
 
 
-def _registry_event(
+def registry_event(
     store: Store,
     connection: sa.Connection,
     settings: Settings,
@@ -221,7 +221,7 @@ def file_objection(
         raise UsageError("reason is required: what is wrong with the record", field="reason")
     calendar = load_calendar(settings.holidays_file)
     with store.reading() as connection:
-        record = _record(connection, identifier, ref)
+        record = record_of(connection, identifier, ref)
         _may_object(connection, record, ref)
     # One transaction: the case, the ledger events — objected, dated today (a scheme that
     # suspends effects under objection stops counting the record at once), and
@@ -242,7 +242,7 @@ def file_objection(
             )
         ).inserted_primary_key[0]  # type: ignore[index]
         lapses = lapse_day(due)
-        _registry_event(
+        registry_event(
             store,
             connection,
             settings,
@@ -271,7 +271,7 @@ def lapse_day(due: dt.date) -> dt.date:
 
 
 def _may_object(connection: sa.Connection, record: RecordRef, ref: str) -> None:
-    if "retracted" in _events(connection, record.seq):
+    if "retracted" in record_events(connection, record.seq):
         raise Conflict(f"record {ref} is retracted already: it has no effect")
     open_ = connection.scalar(
         sa.select(objections.c.id).where(
@@ -341,7 +341,7 @@ def _decide(
     with store.writing("ledger") as connection:
         record = _open_case_in(connection, table, label, case_id)
         if events:
-            _registry_event(
+            registry_event(
                 store, connection, settings, record, events, f"{label} {case_id} {outcome} by {by}"
             )
         connection.execute(
@@ -407,8 +407,8 @@ def repair_conditions(
     """Every unmet condition for repairing a record, in words (empty: it may be applied for)."""
     today, known = settings.today(), now_us()
     with store.reading() as connection:
-        record = _record(connection, identifier, ref)
-        events = _events(connection, record.seq)
+        record = record_of(connection, identifier, ref)
+        events = record_events(connection, record.seq)
         catalogue = catalogue_at(connection, known)
         code = catalogue.codes[record.code]
         obliged = False
@@ -467,7 +467,7 @@ def apply_repair(
         )
     calendar = load_calendar(settings.holidays_file)
     with store.writing("ledger") as connection:
-        record = _record(connection, identifier, ref)
+        record = record_of(connection, identifier, ref)
         due = DEADLINES["repair_feedback_days"].due(
             settings.today(), settings.repair_feedback_days, calendar.add_working_days
         )
@@ -735,8 +735,9 @@ def _lapse_text(connection: sa.Connection, row: Any, ref: str) -> str:
 def lapses_by_furnisher(store: Store, settings: Settings) -> dict[str, dict[str, int]]:
     """Per furnisher (the office whose record is objected to or asked to be repaired): the
     objections lapsed and still open, every objection that lapsed (decided late or not yet),
-    and the repair applications answered late or still late — the operator dashboard's counts.
-    Counts only: nothing about any subject."""
+    the repair applications answered late or still late, and the corrected records it sent
+    late or still owes past their due date — the operator dashboard's counts. Counts only:
+    nothing about any subject."""
     today = settings.today()
     counts: dict[str, dict[str, int]] = {}
     with store.reading() as connection:
@@ -750,12 +751,20 @@ def lapses_by_furnisher(store: Store, settings: Settings) -> dict[str, dict[str,
                 decided = None if decided_us is None else settings.today(us_to_datetime(decided_us))
                 if (decided or today) <= due:
                     continue
-                mine = counts.setdefault(
-                    str(furnisher), {"objections_open": 0, "objections": 0, "repairs": 0}
-                )
+                mine = counts.setdefault(str(furnisher), _no_lapses())
                 if kind == "repair":
                     mine["repairs"] += 1
                 else:
                     mine["objections"] += 1
                     mine["objections_open"] += decided is None
+        for furnisher, due, completed_us in connection.execute(
+            sa.select(corrections.c.furnisher, corrections.c.due, corrections.c.completed_us)
+        ):
+            done = None if completed_us is None else settings.today(us_to_datetime(completed_us))
+            if (done or today) > due:  # sent late, or still awaited past its day
+                counts.setdefault(str(furnisher), _no_lapses())["corrections"] += 1
     return dict(sorted(counts.items()))
+
+
+def _no_lapses() -> dict[str, int]:
+    return {"objections_open": 0, "objections": 0, "repairs": 0, "corrections": 0}

@@ -2,9 +2,9 @@
 
 A request joins the operator queue with a deadline in working days (``SOCIALCREDIT_REVIEW_DAYS``,
 default 15, counted on the registry's calendar); `review list --overdue` shows the late ones
-first. A reviewer decides once — the standing is *confirmed*, or found wrong and *corrected*
-(the correction itself goes through the ledger: a retraction, a repair, an objection upheld) —
-with a reason the subject is told in a notice.
+first. A reviewer decides once — the standing is *confirmed*, or found wrong and *corrected*, naming
+the record found wrong, which is retracted in the same transaction while its furnisher is asked
+for the corrected one (registry.corrections) — with a reason the subject is told in a notice.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from socialcredit.errors import Conflict, NotFound, UsageError
 from socialcredit.policy.deadlines import DEADLINES
 from socialcredit.registry.audit import Reader, record_reads
 from socialcredit.registry.calendar import load_calendar
+from socialcredit.registry.corrections import open_correction
+from socialcredit.registry.due_process import record_events, record_of, registry_event
 from socialcredit.registry.notices import insert_rows as insert_notices
 from socialcredit.registry.policies import scheme_ids
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
-from socialcredit.store.schema import reviews, subjects
+from socialcredit.store.schema import ledger, reviews, subjects
 
 OUTCOMES = ("confirmed", "corrected")
 
@@ -39,6 +41,7 @@ class Review:
     decision_reason: str | None
     decided_by: str | None
     overdue: bool
+    record: str | None = None  # corrected: the record found wrong (retracted)
 
 
 def request_review(
@@ -75,11 +78,7 @@ def list_reviews(
     only, never shown)."""
     today = settings.today()
     with store.reading() as connection:
-        rows = connection.execute(
-            sa.select(reviews, subjects.c.identifier)
-            .join(subjects, subjects.c.id == reviews.c.subject_id)
-            .where(reviews.c.outcome.is_(None))
-        ).all()
+        rows = connection.execute(_query().where(reviews.c.outcome.is_(None))).all()
     kept = [
         (row, found)
         for row in rows
@@ -93,20 +92,64 @@ def list_reviews(
 
 
 def decide_review(
-    store: Store, settings: Settings, review_id: int, *, outcome: str, reason: str, by: str
+    store: Store,
+    settings: Settings,
+    review_id: int,
+    *,
+    outcome: str,
+    reason: str,
+    by: str,
+    record: str | None = None,
 ) -> Review:
+    """Decide a review once, with a reason the subject is told. *Corrected* names the record
+    found wrong (``FURNISHER/RECORD_ID``): in the same transaction it is retracted in the
+    ledger, the subject's standings are brought up to date and its furnisher is asked for the
+    corrected record (registry.corrections)."""
     if outcome not in OUTCOMES:
         raise UsageError(f"outcome must be one of {', '.join(OUTCOMES)}")
     if not reason.strip() or not by.strip():
         raise UsageError("a decision needs a reason and who decided (by)", field="reason")
-    with store.writing("reviews") as connection:
-        row = connection.execute(sa.select(reviews).where(reviews.c.id == review_id)).first()
+    record = (record or "").strip() or None
+    if outcome == "corrected" and record is None:
+        raise UsageError(
+            "name the record found wrong (FURNISHER/RECORD_ID): a correction retracts it and "
+            "asks its furnisher for the corrected record",
+            field="record",
+        )
+    if outcome == "confirmed" and record is not None:
+        raise UsageError("a confirmed standing changes no record: name one only to correct it")
+    with store.writing("ledger" if record else "reviews") as connection:
+        row = connection.execute(
+            sa.select(reviews, subjects.c.identifier)
+            .join(subjects, subjects.c.id == reviews.c.subject_id)
+            .where(reviews.c.id == review_id)
+        ).first()
         if row is None:
             raise NotFound(f"no review {review_id}")
         if row.outcome is not None:
             raise Conflict(
                 f"review {review_id} was already decided ({row.outcome}) by {row.decided_by}; "
                 "a decision is not taken twice"
+            )
+        corrected = ""
+        wrong_seq = None
+        if record is not None:
+            wrong = record_of(connection, str(row.identifier), record)
+            if "retracted" in record_events(connection, wrong.seq):
+                raise Conflict(f"record {record} is retracted already: it has no effect")
+            registry_event(
+                store,
+                connection,
+                settings,
+                wrong,
+                [("retracted", None)],
+                f"review {review_id} corrected by {by.strip()}",
+            )
+            due = open_correction(store, connection, settings, wrong, review_id)
+            wrong_seq = wrong.seq
+            corrected = (
+                f" Record {record} was found wrong and retracted: it has no effect. "
+                f"{wrong.furnisher} is to send the corrected record by {due.isoformat()}."
             )
         connection.execute(
             reviews.update()
@@ -116,6 +159,7 @@ def decide_review(
                 decision_reason=reason.strip(),
                 decided_by=by.strip(),
                 decided_us=now_us(),
+                record_seq=wrong_seq,
             )
         )
         what = f"your standing under {row.scheme_id}" if row.scheme_id else "your standings"
@@ -130,20 +174,24 @@ def decide_review(
                     row.scheme_id,
                     f"review {review_id}",
                     f"A person reviewed {what} as you asked (review {review_id}): {outcome}. "
-                    f"Reason: {reason.strip()}",
+                    f"Reason: {reason.strip()}{corrected}",
                 )
             ],
         )
     return _one(store, settings, review_id)
 
 
+def _query() -> sa.Select[tuple[object, ...]]:
+    return (
+        sa.select(reviews, subjects.c.identifier, ledger.c.furnisher, ledger.c.record_id)
+        .join(subjects, subjects.c.id == reviews.c.subject_id)
+        .outerjoin(ledger, ledger.c.seq == reviews.c.record_seq)
+    )
+
+
 def _one(store: Store, settings: Settings, review_id: int) -> Review:
     with store.reading() as connection:
-        row = connection.execute(
-            sa.select(reviews, subjects.c.identifier)
-            .join(subjects, subjects.c.id == reviews.c.subject_id)
-            .where(reviews.c.id == review_id)
-        ).one()
+        row = connection.execute(_query().where(reviews.c.id == review_id)).one()
     return _review(row, settings.today())
 
 
@@ -160,4 +208,5 @@ def _review(row: sa.Row[tuple[object, ...]], today: dt.date) -> Review:
         decision_reason=r["decision_reason"],
         decided_by=r["decided_by"],
         overdue=r["outcome"] is None and today > r["due"],
+        record=None if r["record_id"] is None else f"{r['furnisher']}/{r['record_id']}",
     )

@@ -44,7 +44,7 @@ from socialcredit.registry.standings.online import earliest
 from socialcredit.registry.standings.snapshot import SNAPSHOT_QUERIES, ledger_snapshot, read_arrow
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us, us_to_iso
-from socialcredit.store.schema import ledger, objections, repairs, standings
+from socialcredit.store.schema import ledger, objections, repairs, reviews, standings
 
 FORMAT = "socialcredit-checkpoint/1"
 LIMIT = 20  # differences named per check; the rest are counted
@@ -233,6 +233,16 @@ def verify_cases(connection: sa.Connection) -> list[str]:
             problems.append(
                 f"record entry {record_seq} is under objection in the ledger but no objection "
                 "is open for it"
+            )
+    for review_id, wrong_seq in connection.execute(
+        sa.select(reviews.c.id, reviews.c.record_seq).where(
+            reviews.c.outcome == "corrected", reviews.c.record_seq.is_not(None)
+        )
+    ):
+        if "retracted" not in [e for _, e in events.get(int(wrong_seq), [])]:
+            problems.append(
+                f"review {review_id} corrected record entry {wrong_seq}, which the ledger does "
+                "not retract"
             )
     for repair_id, repaired_seq in connection.execute(
         sa.select(repairs.c.id, repairs.c.record_seq).where(repairs.c.outcome == "granted")

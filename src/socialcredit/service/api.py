@@ -45,6 +45,7 @@ from socialcredit.registry.access import Principal
 from socialcredit.registry.admin import publish_files
 from socialcredit.registry.audit import Reader, reads_of
 from socialcredit.registry.checks import result_text
+from socialcredit.registry.corrections import complete_correction, list_corrections
 from socialcredit.registry.due_process import (
     Case,
     apply_repair,
@@ -719,8 +720,63 @@ def review_decision(
         outcome=body.outcome,
         reason=body.reason,
         by=who.actor,
+        record=body.record,
     )
     return review_out(found)
+
+
+@router.get(
+    "/corrections",
+    responses=raises(403),
+    tags=["furnishers"],
+    response_model=list[m.CorrectionOut],
+)
+def corrections_list(
+    who: Annotated[Principal, Depends(role("furnisher", "operator"))],
+    state: AppState,
+    furnisher: str | None = None,
+    every: bool = False,
+) -> list[m.CorrectionOut]:
+    """Records a review found wrong and retracted, whose corrected record is awaited: a
+    furnisher sees its own tasks, an operator any (``every``: completed ones too). Audited,
+    one entry per subject named."""
+    if who.role == "furnisher":
+        if furnisher not in (None, who.furnisher_id):
+            raise Forbidden("a furnisher sees its own correction tasks only")
+        furnisher = who.furnisher_id
+    found = list_corrections(
+        state.store,
+        state.settings,
+        reader=Reader(who.actor, who.role, "correction tasks"),
+        furnisher=furnisher,
+        open_only=not every,
+    )
+    return [m.CorrectionOut(**asdict(c)) for c in found]
+
+
+@router.post(
+    "/corrections/{case_id}/replacement",
+    responses=raises(400, 403, 404, 409),
+    tags=["furnishers"],
+    response_model=m.CorrectionOut,
+)
+def correction_replacement(
+    case_id: CaseId,
+    body: m.Replacement,
+    who: Annotated[Principal, Depends(role("furnisher", "operator"))],
+    state: AppState,
+) -> m.CorrectionOut:
+    """Name the corrected record (sent already, after the task was opened): the task is done
+    and the subject told. A furnisher completes its own tasks only."""
+    done = complete_correction(
+        state.store,
+        state.settings,
+        case_id,
+        replacement=body.record_id,
+        by=who.actor,
+        furnisher=who.furnisher_id if who.role == "furnisher" else None,
+    )
+    return m.CorrectionOut(**asdict(done))
 
 
 @router.get("/policies", tags=["operators"], response_model=list[m.PolicyVersionOut])

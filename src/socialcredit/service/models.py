@@ -147,6 +147,27 @@ class ReviewOut(BaseModel):
     decision_reason: str | None
     decided_by: str | None
     overdue: bool
+    record: str | None = Field(
+        None, description="Corrected: the record found wrong, retracted (FURNISHER/RECORD_ID)."
+    )
+
+
+class CorrectionOut(BaseModel):
+    id: int
+    review_id: int
+    subject: str
+    furnisher: str
+    record: str = Field(description="The record found wrong and retracted.")
+    due: dt.date = Field(description="The day the corrected record is due by.")
+    replacement: str | None = Field(description="The corrected record, once named.")
+    completed_by: str | None
+    overdue: bool
+
+
+class Replacement(BaseModel):
+    record_id: str = Field(
+        min_length=1, max_length=100, description="The corrected record's id, already sent."
+    )
 
 
 class ObjectionDecision(BaseModel):
@@ -162,6 +183,12 @@ class RepairDecision(BaseModel):
 class ReviewDecision(BaseModel):
     outcome: Literal["confirmed", "corrected"]
     reason: str = Field(min_length=1, max_length=5000)
+    record: str | None = Field(
+        None,
+        max_length=300,
+        description="Corrected: the record found wrong (FURNISHER/RECORD_ID); it is retracted "
+        "and its furnisher asked for the corrected record. Required with corrected.",
+    )
 
 
 class NoticeOut(BaseModel):

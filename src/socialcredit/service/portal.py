@@ -41,6 +41,7 @@ from socialcredit.registry.access import (
     start_session,
 )
 from socialcredit.registry.audit import Reader
+from socialcredit.registry.corrections import list_corrections
 from socialcredit.registry.due_process import (
     apply_repair,
     complete_repair,
@@ -682,32 +683,42 @@ def queues(request: Request, state: AppState) -> HTMLResponse:
         objections=queue(state.store, state.settings, "objection", reader=reader),
         repairs=queue(state.store, state.settings, "repair", reader=reader),
         reviews=list_reviews(state.store, state.settings, reader=reader),
+        corrections=list_corrections(state.store, state.settings, reader=reader),
     )
 
 
-def _decide_objection(state: State, case_id: int, choice: str, reason: str, by: str) -> str:
+def _decide_objection(
+    state: State, case_id: int, choice: str, reason: str, by: str, _record: str
+) -> str:
     case = decide_objection(
         state.store, state.settings, case_id, uphold=choice == "uphold", reason=reason, by=by
     )
     return f"objection {case.id} {case.outcome}"
 
 
-def _decide_repair(state: State, case_id: int, choice: str, reason: str, by: str) -> str:
+def _decide_repair(
+    state: State, case_id: int, choice: str, reason: str, by: str, _record: str
+) -> str:
     case = decide_repair(
         state.store, state.settings, case_id, grant=choice == "grant", reason=reason, by=by
     )
     return f"repair {case.id} {case.outcome}"
 
 
-def _decide_review(state: State, case_id: int, choice: str, reason: str, by: str) -> str:
+def _decide_review(
+    state: State, case_id: int, choice: str, reason: str, by: str, record: str
+) -> str:
     found = decide_review(
-        state.store, state.settings, case_id, outcome=choice, reason=reason, by=by
+        state.store, state.settings, case_id, outcome=choice, reason=reason, by=by, record=record
     )
+    if found.record:
+        return f"review {found.id} corrected: {found.record} retracted, its furnisher asked"
     return f"review {found.id} {found.outcome}"
 
 
 # The queues' decision forms: the choices each offers, and who decides.
-DECISIONS: dict[str, tuple[tuple[str, str], Callable[[State, int, str, str, str], str]]] = {
+Decider = Callable[[State, int, str, str, str, str], str]
+DECISIONS: dict[str, tuple[tuple[str, str], Decider]] = {
     "objections": (("uphold", "reject"), _decide_objection),
     "repairs": (("grant", "deny"), _decide_repair),
     "reviews": (("confirmed", "corrected"), _decide_review),
@@ -723,8 +734,10 @@ def decide(
     decision: Annotated[str, Form(max_length=16)],
     reason: Annotated[str, Form(min_length=1, max_length=5000)],
     csrf: Annotated[str, Form(max_length=200)],
+    record: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    """Decide one case from the queue, once, with a reason the subject reads."""
+    """Decide one case from the queue, once, with a reason the subject reads (a review found
+    wrong names the ``record`` to correct)."""
     session = _signed_in(request, "operator")
     check_csrf(request, csrf)
     if kind not in DECISIONS:
@@ -732,7 +745,7 @@ def decide(
     choices, decide_case = DECISIONS[kind]
     if decision not in choices:
         raise UsageError(f"decide with one of: {', '.join(choices)}")
-    done = decide_case(state, case_id, decision, reason, session.principal.actor)
+    done = decide_case(state, case_id, decision, reason, session.principal.actor, record)
     return _done("/operator/queues", done)
 
 

@@ -302,7 +302,26 @@ reviews = sa.Table(
     sa.Column("decision_reason", sa.Text),
     sa.Column("decided_by", sa.Text),
     sa.Column("decided_us", sa.BigInteger),
+    sa.Column("record_seq", sa.BigInteger),  # corrected: the record found wrong (retracted)
     sa.Index("ix_reviews_subject_id", "subject_id"),
+)
+
+# A review found a record wrong: it was retracted, and its furnisher is to send the corrected
+# record by ``due`` (registry.corrections); replacement_seq: the record that corrects it.
+corrections = sa.Table(
+    "corrections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("review_id", sa.Integer, nullable=False),
+    sa.Column("subject_id", sa.BigInteger, nullable=False),
+    sa.Column("record_seq", sa.BigInteger, nullable=False),
+    sa.Column("furnisher", sa.String(100), nullable=False),
+    sa.Column("requested_us", sa.BigInteger, nullable=False),
+    sa.Column("due", sa.Date, nullable=False),
+    sa.Column("replacement_seq", sa.BigInteger),
+    sa.Column("completed_by", sa.Text),
+    sa.Column("completed_us", sa.BigInteger),
+    sa.Index("ix_corrections_furnisher", "furnisher"),
 )
 
 # Objections to records, and applications for credit repair: the due-process queues.
