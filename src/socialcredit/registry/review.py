@@ -110,14 +110,6 @@ def decide_review(
     if not reason.strip() or not by.strip():
         raise UsageError("a decision needs a reason and who decided (by)", field="reason")
     record = (record or "").strip() or None
-    if outcome == "corrected" and record is None:
-        raise UsageError(
-            "name the record found wrong (FURNISHER/RECORD_ID): a correction retracts it and "
-            "asks its furnisher for the corrected record",
-            field="record",
-        )
-    if outcome == "confirmed" and record is not None:
-        raise UsageError("a confirmed standing changes no record: name one only to correct it")
     with store.writing("ledger" if record else "reviews") as connection:
         row = connection.execute(
             sa.select(reviews, subjects.c.identifier)
@@ -126,11 +118,19 @@ def decide_review(
         ).first()
         if row is None:
             raise NotFound(f"no review {review_id}")
-        if row.outcome is not None:
+        if row.outcome is not None:  # refused first, whatever else the decision says
             raise Conflict(
                 f"review {review_id} was already decided ({row.outcome}) by {row.decided_by}; "
                 "a decision is not taken twice"
             )
+        if outcome == "corrected" and record is None:
+            raise UsageError(
+                "name the record found wrong (FURNISHER/RECORD_ID): a correction retracts it "
+                "and asks its furnisher for the corrected record",
+                field="record",
+            )
+        if outcome == "confirmed" and record is not None:
+            raise UsageError("a confirmed standing changes no record: name one only to correct it")
         corrected = ""
         wrong_seq = None
         if record is not None:
