@@ -159,7 +159,11 @@ def test_a_furnisher_cannot_send_the_registry_s_objection_events(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
     fill(store, settings, tmp_path)
-    rows = [("j1", "objected", "2026-01-05"), ("j1", "objection_rejected", "2026-01-06")]
+    rows = [
+        ("j1", "objected", "2026-01-05"),
+        ("j1", "objection_rejected", "2026-01-06"),
+        ("j1", "objection_lapsed", "2026-01-07"),  # a hostile furnisher ending its own record
+    ]
     report = ingest_events(
         store,
         write_csv(tmp_path / "e.csv", EVENT_HEADER, rows),
@@ -167,7 +171,11 @@ def test_a_furnisher_cannot_send_the_registry_s_objection_events(
         furnisher_id="court",
     )
     assert report.accepted == 0
-    assert [(r.row, r.field) for r in report.rejections] == [(1, "event"), (2, "event")]
+    assert [(r.row, r.field) for r in report.rejections] == [
+        (1, "event"),
+        (2, "event"),
+        (3, "event"),
+    ]
     assert "written by the registry itself" in reason_text(report.rejections[0], kind_subjects={})
 
 
