@@ -44,6 +44,8 @@ from socialcredit.registry.policies import (
 )
 from socialcredit.registry.publication import public_list, public_view
 from socialcredit.registry.reports import issue_report
+from socialcredit.registry.retention import plan as retention_plan
+from socialcredit.registry.retention import run as erase_due
 from socialcredit.registry.review import decide_review, list_reviews, request_review
 from socialcredit.registry.standings.batch import BatchResult, evaluate_registry
 from socialcredit.registry.standings.online import standing_of, view_json
@@ -560,6 +562,59 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             f"{result.written} standings written; subjects told of lapsed objections: "
             f"{result.objections_lapsed}, of late repair decisions: {result.repairs_late}"
         )
+
+    erasure_app = typer.Typer(
+        help="Retention that erases: a record's personal content is erased when its code's "
+        "retention period (five years by default, credit-reporting regulation art. 16) has run "
+        "since it stopped having effect in every scheme in force; a retracted record once the "
+        "objection period for the retraction is over. Run `erasure run` daily, with `refresh`."
+    )
+    app.add_typer(erasure_app, name="erasure")
+
+    @erasure_app.command("run")
+    def erasure_run(
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Only count what is due; erase nothing.")
+        ] = False,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Erase every record whose retention has ended: its entries are blanked (record id,
+        subject, amount; the digest the hash chain covers is kept, so `verify` still passes),
+        the notices and cases that name it lose their text, the subject is told, and the same
+        record is refused if furnished again. Idempotent: a second run the same day erases
+        nothing. A record under an open objection, repair or correction is held."""
+        store, settings = open_store(db)
+        if dry_run:
+            found = retention_plan(store, settings)
+            result: dict[str, Any] = {
+                "day": found.day.isoformat(),
+                "due": len(found.due),
+                "held": [{"record_seq": s, "why": w} for s, w in found.held],
+                "kept_v2": found.kept_v2,
+            }
+            if as_json:
+                print_json(result)
+                return
+            out.print(
+                f"on {result['day']}: {result['due']} records due for erasure, "
+                f"{len(found.held)} held by an open case, {found.kept_v2} kept (written "
+                "before migration 0013)"
+            )
+            return
+        with stage("erasing") as step:
+            done = erase_due(store, settings, progress=lambda n, total: step(f"{n:,}/{total:,}"))
+        if as_json:
+            print_json(asdict(done))
+            return
+        out.print(
+            f"on {done.day.isoformat()}: {done.erased} records erased about {done.subjects} "
+            f"subjects ({done.subjects_cleared} with nothing left: name and region erased); "
+            f"{len(done.held)} held by an open case; {done.kept_v2} kept (written before "
+            "migration 0013, whose entries chain their content)"
+        )
+        for seq, why in done.held:
+            out.print(f"  held: ledger entry {seq} ({why})", markup=False)
 
     public_app = typer.Typer(
         help="What the public may see: organisations' published records and public lists, "

@@ -173,6 +173,7 @@ def test_readme_commands_exist() -> None:
         "ingest events",
         "standing",
         "refresh",
+        "erasure run",
         "verify",
         "demo-data",
         "audit",

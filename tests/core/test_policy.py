@@ -285,6 +285,32 @@ def test_a_catalogue_code_cites_a_registered_instrument() -> None:
 
 
 @pytest.mark.parametrize(
+    ("retention", "message"),
+    [
+        ({"years": 5}, None),
+        ({"months": 60}, None),
+        ({"days": 30}, None),
+        ({"years": 6}, "longer than the five years"),
+        ({"months": 61}, "longer than the five years"),
+        ({"days": 1827}, "longer than the five years"),
+        ({"decades": 1}, "retention"),
+    ],
+)
+def test_a_codes_retention_is_at_most_the_regulations_five_years(
+    retention: dict[str, int], message: str | None
+) -> None:
+    doc = yaml.safe_load(shipped_catalogue_text())
+    doc["codes"][0]["retention"] = retention
+    text = yaml.safe_dump(doc, allow_unicode=True)
+    if message is None:
+        code = parse_catalogue(text).codes[doc["codes"][0]["id"]]
+        assert code.retention == Duration(*next(iter(retention.items()))[::-1])
+    else:
+        with pytest.raises(PolicyError, match=message):
+            parse_catalogue(text, source="c.yaml")
+
+
+@pytest.mark.parametrize(
     ("max_effect", "message"),
     [
         ({"years": 11, "legal_basis": "us-fcra §1681c"}, "1 to 10 years, got 11"),

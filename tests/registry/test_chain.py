@@ -19,7 +19,7 @@ from socialcredit.registry.admin import init_store
 from socialcredit.registry.audit import Reader, record_read, verify_audit
 from socialcredit.registry.chain import GENESIS, field_v2, field_v2_sql, text_v1, text_v2
 from socialcredit.registry.ingest import ingest_records
-from socialcredit.registry.ledger import rest_sql, rest_text
+from socialcredit.registry.ledger import PERSONAL_FIELDS, personal_digest, rest_sql, rest_text
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, _alembic_config
 
@@ -65,13 +65,21 @@ def test_the_ledgers_rest_is_one_definition(store: Store) -> None:
     }
     con = duckdb.connect()
     try:
-        sql = rest_sql(**{k: f"'{v}'" for k, v in fields.items()})
-        [(found,)] = con.execute(f"SELECT {sql}").fetchall()
+        sql = rest_sql("1", **{k: f"'{v}'" for k, v in fields.items()})
+        [(salt, personal, found)] = con.execute(f"SELECT {sql}").fetchall()
     finally:
         con.close()
-    assert found == rest_text(**fields)
+    # The salt is drawn afresh for every batch: the SQL's digest is the Python one over it.
+    assert len(salt) == 64 and salt != rest_sql("1").split("'")[1]
+    values = [fields.get(name) for name in PERSONAL_FIELDS]
+    assert personal == personal_digest(salt, values)
+    python_salt, python_personal, python_rest = rest_text(**fields)
+    assert python_personal == personal_digest(python_salt, values) != personal
+    assert found == python_rest.replace(python_personal, personal)
+    # The personal content is not in the chained text, only its digest is.
+    assert "张三" not in found and ALICE not in found and "12.50" not in found
     with pytest.raises(ValueError, match="not a ledger field"):
-        rest_sql(colour="'red'")
+        rest_sql("1", colour="'red'")
 
 
 def test_the_unit_separator_reattribution_no_longer_verifies(

@@ -181,6 +181,11 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     assert {r["record"]: r["status"] for r in report["records"]}["court/j2"] == "retracted"
     refreshed = sc("refresh", "--json", db=store_url)
     assert refreshed.returncode == 0 and json.loads(refreshed.stdout)["pending_batches"] == 0
+    # Nothing here is past its retention: the daily erasure run erases nothing, and says so.
+    counted = sc("erasure", "run", "--dry-run", "--json", db=store_url)
+    assert counted.returncode == 0 and json.loads(counted.stdout)["due"] == 0, counted.stderr
+    erased = sc("erasure", "run", db=store_url)
+    assert erased.returncode == 0 and "0 records erased" in erased.stdout, erased.stderr
 
 
 def test_every_registry_command_explains_itself() -> None:
@@ -195,6 +200,7 @@ def test_every_registry_command_explains_itself() -> None:
         ("evaluate",),
         ("standing",),
         ("refresh",),
+        ("erasure", "run"),
         ("verify",),
         ("demo-data",),
         ("audit",),

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 from socialcredit.registry.access import create_key, revoke
 from socialcredit.registry.audit import Reader, record_read
-from socialcredit.registry.chain import GENESIS, text_v2
+from socialcredit.registry.chain import GENESIS, text_v3
 from socialcredit.registry.due_process import file_objection
 from socialcredit.registry.ingest import ingest_records
-from socialcredit.registry.ledger import FIELDS
+from socialcredit.registry.ledger import PERSONAL_FIELDS, PLAIN_FIELDS, personal_digest
 from socialcredit.registry.verify import (
     checkpoint,
     compare_checkpoint,
@@ -155,28 +155,35 @@ def test_verify_names_each_tampering(
 
 
 def _rewrite_ledger(store: Store, seq: int, amount: str) -> None:
-    """A self-consistent rewrite from ``seq`` on: the amount changed, every later hash
-    recomputed, the batch rows and the anchored head made to match — verify alone passes."""
-    columns = ", ".join(
+    """A self-consistent rewrite from ``seq`` on: the amount changed, its personal digest and
+    every later hash recomputed (v3), the batch rows and the anchored head made to match —
+    verify alone passes."""
+    personal = ", ".join(
         {"subject": "s.identifier", "subject_name": "s.name", "subject_region": "s.region"}.get(
             f, f"l.{f}"
         )
-        for f in FIELDS
+        for f in PERSONAL_FIELDS
     )
+    plain = ", ".join(f"l.{f}" for f in ("seq", "batch_id", "recorded_us", *PLAIN_FIELDS))
     with store.engine.begin() as connection:
         connection.execute(sa.text(f"UPDATE ledger SET amount = '{amount}' WHERE seq = {seq}"))
         rows = connection.execute(
             sa.text(
-                f"SELECT {columns} FROM ledger l JOIN subjects s ON s.id = l.subject_id "
-                "ORDER BY l.seq"
+                f"SELECT {plain}, l.salt, {personal} FROM ledger l "
+                "JOIN subjects s ON s.id = l.subject_id ORDER BY l.seq"
             )
         ).all()
         previous = GENESIS
         for row in rows:
             values = [str(v) if isinstance(v, dt.date) else v for v in row]
-            digest = hashlib.sha256((previous + text_v2(values)).encode()).hexdigest()
+            fields, salt, content = values[:10], values[10], values[11:]
+            digest_of_content = personal_digest(salt, content)
+            digest = hashlib.sha256(
+                (previous + text_v3([*fields, digest_of_content])).encode()
+            ).hexdigest()
             connection.execute(
-                sa.text("UPDATE ledger SET hash = :h WHERE seq = :s"), {"h": digest, "s": row[0]}
+                sa.text("UPDATE ledger SET hash = :h, personal = :p WHERE seq = :s"),
+                {"h": digest, "p": digest_of_content, "s": row[0]},
             )
             connection.execute(
                 sa.text("UPDATE batches SET last_hash = :h WHERE last_seq = :s"),

@@ -300,7 +300,10 @@ def _load_yaml(text: str, source: str) -> object:
 # --- catalogue -----------------------------------------------------------------------------
 
 CODE_KEYS = ("id", "title", "ground", "polarity", "subjects", "severity", "legal_basis")
-CODE_OPTIONAL = ("description", "repairable")
+CODE_OPTIONAL = ("description", "repairable", "retention")
+# The longest retention a code may set: five years from the end of the effect (Regulation on
+# the Administration of the Credit Reporting Industry art. 16: then deleted).
+MAX_RETENTION_DAYS = limit_days(5)
 
 
 def screen(reader: _Reader, item: Mapping[str, Any], where: str) -> None:
@@ -348,12 +351,29 @@ def parse_catalogue(text: str, *, source: str = "<catalogue>") -> Catalogue:
             description=reader.text(item, "description", where),
             repairable=reader.get(item, "repairable", where, _flag, "true or false", True)
             is not False,
+            retention=_retention(reader, item, where),
         )
         if code_id:
             codes.setdefault(code_id, code)
     reader.unique_ids(ids, "code")
     reader.finish()
     return Catalogue(codes=codes, source=source)
+
+
+def _retention(reader: _Reader, item: Mapping[str, Any], where: str) -> Duration | None:
+    retention = reader.duration(item, "retention", where)
+    months = retention.months if retention is not None else None
+    if retention is not None and (
+        months > 60 if months is not None else retention.n > MAX_RETENTION_DAYS
+    ):
+        reader.problem(
+            f"{where}.retention",
+            f"retention of {retention} is longer than the five years the Regulation on the "
+            "Administration of the Credit Reporting Industry (art. 16) allows; shorten it or "
+            "leave it out (five years)",
+        )
+        return None
+    return retention
 
 
 # --- scheme --------------------------------------------------------------------------------

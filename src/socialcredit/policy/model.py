@@ -99,6 +99,9 @@ class Code:
     legal_basis: str
     description: str | None = None
     repairable: bool = True
+    # How long the record's personal content is kept after it stops having effect (None: the
+    # default five years of the credit-reporting regulation, art. 16; never longer)
+    retention: Duration | None = None
 
 
 @dataclass(frozen=True)

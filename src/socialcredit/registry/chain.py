@@ -15,6 +15,9 @@ Encodings, by version:
   ``LENGTH:VALUE,`` where LENGTH is the value's length in UTF-8 bytes, in decimal (a
   netstring). Unambiguous whatever a field holds; a v1 text always begins with a digit, a v2
   text with ``v``, so an entry cannot verify under the other version either.
+- **v3** (ledger entries since migration 0013): ``v3,`` then the v2 fields of the entry with
+  its personal content replaced by one field, a salted digest of it (registry.ledger), so
+  that the content can be erased and the chain still verifies.
 
 Each chain's first v2 entry is recorded in ``chain_heads.v2_from``; ``chain_heads`` also
 anchors each chain's head (seq and hash, written in the same transaction as every append), so
@@ -55,6 +58,10 @@ def text_v2(values: Iterable[object]) -> str:
     return "v2," + "".join(field_v2(v) for v in values)
 
 
+def text_v3(values: Iterable[object]) -> str:
+    return "v3," + "".join(field_v2(v) for v in values)
+
+
 def field_v2_sql(expression: str) -> str:
     """The same as :func:`field_v2`, as DuckDB SQL over a VARCHAR expression (``strlen`` is
     the length in bytes); tests prove the two agree."""
@@ -65,16 +72,20 @@ def field_v2_sql(expression: str) -> str:
 
 
 def chain_rows(
-    previous: str, first_seq: int, prefix: tuple[object, ...], rows: Iterable[tuple[object, ...]]
+    previous: str,
+    first_seq: int,
+    prefix: tuple[object, ...],
+    rows: Iterable[tuple[object, ...]],
+    version: str = "v2",
 ) -> list[tuple[object, ...]]:
-    """Chain v2 entries from ``previous``. Each row ends with the v2 encoding of the entry's
-    fields after seq and ``prefix`` (the fields every entry of the batch shares: see
+    """Chain v2 (or v3) entries from ``previous``. Each row ends with the encoding of the
+    entry's fields after seq and ``prefix`` (the fields every entry of the batch shares: see
     :func:`field_v2_sql`), which is replaced by its hash."""
     sha = hashlib.sha256
     shared = "".join(field_v2(v) for v in prefix)
     chained = []
     for seq, row in enumerate(rows, start=first_seq):
-        text = f"v2,{field_v2(seq)}{shared}{row[-1]}"
+        text = f"{version},{field_v2(seq)}{shared}{row[-1]}"
         previous = sha((previous + text).encode("utf-8")).hexdigest()
         chained.append((*row[:-1], previous))
     return chained
@@ -86,11 +97,12 @@ class Head:
     seq: int
     hash: str
     v2_from: int
+    v3_from: int
 
 
 def anchored_head(connection: sa.Connection, chain: str) -> Head:
     row = connection.execute(sa.select(chain_heads).where(chain_heads.c.chain == chain)).one()
-    return Head(chain, int(row.seq), str(row.hash), int(row.v2_from))
+    return Head(chain, int(row.seq), str(row.hash), int(row.v2_from), int(row.v3_from))
 
 
 def anchor(connection: sa.Connection, chain: str, seq: int, hash_: str) -> None:
@@ -117,10 +129,14 @@ def walk(
     v2_from: int,
     v1_fields: Sequence[int] | None = None,
     progress: Callable[[int], None] | None = None,
+    v3_from: int | None = None,
+    check: Callable[[Any], str | None] | None = None,
 ) -> Verification:
     """Recompute a chain from its rows in seq order (seq first, the stored hash last, the
     canonical fields between); stop at the first entry that does not match. Entries before
-    ``v2_from`` are v1 (over the fields at ``v1_fields``, default all), the others v2."""
+    ``v2_from`` are v1 (over the fields at ``v1_fields``, default all), those from
+    ``v3_from`` (the ledger's) v3, the others v2. ``check``: a problem with a row that its
+    hash does not show (the ledger's personal digest), or None."""
     name = NAMES.get(chain, chain)
     previous, expected, count = GENESIS, 1, 0
     sha = hashlib.sha256
@@ -136,8 +152,12 @@ def walk(
                 chain,
                 expected - 1,
             )
+        if check is not None and (problem := check(row)) is not None:
+            return Verification(count, previous, problem, seq, chain, seq - 1)
         fields = row[:-1]
-        if seq >= v2_from:
+        if v3_from is not None and seq >= v3_from:
+            digest = sha((previous + text_v3(fields)).encode("utf-8")).hexdigest()
+        elif seq >= v2_from:
             digest = sha((previous + text_v2(fields)).encode("utf-8")).hexdigest()
         else:
             old = fields if v1_fields is None else tuple(fields[i] for i in v1_fields)

@@ -171,7 +171,7 @@ def registry_event(
     if fresh:
         rows = []
         for event, day in fresh:
-            rest = rest_text(
+            salt, personal, rest = rest_text(
                 entry="event",
                 furnisher=record.furnisher,
                 record_id=record.record_id,
@@ -182,7 +182,9 @@ def registry_event(
                 event_date=day.isoformat() if day else None,
                 record_seq=record.seq,
             )
-            rows.append((record.record_id, record.subject_key, event, day, record.seq, rest))
+            rows.append(
+                (record.record_id, record.subject_key, event, day, record.seq, salt, personal, rest)
+            )
         writer.append(EVENT_ROW, event_constants(record.furnisher), [rows])
     writer.close(standings_done=True)
     faults.point("decision.appended")

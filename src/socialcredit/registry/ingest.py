@@ -48,6 +48,7 @@ from socialcredit.errors import Conflict
 from socialcredit.inputs import Input, read_input
 from socialcredit.policy.model import Catalogue
 from socialcredit.registry.bulk import insert_from_duckdb
+from socialcredit.registry.chain import field_v2_sql
 from socialcredit.registry.ledger import (
     CHUNK,
     EVENT_ROW,
@@ -55,6 +56,7 @@ from socialcredit.registry.ledger import (
     BatchMeta,
     BatchWriter,
     event_constants,
+    key_digest,
     record_constants,
     rest_sql,
 )
@@ -71,6 +73,7 @@ from socialcredit.registry.standings.upkeep import catch_up
 from socialcredit.semantics.fields import (
     CONTROL,
     EARLIEST_FACT,
+    ERASED,
     EVENT_COLUMNS,
     LEDGER_CONFLICT,
     LENGTH_LIMITS,
@@ -82,12 +85,13 @@ from socialcredit.semantics.fields import (
     REGISTRY_EVENT,
     TOO_LONG,
     UNAUTHORISED,
+    UNKNOWN_RECORD,
     Rejection,
 )
 from socialcredit.semantics.reference import catalogue_kinds, extendable_codes
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us, us_to_iso
-from socialcredit.store.schema import batches, ledger, subjects
+from socialcredit.store.schema import batches, erasures, ledger, subjects
 
 RECORD_FIELDS = (*RECORD_COLUMNS, *RECORD_OPTIONAL, "subject_name", "region")
 RECORD_REQUIRED = ("record_id", "subject_id", "code", "occurred_on")
@@ -309,6 +313,7 @@ def ingest_records(
             _register_subjects(store, connection, con, writer.recorded_us)
             step("appending")
             rest = rest_sql(
+                "f._row",
                 entry="'record'",
                 furnisher="f.furnisher",
                 record_id="f.record_id",
@@ -322,7 +327,7 @@ def ingest_records(
             cursor = con.execute(
                 f"""
                 SELECT f.record_id, m.subject_id, f.code, f.occ AS occurred_on, f.amount,
-                       {rest} AS rest
+                       {rest}
                 FROM fresh f JOIN subject_keys m ON m.identifier = f.identifier
                 ORDER BY f._row
                 """
@@ -603,14 +608,90 @@ def _against_ledger(
         """
     )
     con.execute("CREATE TEMP TABLE fresh AS SELECT * FROM compared WHERE known_batch IS NULL")
-    conflicts = [
+    erased = _erased(store, connection, con, furnisher)
+    conflicts = erased + [
         Rejection(int(row), "record_id", LEDGER_CONFLICT, f"{furnisher.id}/{rid}", str(batch))
         for row, rid, batch in con.execute(
             "SELECT _row, record_id, known_batch FROM compared "
             "WHERE known_batch IS NOT NULL AND NOT same ORDER BY _row"
         ).fetchall()
     ]
-    return _count(con, "compared WHERE same"), conflicts
+    return _count(con, "compared WHERE same"), sorted(conflicts, key=lambda r: r.row)
+
+
+def _erased_records(
+    connection: sa.Connection, furnisher: Furnisher, found: list[Rejection]
+) -> list[Rejection]:
+    """An event for a record the registry erased is refused as such, not as unknown."""
+    digests = {
+        r.row: key_digest(furnisher.id, str(r.value).split("/", 1)[-1])
+        for r in found
+        if r.problem == UNKNOWN_RECORD and r.value
+    }
+    if not digests:
+        return found
+    erased = dict(
+        connection.execute(
+            sa.select(erasures.c.key_digest, erasures.c.erased_on).where(
+                erasures.c.key_digest.in_(sorted(set(digests.values())))
+            )
+        ).all()
+    )
+    return [
+        Rejection(r.row, "record_id", ERASED, r.value, str(erased[digests[r.row]]))
+        if r.row in digests and digests[r.row] in erased
+        else r
+        for r in found
+    ]
+
+
+def _erased(
+    store: Store, connection: sa.Connection, con: duckdb.DuckDBPyConnection, furnisher: Furnisher
+) -> list[Rejection]:
+    """Refuse (and take out of ``fresh``) the rows that furnish again a record the registry
+    erased after its retention period (registry.retention: by the digest of its key)."""
+    if (
+        not _count(con, "fresh")
+        or connection.scalar(
+            sa.select(erasures.c.record_seq).where(erasures.c.furnisher == furnisher.id).limit(1)
+        )
+        is None
+    ):
+        return []
+    digest = (
+        f"sha256({field_v2_sql('CAST(furnisher AS VARCHAR)')} || "
+        f"{field_v2_sql('CAST(record_id AS VARCHAR)')})"
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE fresh_keys AS SELECT _row, {digest} AS k FROM fresh")
+    _keys_table(store, connection, con=con, query="SELECT DISTINCT k FROM fresh_keys")
+    found: dict[str, object] = dict(
+        connection.execute(
+            sa.text(
+                "SELECT e.key_digest, e.erased_on FROM incoming_keys k "
+                "JOIN erasures e ON e.key_digest = k.k"
+            )
+        ).all()
+    )
+    if not found:
+        return []
+    _store_table(
+        con,
+        "erased_keys",
+        [(k, str(day)) for k, day in found.items()],
+        {"k": pa.string(), "erased_on": pa.string()},
+    )
+    rows = con.execute(
+        "SELECT f._row, f.record_id, CAST(e.erased_on AS VARCHAR) FROM fresh f "
+        "JOIN fresh_keys k ON k._row = f._row JOIN erased_keys e ON e.k = k.k ORDER BY f._row"
+    ).fetchall()
+    con.execute(
+        "DELETE FROM fresh WHERE _row IN (SELECT k._row FROM fresh_keys k "
+        "JOIN erased_keys e ON e.k = k.k)"
+    )
+    return [
+        Rejection(int(row), "record_id", ERASED, f"{furnisher.id}/{rid}", str(day))
+        for row, rid, day in rows
+    ]
 
 
 def _register_subjects(
@@ -748,6 +829,8 @@ def ingest_events(
             con, event_statements(Dialect("duckdb"), checks=checks, extendable=extendable)
         )
         found = _with_detail(rejections(con, "ev_rejects"), furnisher, received)
+        with store.reading() as connection:
+            found = _erased_records(connection, furnisher, found)
         con.execute(
             """
             CREATE TEMP TABLE accepted AS
@@ -794,6 +877,7 @@ def ingest_events(
             report.noop = _count(con, "accepted") - report.accepted
             writer = BatchWriter(store, connection, _meta(report, digest))
             rest = rest_sql(
+                "_row",
                 entry="'event'",
                 furnisher="furnisher",
                 record_id="record_id",
@@ -806,7 +890,7 @@ def ingest_events(
             )
             cursor = con.execute(
                 f"""
-                SELECT record_id, subject_id, event, event_date, record_seq, {rest} AS rest
+                SELECT record_id, subject_id, event, event_date, record_seq, {rest}
                 FROM fresh ORDER BY _row
                 """
             )

@@ -13,12 +13,22 @@ then entry kind, furnisher, record id, the subject's identifier, name and region
 registered (not the store's internal key), code, ``occurred_on``, amount as furnished, event,
 event date and the record's sequence number. Editing any of them — a subject's name included —
 breaks the chain at that entry.
+
+Since migration 0013 (the v3 encoding) the chain covers the personal fields
+(:data:`PERSONAL_FIELDS`: record id, the subject's identifier, name and region, amount)
+through ``personal``, SHA-256 over the entry's ``salt`` and those fields' v2 encoding; the
+salt is derived from a secret drawn for the batch and never stored, so one entry's salt says
+nothing of another's. ``verify`` recomputes the digest from the content, so an edit is still
+found; erasing an entry (registry.retention) blanks the content and the salt and keeps the
+digest, so the chain still verifies and no one can test a guess against what is left.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -62,13 +72,30 @@ FIELDS = ("seq", "batch_id", "recorded_us", *REST_FIELDS)
 V1_FIELDS = tuple(
     i for i, name in enumerate(FIELDS) if name not in ("subject_name", "subject_region")
 )
+# v3 entries (since migration 0013) cover these through their salted digest, ``personal``,
+# and the others (PLAIN_FIELDS) as they are.
+PERSONAL_FIELDS = ("record_id", "subject", "subject_name", "subject_region", "amount")
+PLAIN_FIELDS = tuple(name for name in REST_FIELDS if name not in PERSONAL_FIELDS)
+# An erased entry's subject key and record id (registry.retention).
+ERASED_SUBJECT = 0
+
+
+def erased_record_id(record_seq: int) -> str:
+    return f"~erased:{record_seq}"
+
+
+def key_digest(furnisher: str, record_id: str) -> str:
+    """The digest ``erasures`` keeps of an erased record's key (to refuse it again); the same
+    as the SQL of registry.ingest."""
+    return hashlib.sha256((field_v2(furnisher) + field_v2(record_id)).encode()).hexdigest()
+
 
 CHUNK = 100_000
 
 # The ledger columns a record's and an event's rows carry (for BatchWriter.append), and those
 # that are the same on every row of a furnisher's batch.
-RECORD_ROW = ("record_id", "subject_id", "code", "occurred_on", "amount")
-EVENT_ROW = ("record_id", "subject_id", "event", "event_date", "record_seq")
+RECORD_ROW = ("record_id", "subject_id", "code", "occurred_on", "amount", "salt", "personal")
+EVENT_ROW = ("record_id", "subject_id", "event", "event_date", "record_seq", "salt", "personal")
 
 
 def record_constants(furnisher: str) -> dict[str, object]:
@@ -91,20 +118,40 @@ def event_constants(furnisher: str) -> dict[str, object]:
     }
 
 
-def rest_sql(**expressions: str) -> str:
-    """DuckDB SQL for an entry's "rest" (its v2 fields after seq, batch_id and recorded_us)
-    from an SQL expression per field of :data:`REST_FIELDS` (absent: NULL)."""
+def rest_sql(row: str, **expressions: str) -> str:
+    """DuckDB SQL for an entry's ``salt``, ``personal`` and "rest" (its v3 fields after seq,
+    batch_id and recorded_us), as three columns of a SELECT, from an SQL expression per field
+    of :data:`REST_FIELDS` (absent: NULL). ``row`` tells the batch's rows apart: the salt is
+    SHA-256 over a secret drawn now (and never stored) and it."""
     unknown = set(expressions) - set(REST_FIELDS)
     if unknown:
         raise ValueError(f"not a ledger field: {sorted(unknown)}")
-    return " || ".join(
-        field_v2_sql(f"CAST({expressions.get(name, 'NULL')} AS VARCHAR)") for name in REST_FIELDS
-    )
+
+    def fields(names: Sequence[str]) -> str:
+        return " || ".join(
+            field_v2_sql(f"CAST({expressions.get(name, 'NULL')} AS VARCHAR)") for name in names
+        )
+
+    salt = f"sha256('{secrets.token_hex(32)}' || CAST({row} AS VARCHAR))"
+    personal = f"sha256({salt} || {fields(PERSONAL_FIELDS)})"
+    rest = f"{fields(PLAIN_FIELDS)} || {field_v2_sql(personal)}"
+    return f"{salt} AS salt, {personal} AS personal, {rest} AS rest"
 
 
-def rest_text(**values: object) -> str:
-    """The same as :func:`rest_sql`, from Python values (a decision's event)."""
-    return "".join(field_v2(values.get(name)) for name in REST_FIELDS)
+def personal_digest(salt: str, values: Sequence[object]) -> str:
+    """``personal``: SHA-256 over the salt and the v2 encoding of the personal fields' values
+    (in :data:`PERSONAL_FIELDS` order)."""
+    text = salt + "".join(field_v2(v) for v in values)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def rest_text(**values: object) -> tuple[str, str, str]:
+    """The same as :func:`rest_sql`, from Python values (a decision's event): (salt,
+    personal, rest)."""
+    salt = secrets.token_hex(32)
+    personal = personal_digest(salt, [values.get(name) for name in PERSONAL_FIELDS])
+    rest = "".join(field_v2(values.get(name)) for name in PLAIN_FIELDS) + field_v2(personal)
+    return salt, personal, rest
 
 
 def head(connection: sa.Connection) -> tuple[int, str, int]:
@@ -190,7 +237,7 @@ class BatchWriter:
                 if not chunk:
                     continue
                 seq = self.last_seq + 1
-                rows = chain_rows(self.last_hash, seq, prefix, chunk)
+                rows = chain_rows(self.last_hash, seq, prefix, chunk, "v3")
                 # seq first, the varying columns, then the hash (replacing the rest)
                 rows = [(seq + i, *row) for i, row in enumerate(rows)]
                 self.last_seq += len(rows)
@@ -245,6 +292,85 @@ class BatchWriter:
         )
 
 
+class _Erasures:
+    """What ``verify`` saw of erasures: the records whose entries are blanked and those with
+    an ``erased`` event, which must be the same."""
+
+    def __init__(self) -> None:
+        self.blanked: dict[int, int] = {}  # record seq -> its first blanked entry
+        self.events: dict[int, int] = {}  # record seq -> its erased event
+
+    def unmatched(self) -> tuple[int, str] | None:
+        for record, seq in sorted(self.blanked.items()):
+            if record not in self.events:
+                return seq, (
+                    f"entry {seq} is blanked as erased but no erased event on record {record} "
+                    "follows: its content was removed outside the registry's erasure"
+                )
+        for record, seq in sorted(self.events.items()):
+            if record not in self.blanked:
+                return seq, (
+                    f"entry {seq} erases record {record}, whose content is still there or "
+                    "which is not in the ledger"
+                )
+        return None
+
+
+def _chained(
+    rows: Iterable[Any], v3_from: int, problems: dict[int, str], erasure: _Erasures
+) -> Iterator[tuple[Any, ...]]:
+    """The ledger's rows as :func:`walk` takes them: v1 and v2 entries with their content,
+    v3 entries with their digest in its place, after checking it (a problem goes into
+    ``problems`` under the entry's seq)."""
+    for row in rows:
+        seq = int(row[0])
+        if seq < v3_from:
+            yield (*row[:15], row[-1])
+            continue
+        (
+            _,
+            batch,
+            us,
+            entry,
+            furnisher,
+            record_id,
+            identifier,
+            name,
+            region,
+            code,
+            occurred,
+            amount,
+            event,
+            event_date,
+            record_seq,
+            subject_key,
+            salt,
+            personal,
+            stored,
+        ) = row
+        record = seq if entry == "record" else record_seq
+        if event == "erased":
+            erasure.events.setdefault(int(record_seq), seq)
+        if salt is None:
+            if (
+                record_id != erased_record_id(int(record))
+                or subject_key != ERASED_SUBJECT
+                or amount is not None
+            ):
+                problems[seq] = (
+                    f"entry {seq} has no salt but is not blanked: its content was changed"
+                )
+            elif event != "erased":
+                erasure.blanked.setdefault(int(record), seq)
+        elif personal != personal_digest(salt, (record_id, identifier, name, region, amount)):
+            problems[seq] = (
+                f"entry {seq} does not match its hash: its personal content (record id, "
+                "subject, name, region or amount) was changed"
+            )
+        plain = (entry, furnisher, code, occurred, event, event_date, record_seq)
+        yield (seq, batch, us, *plain, personal, stored)
+
+
 def _prefetched(chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[Any, ...]]]:
     """The chunks of an iterator, each made in a helper thread while the caller works on the
     one before."""
@@ -271,9 +397,10 @@ def _prefetched(chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[
 
 
 def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Verification:
-    """Recompute the ledger's whole chain; stop at the first entry that does not match. Then
-    the anchored head, and the last entry of every batch against the hash its batch row
-    recorded."""
+    """Recompute the ledger's whole chain; stop at the first entry that does not match (for a
+    v3 entry: also when its personal content does not match its digest, or it is blanked
+    without an ``erased`` event on its record). Then the anchored head, and the last entry of
+    every batch against the hash its batch row recorded."""
     columns = (
         ledger.c.seq,
         ledger.c.batch_id,
@@ -290,19 +417,33 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
         ledger.c.event,
         ledger.c.event_date,
         ledger.c.record_seq,
+        ledger.c.subject_id,
+        ledger.c.salt,
+        ledger.c.personal,
     )
     with store.reading() as connection:
-        v2_from = anchored_head(connection, "ledger").v2_from
+        heads = anchored_head(connection, "ledger")
         result = connection.execute(
             sa.select(*columns, ledger.c.hash)
             .select_from(ledger.outerjoin(subjects, subjects.c.id == ledger.c.subject_id))
             .order_by(ledger.c.seq)
             .execution_options(yield_per=50_000)
         )
+        problems: dict[int, str] = {}
+        erasure = _Erasures()
         with result:
             walked = walk(
-                result, chain="ledger", v2_from=v2_from, v1_fields=V1_FIELDS, progress=progress
+                _chained(result, heads.v3_from, problems, erasure),
+                chain="ledger",
+                v2_from=heads.v2_from,
+                v3_from=heads.v3_from,
+                v1_fields=V1_FIELDS,
+                progress=progress,
+                check=lambda row: problems.pop(int(row[0]), None),
             )
+        if walked.problem is None and (found := erasure.unmatched()) is not None:
+            seq, problem = found
+            walked = Verification(walked.entries, walked.head_hash, problem, seq, "ledger", seq - 1)
         walked = check_anchor(connection, walked)
         if walked.problem is not None:
             return walked

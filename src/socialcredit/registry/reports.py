@@ -313,6 +313,9 @@ def report_data(
             }
             for n in sent
         ],
+        # Records erased after their retention period: only the notice that says when and
+        # under which rule is left (registry.retention)
+        "erased": [shown_text(n.kind, n.text) for n in sent if n.kind == "erased"],
         "access": [
             {
                 "at": us_to_iso(int(r.at_us)),
@@ -702,6 +705,8 @@ def _summary(data: dict[str, Any]) -> list[str]:
             + "; ".join(f"{m['title']} ({m['agency']})" for m in measures)
             + "."
         )
+    if data["erased"]:
+        lines.extend(data["erased"])
     objected = [r for r in records if r["under_objection"] is not None]
     if objected:
         lines.append(f"{len(objected)} record(s) are under objection and await a decision.")

@@ -64,6 +64,7 @@ REGISTRY_EVENT = "registry_event"
 CONTROL = "control_characters"
 TOO_LONG = "too_long"
 OUT_OF_RANGE = "out_of_range"
+ERASED = "erased"
 
 # The registry's own bounds on furnished fields (checked by its ingest; see docs/registry.md).
 MAX_RECORD_ID = 100  # a subject must be able to name the record in an objection
@@ -92,6 +93,7 @@ PROBLEM_LABELS = {
     CONTROL: "control characters or other unprintable text",
     TOO_LONG: "field too long",
     OUT_OF_RANGE: "date outside the registry's range",
+    ERASED: "record erased after its retention period",
 }
 
 
@@ -225,6 +227,12 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
         return (
             f"record {value} is already in the ledger (batch {rejection.detail}) with different "
             "content; to change a record, retract it and send a corrected one with a new record_id"
+        )
+    if problem == ERASED:
+        return (
+            f"record {value} was erased on {rejection.detail} when its retention period ended "
+            "(Regulation on the Administration of the Credit Reporting Industry art. 16); an "
+            "erased record is not furnished again"
         )
     if problem == REGISTRY_EVENT:
         return (

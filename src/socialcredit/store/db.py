@@ -230,6 +230,9 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB: index inserts of large batches
+    # What is deleted or overwritten is overwritten with zeros in the file, so that an erased
+    # record's content (registry.retention) is not left in a free page
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -119,6 +119,11 @@ ledger = sa.Table(
     sa.Column("record_seq", sa.BigInteger),
     sa.Column("recorded_us", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # v3 entries (migration 0013): the chain covers ``personal``, SHA-256 over ``salt`` and
+    # the personal content (registry.ledger.PERSONAL_FIELDS); an erased entry has its content
+    # and salt blanked and keeps the digest (registry.retention)
+    sa.Column("salt", sa.String(64)),
+    sa.Column("personal", sa.String(64)),
     sa.Index(
         "uq_ledger_record_key",
         "furnisher",
@@ -203,7 +208,7 @@ upkeep_lease = sa.Table(
 )
 
 # The anchored head of each hash chain (ledger, audit_log, admin_log), written in the same
-# transaction as every append, and the first entry hashed with the v2 encoding.
+# transaction as every append, and the first entry hashed with the v2 and the v3 encoding.
 chain_heads = sa.Table(
     "chain_heads",
     metadata,
@@ -211,6 +216,22 @@ chain_heads = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("v2_from", sa.BigInteger, nullable=False),
+    sa.Column("v3_from", sa.BigInteger, nullable=False),  # the ledger's only
+)
+
+# The records erased after their retention period (registry.retention), by the digest of
+# their key (furnisher, record id) so that the same record is refused when it is furnished
+# again; no link to the subject.
+erasures = sa.Table(
+    "erasures",
+    metadata,
+    sa.Column("record_seq", BigKey, primary_key=True, autoincrement=False),
+    sa.Column("furnisher", sa.String(100), nullable=False),
+    sa.Column("key_digest", sa.String(64), nullable=False),
+    sa.Column("erased_on", sa.Date, nullable=False),
+    sa.Column("basis", sa.Text, nullable=False),
+    sa.Column("erased_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_erasures_key_digest", "key_digest"),
 )
 
 # Every security- or law-relevant write, append-only and hash-chained: credentials created,

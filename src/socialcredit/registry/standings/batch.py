@@ -116,11 +116,13 @@ def set_statements(
     :func:`batch_statements` with its companions, computed once for the set (``verify``)."""
 
     def population(of: Scheme) -> str:
-        # A subject's first record was recorded when the subject was registered (same batch).
+        # A subject's first record was recorded when the subject was registered (same batch);
+        # a subject whose records were all erased (registry.retention) has none left.
         kinds = ", ".join(f"'{k}'" for k in of.subjects)
         return (
             f"SELECT CAST(id AS BIGINT) AS sid FROM snap_subjects "
-            f"WHERE first_recorded_us <= {int(known_at_us)} AND kind IN ({kinds})"
+            f"WHERE first_recorded_us <= {int(known_at_us)} AND kind IN ({kinds}) "
+            "AND id IN (SELECT subject_id FROM snap_records)"
         )
 
     inputs = [

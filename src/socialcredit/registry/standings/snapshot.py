@@ -14,15 +14,16 @@ import pyarrow as pa
 
 from socialcredit.store.db import Store
 
+# An erased record's entries (subject key 0: registry.retention) have no effect.
 SNAPSHOT_QUERIES = {
     "records": (
         "SELECT seq, subject_id, code, occurred_on, amount, recorded_us FROM ledger "
-        "WHERE entry = 'record' AND recorded_us <= {k}",
+        "WHERE entry = 'record' AND recorded_us <= {k} AND subject_id <> 0",
         (pa.int64(), pa.int64(), pa.string(), pa.date32(), pa.string(), pa.int64()),
     ),
     "events": (
         "SELECT record_seq, event, event_date, recorded_us FROM ledger "
-        "WHERE entry = 'event' AND recorded_us <= {k}",
+        "WHERE entry = 'event' AND recorded_us <= {k} AND subject_id <> 0",
         (pa.int64(), pa.string(), pa.date32(), pa.int64()),
     ),
     "subjects": (

@@ -1,0 +1,461 @@
+"""Retention that erases (issue #15 item 3): a record's personal content is kept for its code's
+retention period after the record stops having effect in every scheme in force, then erased.
+
+**When.** A record stops having effect on the latest exclusive end it has, or could still
+have, under any score rule or code list of a scheme in force (:func:`last_effect`): its end,
+or an earlier repair or fulfilment; an extendable list counts with its extension cap (an
+extension may still come), a delayed list with its delay. A record that no scheme counts stops
+on its ``occurred_on``. Its retention (the code's ``retention``, five years by default: the
+Regulation on the Administration of the Credit Reporting Industry art. 16) runs from that
+day. A retracted record is erased once the objection period for the retraction is over
+(``SOCIALCREDIT_OBJECTION_DAYS`` working days from the day it was retracted). A record with an
+open objection, repair application or correction is held until the case is decided.
+
+**What.** In one transaction per furnisher and chunk (:func:`run`): an ``erased`` event on
+each record (a registry event, chained like every other); the record's entries and its
+events blanked — record id ``~erased:SEQ``, subject key 0, amount and salt gone, the digest
+kept (registry.ledger: v3 entries) so ``verify`` still passes and still finds every other
+edit; the record's key digest in ``erasures``, so that the same record furnished again is
+refused; the free text and subject link of its cases; every notice that names it; the
+subject's name and region once no entry about it is left; the subject's current standings;
+and a notice to the subject that a record was erased, on which day and under which rule
+(what its report shows). What is kept: the identifier in ``subjects`` (the audit log's key:
+who read whose data) and, on the blanked entries, the furnisher, code and dates, which no
+longer name anyone.
+
+Entries written before migration 0013 (the v2 encoding) chain their content itself: they
+cannot be blanked without breaking the chain, and are counted as ``kept_v2``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from socialcredit.policy.deadlines import DEADLINES
+from socialcredit.policy.model import Catalogue, Duration, Scheme
+from socialcredit.registry.calendar import load_calendar
+from socialcredit.registry.chain import anchored_head
+from socialcredit.registry.ledger import (
+    ERASED_SUBJECT,
+    EVENT_ROW,
+    BatchMeta,
+    BatchWriter,
+    erased_record_id,
+    event_constants,
+    key_digest,
+    rest_text,
+)
+from socialcredit.registry.notices import insert_rows as insert_notices
+from socialcredit.registry.policies import catalogue_at, schemes_in_force
+from socialcredit.registry.standings.current import write_current
+from socialcredit.registry.standings.online import load_subject
+from socialcredit.semantics.fields import Record
+from socialcredit.semantics.reference import (
+    _Dates,
+    _event_dates,
+    counting,
+    effect_end,
+    list_window,
+)
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store, now_us
+from socialcredit.store.schema import (
+    batches,
+    corrections,
+    erasures,
+    ledger,
+    notices,
+    objections,
+    repairs,
+    reviews,
+    subjects,
+)
+
+DEFAULT_RETENTION = Duration(5, "years")
+RETENTION_BASIS = (
+    "Regulation on the Administration of the Credit Reporting Industry (State Council Decree "
+    "No. 631) art. 16"
+)
+RETRACTED_BASIS = "retracted; erased after the objection period for the retraction"
+CHUNK = 500
+
+
+def retention_of(catalogue: Catalogue, code: str) -> Duration:
+    found = catalogue.codes.get(code)
+    return found.retention if found is not None and found.retention else DEFAULT_RETENTION
+
+
+def last_effect(record: Record, dates: _Dates, schemes: Iterable[Scheme]) -> dt.date:
+    """The latest exclusive end of the record's effect under any of these schemes — counting
+    an extendable list at its extension cap — or its ``occurred_on`` when none counts it."""
+    ends = [record.occurred_on]
+    for scheme in schemes:
+        if record.kind not in scheme.subjects:
+            continue
+        if not counting(
+            [record],
+            {(record.furnisher, record.record_id): dates},
+            scheme,
+            record.subject_id,
+            record.kind,
+        ):
+            continue
+        for rule in scheme.score.rules if scheme.score else ():
+            if rule.code == record.code and rule.covers(record.occurred_on):
+                ends_on = rule.ends_on_fulfilment
+                ends.append(effect_end(record, rule.valid, dates, ends_on_fulfilment=ends_on))
+        for lst in scheme.code_lists:
+            if (
+                record.code not in lst.codes
+                or (lst.min_amount is not None and record.amount < lst.min_amount)
+                or not lst.covers(record.occurred_on)
+            ):
+                continue
+            latest = dataclasses.replace(dates, extended=dt.date.max) if lst.extendable else dates
+            window = list_window(record, lst, latest)
+            if window is not None and window[0] < window[1]:
+                ends.append(window[1])
+    return max(ends)
+
+
+@dataclass(frozen=True)
+class Due:
+    record_seq: int
+    furnisher: str
+    record_id: str
+    subject_key: int
+    erase_on: dt.date
+    basis: str
+
+
+@dataclass
+class Plan:
+    """What an erasure run finds on ``day``."""
+
+    day: dt.date
+    due: list[Due] = field(default_factory=list)
+    held: list[tuple[int, str]] = field(default_factory=list)  # (record seq, why)
+    kept_v2: int = 0  # due, but written before migration 0013
+
+
+@dataclass(frozen=True)
+class ErasureRun:
+    day: dt.date
+    erased: int
+    held: list[tuple[int, str]]
+    kept_v2: int
+    subjects: int  # subjects with a record erased
+    subjects_cleared: int  # of them, those with no entry left (name and region erased)
+
+
+def _shortest_days(catalogue: Catalogue) -> int:
+    """The fewest days any code's retention can last (a month counts 28, a year 365)."""
+    lengths = [retention_of(catalogue, code) for code in catalogue.codes] or [DEFAULT_RETENTION]
+    per_unit = {"days": 1, "months": 28, "years": 365}
+    return min(d.n * per_unit[d.unit] for d in lengths)
+
+
+def _day_of(settings: Settings, us: int) -> dt.date:
+    return settings.today(dt.datetime.fromtimestamp(us / 1e6, dt.UTC))
+
+
+def plan(store: Store, settings: Settings, *, day: dt.date | None = None) -> Plan:
+    """The records whose retention has ended by ``day`` (default today), those held by an
+    open case, and those kept because their entries are v2."""
+    day = day or settings.today()
+    found = Plan(day)
+    calendar = load_calendar(settings.holidays_file)
+    with store.reading() as connection:
+        catalogue = catalogue_at(connection)
+        schemes = [a.scheme for a in schemes_in_force(connection, as_of=day, known_us=now_us())]
+        v3_from = anchored_head(connection, "ledger").v3_from
+        cut = day - dt.timedelta(days=_shortest_days(catalogue))
+        retracted = sa.select(ledger.c.record_seq).where(
+            ledger.c.entry == "event", ledger.c.event == "retracted"
+        )
+        keys = connection.scalars(
+            sa.select(ledger.c.subject_id)
+            .where(
+                ledger.c.entry == "record",
+                ledger.c.subject_id != ERASED_SUBJECT,
+                sa.or_(ledger.c.occurred_on <= cut, ledger.c.seq.in_(retracted)),
+            )
+            .distinct()
+            .order_by(ledger.c.subject_id)
+        ).all()
+        open_cases = _open_cases(connection)
+        for key in keys:
+            facts = load_subject(connection, int(key))
+            dates = _event_dates(facts.events)
+            retractions = {
+                (e.furnisher, e.record_id): e.recorded_us
+                for e in sorted(facts.events, key=lambda e: -e.recorded_us)
+                if e.event == "retracted"
+            }
+            for record in facts.records:
+                ref = (record.furnisher, record.record_id)
+                ds = dates.get(ref, _Dates())
+                if ds.retracted:
+                    objection_due = DEADLINES["objection_days"].due(
+                        _day_of(settings, retractions[ref]),
+                        settings.objection_days,
+                        calendar.add_working_days,
+                    )
+                    erase_on, basis = objection_due + dt.timedelta(days=1), RETRACTED_BASIS
+                else:
+                    stops = last_effect(record, ds, schemes)
+                    erase_on = retention_of(catalogue, record.code).after(stops)
+                    basis = (
+                        RETENTION_BASIS
+                        if catalogue.codes.get(record.code) is None
+                        or not (catalogue.codes[record.code].retention)
+                        else catalogue.codes[record.code].legal_basis
+                    )
+                if erase_on > day:
+                    continue
+                seq = int(record.row)
+                if seq in open_cases:
+                    found.held.append((seq, open_cases[seq]))
+                elif seq < v3_from:
+                    found.kept_v2 += 1
+                else:
+                    found.due.append(
+                        Due(seq, record.furnisher, record.record_id, int(key), erase_on, basis)
+                    )
+    return found
+
+
+def _open_cases(connection: sa.Connection) -> dict[int, str]:
+    """Record seq -> the open case that holds its erasure."""
+    held: dict[int, str] = {}
+    for table, label in ((objections, "objection"), (repairs, "repair application")):
+        for row in connection.execute(
+            sa.select(table.c.id, table.c.record_seq).where(table.c.outcome.is_(None))
+        ):
+            held.setdefault(int(row.record_seq), f"open {label} {row.id}")
+    for row in connection.execute(
+        sa.select(corrections.c.id, corrections.c.record_seq).where(
+            corrections.c.completed_us.is_(None)
+        )
+    ):
+        held.setdefault(int(row.record_seq), f"open correction {row.id}")
+    return held
+
+
+def run(
+    store: Store,
+    settings: Settings,
+    *,
+    day: dt.date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ErasureRun:
+    """Erase every record whose retention has ended (see the module's doc). Idempotent: an
+    erased record is not found again."""
+    found = plan(store, settings, day=day)
+    by_furnisher: dict[str, list[Due]] = defaultdict(list)
+    for due in found.due:
+        by_furnisher[due.furnisher].append(due)
+    done, cleared = 0, 0
+    touched: set[int] = set()
+    for furnisher, items in sorted(by_furnisher.items()):
+        for start in range(0, len(items), CHUNK):
+            chunk = items[start : start + CHUNK]
+            cleared += _erase(store, settings, found.day, furnisher, chunk)
+            done += len(chunk)
+            touched.update(d.subject_key for d in chunk)
+            if progress is not None:
+                progress(done, len(found.due))
+    if done and store.dialect == "sqlite":
+        # The pages as they were before erasure leave the write-ahead log too.
+        with store.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    return ErasureRun(found.day, done, found.held, found.kept_v2, len(touched), cleared)
+
+
+def _erase(store: Store, settings: Settings, day: dt.date, furnisher: str, chunk: list[Due]) -> int:
+    """One transaction: erase these records of one furnisher. Returns how many of their
+    subjects have no entry left."""
+    seqs = [d.record_seq for d in chunk]
+    erased_text = (
+        f"[erased on {day.isoformat()}: this notice named a record whose retention period ended]"
+    )
+    with store.writing("ledger") as connection:
+        # Another run may have erased some since the plan: only those still there.
+        present = set(
+            connection.scalars(
+                sa.select(ledger.c.seq).where(
+                    ledger.c.seq.in_(seqs), ledger.c.subject_id != ERASED_SUBJECT
+                )
+            )
+        )
+        chunk = [d for d in chunk if d.record_seq in present]
+        if not chunk:
+            return 0
+        seqs = [d.record_seq for d in chunk]
+        digest = hashlib.sha256(f"erasure|{','.join(map(str, seqs))}".encode()).hexdigest()
+        writer = BatchWriter(
+            store,
+            connection,
+            BatchMeta(
+                furnisher=furnisher,
+                kind="decision",
+                file_name=f"erasure on {day.isoformat()}",
+                digest=digest,
+                rows_read=len(chunk),
+                accepted=len(chunk),
+                noop=0,
+                rejected=0,
+            ),
+        )
+        rows = []
+        for due in chunk:
+            placeholder = erased_record_id(due.record_seq)
+            salt, personal, rest = rest_text(
+                entry="event",
+                furnisher=furnisher,
+                record_id=placeholder,
+                event="erased",
+                event_date=day.isoformat(),
+                record_seq=due.record_seq,
+            )
+            rows.append(
+                (placeholder, ERASED_SUBJECT, "erased", day, due.record_seq, salt, personal, rest)
+            )
+        writer.append(EVENT_ROW, event_constants(furnisher), [rows])
+        writer.close(standings_done=True)
+        # The registry's decisions on these records are batches named after the case and the
+        # subject: their names go too.
+        decided = connection.scalars(
+            sa.select(ledger.c.batch_id)
+            .where(ledger.c.entry == "event", ledger.c.record_seq.in_(seqs))
+            .distinct()
+        ).all()
+        connection.execute(
+            batches.update()
+            .where(
+                batches.c.id.in_(decided),
+                batches.c.kind == "decision",
+                batches.c.id != writer.batch_id,
+            )
+            .values(file_name=f"decision on a record erased on {day.isoformat()}")
+        )
+        for due in chunk:
+            placeholder = erased_record_id(due.record_seq)
+            blank = {"record_id": placeholder, "subject_id": ERASED_SUBJECT, "salt": None}
+            connection.execute(
+                ledger.update().where(ledger.c.seq == due.record_seq).values(**blank, amount=None)
+            )
+            connection.execute(
+                ledger.update()
+                .where(
+                    ledger.c.entry == "event",
+                    ledger.c.record_seq == due.record_seq,
+                    ledger.c.event != "erased",
+                )
+                .values(**blank)
+            )
+        store.bulk_insert(
+            connection,
+            erasures,
+            ("record_seq", "furnisher", "key_digest", "erased_on", "basis", "erased_us"),
+            [
+                (
+                    d.record_seq,
+                    furnisher,
+                    key_digest(furnisher, d.record_id),
+                    day,
+                    d.basis,
+                    now_us(),
+                )
+                for d in chunk
+            ],
+        )
+        _erase_cases(connection, seqs, f"[erased on {day.isoformat()}]")
+        keys = sorted({d.subject_key for d in chunk})
+        _erase_notices(connection, chunk, erased_text)
+        insert_notices(
+            store,
+            connection,
+            [
+                (
+                    key,
+                    now_us(),
+                    "erased",
+                    None,
+                    None,
+                    f"{n} record{'s' if n > 1 else ''} about you "
+                    f"{'were' if n > 1 else 'was'} erased on {day.isoformat()} under {basis}: "
+                    "its retention period ended. The registry no longer holds its content.",
+                )
+                for (key, basis), n in sorted(_count_by(chunk).items())
+            ],
+        )
+        left = set(
+            connection.scalars(
+                sa.select(ledger.c.subject_id).where(ledger.c.subject_id.in_(keys)).distinct()
+            )
+        )
+        gone = [k for k in keys if k not in left]
+        if gone:
+            connection.execute(
+                subjects.update().where(subjects.c.id.in_(gone)).values(name=None, region=None)
+            )
+        write_current(store, connection, settings, keys)
+    return len(gone)
+
+
+def _count_by(chunk: list[Due]) -> dict[tuple[int, str], int]:
+    counts: dict[tuple[int, str], int] = defaultdict(int)
+    for due in chunk:
+        counts[(due.subject_key, due.basis)] += 1
+    return counts
+
+
+def _erase_cases(connection: sa.Connection, seqs: list[int], text: str) -> None:
+    """The free text and subject link of every case on these records."""
+    for table, columns in (
+        (objections, ("reason", "decision_reason")),
+        (repairs, ("evidence", "decision_reason")),
+        (reviews, ("reason", "decision_reason")),
+    ):
+        values: dict[str, object] = {"subject_id": ERASED_SUBJECT}
+        values.update({c: sa.case((table.c[c].is_(None), None), else_=text) for c in columns})
+        if table is reviews:
+            values["reason"] = text  # not null
+        connection.execute(table.update().where(table.c.record_seq.in_(seqs)).values(**values))
+    connection.execute(
+        corrections.update()
+        .where(sa.or_(corrections.c.record_seq.in_(seqs), corrections.c.replacement_seq.in_(seqs)))
+        .values(subject_id=ERASED_SUBJECT)
+    )
+
+
+def _erase_notices(connection: sa.Connection, chunk: list[Due], text: str) -> None:
+    """Every notice to these subjects that names one of these records (in its ref or its
+    text) loses its text and ref."""
+    by_subject: dict[int, list[Due]] = defaultdict(list)
+    for due in chunk:
+        by_subject[due.subject_key].append(due)
+    for key, items in by_subject.items():
+        refs = {f"{d.furnisher}/{d.record_id}" for d in items}
+        pattern = re.compile(
+            "|".join(rf"(?<![\w-]){re.escape(d.record_id)}(?![\w-])" for d in items)
+        )
+        for row in connection.execute(
+            sa.select(notices.c.id, notices.c.ref, notices.c.text).where(
+                notices.c.subject_id == key
+            )
+        ):
+            named = set((row.ref or "").split()) & refs
+            if named or pattern.search(row.text or ""):
+                connection.execute(
+                    notices.update().where(notices.c.id == row.id).values(ref=None, text=text)
+                )
