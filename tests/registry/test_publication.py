@@ -25,6 +25,7 @@ from socialcredit.registry.publication import (
 )
 from socialcredit.registry.standings.online import load_subject
 from socialcredit.registry.standings.online import subject_key as subject_key_of
+from socialcredit.semantics.fields import reason_text
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
 from socialcredit.store.schema import batches
@@ -272,3 +273,53 @@ def test_a_persons_public_view_does_the_same_work_held_or_not(
     held = _statements(store, lambda: public_view(store, settings, BOB))
     unknown = _statements(store, lambda: public_view(store, settings, stranger))
     assert len(held) > len(unknown)
+
+
+def test_a_furnished_decision_day_starts_the_publication_window(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue #15 item 2: the window starts at ``decided_on`` when the furnisher gives it (the
+    day the judgment became a decision of record), else at ``occurred_on``; a decision day
+    before the conduct, after the day of receipt or not a date is refused, row by row."""
+    today = settings.today()
+    decided = today - dt.timedelta(days=10)
+    rows = [
+        ("late", ACME, "court.judgment_default", "2019-06-03", "", "", decided.isoformat()),
+        ("plain", ACME, "court.judgment_default", "2019-06-03", "", "", ""),
+        ("before", ACME, "court.judgment_default", "2019-06-03", "", "", "2019-06-02"),
+        ("future", ACME, "court.judgment_default", "2019-06-03", "", "", "2099-01-01"),
+        ("garbled", ACME, "court.judgment_default", "2019-06-03", "", "", "10/05/2026"),
+    ]
+    report = ingest_records(
+        store,
+        write_csv(tmp_path / "court.csv", (*HEADER, "decided_on"), rows),
+        settings=settings,
+        furnisher_id="court",
+    )
+    assert report.accepted == 2
+    assert [(r.row, r.field) for r in report.rejections] == [
+        (3, "decided_on"),
+        (4, "decided_on"),
+        (5, "decided_on"),
+    ]
+    kinds = {"court.judgment_default": ("person", "organisation")}
+    reasons = [reason_text(r, kind_subjects=kinds) for r in report.rejections]
+    assert "before the conduct" in reasons[0] and "2019-06-03" in reasons[0]
+    assert "the day the registry received" in reasons[1]
+    assert "not a real date" in reasons[2]
+    view = public_view(store, settings, ACME)
+    shown = {r.record_id: r for r in view.records}
+    assert "plain" not in shown  # public 2019-06-03 until 2022-06-03
+    assert shown["late"].published_from == decided.isoformat()
+    # the same content again is a no-op; another decision day is a conflict
+    again = ingest_records(
+        store,
+        write_csv(
+            tmp_path / "again.csv",
+            (*HEADER, "decided_on"),
+            [rows[0], (*rows[1][:6], decided.isoformat())],
+        ),
+        settings=settings,
+        furnisher_id="court",
+    )
+    assert again.noop == 1 and [r.problem for r in again.rejections] == ["ledger_conflict"]

@@ -176,7 +176,8 @@ def _rewrite_ledger(store: Store, seq: int, amount: str) -> None:
         previous = GENESIS
         for row in rows:
             values = [str(v) if isinstance(v, dt.date) else v for v in row]
-            fields, salt, content = values[:10], values[10], values[11:]
+            plain = 3 + len(PLAIN_FIELDS)
+            fields, salt, content = values[:plain], values[plain], values[plain + 1 :]
             digest_of_content = personal_digest(salt, content)
             digest = hashlib.sha256(
                 (previous + text_v3([*fields, digest_of_content])).encode()

@@ -119,7 +119,7 @@ def decimal_literal(value: Decimal) -> str:
     return f"CAST({quote(str(value))} AS {DECIMAL})"
 
 
-def _checked_date(d: Dialect, expr: str) -> str:
+def checked_date(d: Dialect, expr: str) -> str:
     """A strict YYYY-MM-DD date in the registry's years, else NULL."""
     date = d.try_date(expr)
     return (
@@ -135,7 +135,7 @@ def instant_us(d: Dialect, s: str) -> str:
         r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
         r"(Z|[+-][0-9]{2}:[0-9]{2})"
     )
-    day = _checked_date(d, f"substr({s}, 1, 10)")
+    day = checked_date(d, f"substr({s}, 1, 10)")
     hh, mi, ss = (f"CAST(substr({s}, {p}, 2) AS BIGINT)" for p in (12, 15, 18))
     zone_len = f"(CASE WHEN right({s}, 1) = 'Z' THEN 1 ELSE 6 END)"
     frac = (
@@ -259,7 +259,7 @@ def record_statements(
             f"{d.subject_numbers()} AS sid "
             "FROM (SELECT DISTINCT subject_id FROM records_in WHERE subject_id IS NOT NULL) d",
         ),
-        _lookup("rec_dates", "occurred_on", "records_in", _checked_date(d, "s")),
+        _lookup("rec_dates", "occurred_on", "records_in", checked_date(d, "s")),
         _lookup("rec_instants", "recorded_at", "records_in", instant_us(d, "s")),
         _lookup("rec_amounts", "amount", "records_in WHERE amount <> ''", amount),
         Statement(
@@ -361,7 +361,7 @@ def event_statements(
     )
     problem, value = _first_failure(checks)
     return [
-        _lookup("ev_dates", "date", "events_in", _checked_date(d, "s")),
+        _lookup("ev_dates", "date", "events_in", checked_date(d, "s")),
         _lookup("ev_instants", "recorded_at", "events_in", instant_us(d, "s")),
         # Each event's record: the accepted row of its key is the key's first valid row.
         Statement(

@@ -40,6 +40,7 @@ from socialcredit.engines.sql import (
     EVENT_CHECKS,
     RECORD_CHECKS,
     Dialect,
+    checked_date,
     event_statements,
     quote,
     record_statements,
@@ -71,6 +72,7 @@ from socialcredit.registry.policies import (
 from socialcredit.registry.standings.current import write_current
 from socialcredit.registry.standings.upkeep import catch_up
 from socialcredit.semantics.fields import (
+    BEFORE_CONDUCT,
     CONTROL,
     EARLIEST_FACT,
     ERASED,
@@ -93,7 +95,8 @@ from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us, us_to_iso
 from socialcredit.store.schema import batches, erasures, ledger, subjects
 
-RECORD_FIELDS = (*RECORD_COLUMNS, *RECORD_OPTIONAL, "subject_name", "region")
+RECORD_FIELDS = (*RECORD_COLUMNS, *RECORD_OPTIONAL, "subject_name", "region", "decided_on")
+
 RECORD_REQUIRED = ("record_id", "subject_id", "code", "occurred_on")
 EVENT_FIELDS = EVENT_COLUMNS
 EVENT_REQUIRED = ("record_id", "event")
@@ -323,11 +326,12 @@ def ingest_records(
                 code="f.code",
                 occurred_on="f.occ",
                 amount="f.amount",
+                decided_on="f.decided_on",
             )
             cursor = con.execute(
                 f"""
                 SELECT f.record_id, m.subject_id, f.code, f.occ AS occurred_on, f.amount,
-                       {rest}
+                       f.decided_on, {rest}
                 FROM fresh f JOIN subject_keys m ON m.identifier = f.identifier
                 ORDER BY f._row
                 """
@@ -520,6 +524,7 @@ def _validate_records(
     )
     register_catalogue(con, catalogue)
     authorised = ", ".join(quote(c) for c in furnisher.codes)
+    decided = checked_date(Dialect("duckdb"), "decided_text")
     checks = (
         *RECORD_CHECKS,
         (_bounds("occ", received), f"occurred_on|{OUT_OF_RANGE}", "occurred_on"),
@@ -530,6 +535,13 @@ def _validate_records(
         (_name_control("subject_name"), f"subject_name|{CONTROL}", "subject_name"),
         (f"furnisher <> {quote(furnisher.id)}", f"furnisher|{OTHER_FURNISHER}", "furnisher"),
         (f"code NOT IN ({authorised})", f"code|{UNAUTHORISED}", "code"),
+        (f"decided_text IS NOT NULL AND {decided} IS NULL", "decided_on|malformed", "decided_text"),
+        (
+            f"{decided} < occ",
+            f"decided_on|{BEFORE_CONDUCT}",
+            "decided_text || ' before ' || CAST(occ AS VARCHAR)",
+        ),
+        (f"{decided} > DATE '{received}'", f"decided_on|{OUT_OF_RANGE}", "decided_text"),
         (
             "region IS NOT NULL AND region <> '' AND NOT regexp_full_match(region, '[0-9]{6}')",
             "region|malformed",
@@ -541,6 +553,7 @@ def _validate_records(
         ("r.amount", "amount_text"),
         ("nullif(trim(r.subject_name), '')", "subject_name"),
         ("r.subject_id", "identifier"),
+        ("nullif(trim(r.decided_on), '')", "decided_text"),
     )
     run_statements(con, record_statements(Dialect("duckdb"), checks=checks, carry=carry))
     found = rejections(con, "rec_rejects")
@@ -552,7 +565,7 @@ def _validate_records(
                nullif(amount_text, '') AS amount,
                coalesce(nullif(region, ''), CASE kind WHEN 'person' THEN substr(identifier, 1, 6)
                                                    ELSE substr(identifier, 3, 6) END) AS region,
-               subject_name
+               subject_name, CAST(decided_text AS DATE) AS decided_on
         FROM rec_checked
         WHERE problem IS NULL AND _row NOT IN (SELECT _row FROM rec_repeats)
         """
@@ -577,7 +590,8 @@ def _against_ledger(
             connection.execute(
                 sa.text(
                     "SELECT l.record_id, s.identifier, l.code, CAST(l.occurred_on AS TEXT), "
-                    "l.amount, l.batch_id FROM incoming_keys k JOIN ledger l "
+                    "l.amount, l.batch_id, CAST(l.decided_on AS TEXT) FROM incoming_keys k "
+                    "JOIN ledger l "
                     "ON l.furnisher = :f AND l.record_id = k.k AND l.entry = 'record' "
                     "JOIN subjects s ON s.id = l.subject_id"
                 ),
@@ -595,6 +609,7 @@ def _against_ledger(
             "occurred_on": pa.string(),
             "amount": pa.string(),
             "batch_id": pa.int64(),
+            "decided_on": pa.string(),
         },
     )
     con.execute(
@@ -603,7 +618,8 @@ def _against_ledger(
         SELECT a.*, k.batch_id AS known_batch,
                k.record_id IS NOT NULL AND k.identifier = a.identifier AND k.code = a.code
                AND CAST(k.occurred_on AS DATE) = a.occ
-               AND CAST(coalesce(k.amount, '0') AS {DECIMAL}) = a.amt AS same
+               AND CAST(coalesce(k.amount, '0') AS {DECIMAL}) = a.amt
+               AND CAST(k.decided_on AS DATE) IS NOT DISTINCT FROM a.decided_on AS same
         FROM accepted a LEFT JOIN known k ON k.record_id = a.record_id
         """
     )

@@ -75,7 +75,8 @@ V1_FIELDS = tuple(
 # v3 entries (since migration 0013) cover these through their salted digest, ``personal``,
 # and the others (PLAIN_FIELDS) as they are.
 PERSONAL_FIELDS = ("record_id", "subject", "subject_name", "subject_region", "amount")
-PLAIN_FIELDS = tuple(name for name in REST_FIELDS if name not in PERSONAL_FIELDS)
+# v3 entries also cover the decision day a furnisher may give (issue #15 item 2).
+PLAIN_FIELDS = (*(name for name in REST_FIELDS if name not in PERSONAL_FIELDS), "decided_on")
 # An erased entry's subject key and record id (registry.retention).
 ERASED_SUBJECT = 0
 
@@ -94,7 +95,16 @@ CHUNK = 100_000
 
 # The ledger columns a record's and an event's rows carry (for BatchWriter.append), and those
 # that are the same on every row of a furnisher's batch.
-RECORD_ROW = ("record_id", "subject_id", "code", "occurred_on", "amount", "salt", "personal")
+RECORD_ROW = (
+    "record_id",
+    "subject_id",
+    "code",
+    "occurred_on",
+    "amount",
+    "decided_on",
+    "salt",
+    "personal",
+)
 EVENT_ROW = ("record_id", "subject_id", "event", "event_date", "record_seq", "salt", "personal")
 
 
@@ -123,7 +133,7 @@ def rest_sql(row: str, **expressions: str) -> str:
     batch_id and recorded_us), as three columns of a SELECT, from an SQL expression per field
     of :data:`REST_FIELDS` (absent: NULL). ``row`` tells the batch's rows apart: the salt is
     SHA-256 over a secret drawn now (and never stored) and it."""
-    unknown = set(expressions) - set(REST_FIELDS)
+    unknown = set(expressions) - {*REST_FIELDS, *PLAIN_FIELDS}
     if unknown:
         raise ValueError(f"not a ledger field: {sorted(unknown)}")
 
@@ -325,7 +335,7 @@ def _chained(
     for row in rows:
         seq = int(row[0])
         if seq < v3_from:
-            yield (*row[:15], row[-1])
+            yield (*row[:15], row[-1])  # the v1/v2 fields (FIELDS) and the hash
             continue
         (
             _,
@@ -346,6 +356,7 @@ def _chained(
             subject_key,
             salt,
             personal,
+            decided,
             stored,
         ) = row
         record = seq if entry == "record" else record_seq
@@ -367,7 +378,7 @@ def _chained(
                 f"entry {seq} does not match its hash: its personal content (record id, "
                 "subject, name, region or amount) was changed"
             )
-        plain = (entry, furnisher, code, occurred, event, event_date, record_seq)
+        plain = (entry, furnisher, code, occurred, event, event_date, record_seq, decided)
         yield (seq, batch, us, *plain, personal, stored)
 
 
@@ -420,6 +431,7 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
         ledger.c.subject_id,
         ledger.c.salt,
         ledger.c.personal,
+        ledger.c.decided_on,
     )
     with store.reading() as connection:
         heads = anchored_head(connection, "ledger")

@@ -159,11 +159,12 @@ def publication_days(settings: Settings, severity: str) -> int:
     }[severity]
 
 
-def published_on(occurred_on: dt.date) -> dt.date:
-    """The first day of a record's publication window: its decision day, ``occurred_on``
-    (issue #15: the window starts at the decision, not at ingest, so an organisation's 2019
-    judgment ingested today is not public from today until 2029)."""
-    return occurred_on
+def published_on(occurred_on: dt.date, decided_on: dt.date | None = None) -> dt.date:
+    """The first day of a record's publication window: its decision day — ``decided_on`` when
+    the furnisher gave it, else ``occurred_on`` (issue #15: the window starts at the decision,
+    not at ingest, so an organisation's 2019 judgment ingested today is not public from today
+    until 2029)."""
+    return decided_on or occurred_on
 
 
 # SPC Fa Shi [2017] No. 7 art. 10: a listing that ends on performance is deleted within three
@@ -199,7 +200,7 @@ def publication_window(
     repair rules in force on that day allows (3 months, 1 year, 3 years, in calendar months) —
     ending early on the day it is repaired and, when ``fulfilled`` is given (the record is on a
     list that ends on fulfilment), three working days after the fulfilment."""
-    start = published_on(record.occurred_on)
+    start = published_on(record.occurred_on, record.decided_on)
     end = min(
         start + dt.timedelta(days=publication_days(settings, severity)),
         rules_on(start).tiers[severity].publication.after(start),

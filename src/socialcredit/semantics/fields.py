@@ -65,6 +65,7 @@ CONTROL = "control_characters"
 TOO_LONG = "too_long"
 OUT_OF_RANGE = "out_of_range"
 ERASED = "erased"
+BEFORE_CONDUCT = "before_conduct"
 
 # The registry's own bounds on furnished fields (checked by its ingest; see docs/registry.md).
 MAX_RECORD_ID = 100  # a subject must be able to name the record in an objection
@@ -94,6 +95,7 @@ PROBLEM_LABELS = {
     TOO_LONG: "field too long",
     OUT_OF_RANGE: "date outside the registry's range",
     ERASED: "record erased after its retention period",
+    BEFORE_CONDUCT: "decision day before the conduct",
 }
 
 
@@ -172,7 +174,7 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
     if problem == MISSING:
         return f"{field} is required but empty"
     if problem == MALFORMED:
-        if field in ("occurred_on", "date"):
+        if field in ("occurred_on", "date", "decided_on"):
             return (
                 f"not a real date in the form YYYY-MM-DD between {MIN_YEAR} and {MAX_YEAR}: "
                 f"{shown(value)}"
@@ -228,6 +230,11 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
             f"record {value} is already in the ledger (batch {rejection.detail}) with different "
             "content; to change a record, retract it and send a corrected one with a new record_id"
         )
+    if problem == BEFORE_CONDUCT:
+        return (
+            f"decided_on {value}: the decision day is before the conduct it decides "
+            "(occurred_on); give the day the decision was made, on or after occurred_on"
+        )
     if problem == ERASED:
         return (
             f"record {value} was erased on {rejection.detail} when its retention period ended "
@@ -277,6 +284,9 @@ class Record:
     occurred_on: dt.date
     amount: Decimal
     recorded_us: int
+    # The day the decision was made, when the furnisher gives it (registry ingest only): the
+    # publication window starts there instead of at occurred_on (issue #15 item 2)
+    decided_on: dt.date | None = None
 
     def content(self) -> tuple[object, ...]:
         """The parsed fields compared when the same key arrives twice."""

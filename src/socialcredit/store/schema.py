@@ -124,6 +124,8 @@ ledger = sa.Table(
     # and salt blanked and keeps the digest (registry.retention)
     sa.Column("salt", sa.String(64)),
     sa.Column("personal", sa.String(64)),
+    # a record's decision day, when furnished (publication starts there; chained in v3)
+    sa.Column("decided_on", sa.Date),
     sa.Index(
         "uq_ledger_record_key",
         "furnisher",

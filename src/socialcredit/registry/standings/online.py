@@ -77,6 +77,7 @@ def load_subject(connection: sa.Connection, key: int) -> SubjectFacts:
                     occurred_on=row.occurred_on,
                     amount=Decimal(row.amount) if row.amount else Decimal(0),
                     recorded_us=int(row.recorded_us),
+                    decided_on=row.decided_on,
                 )
             )
         else:

@@ -4,7 +4,8 @@ subject's identifier, name and region, and the amount) instead of that content i
 v3 encoding (registry.chain), from ``chain_heads.v3_from``. Erasing an entry blanks the
 content and its salt and keeps the digest, so the chain still verifies. ``erasures`` lists the
 erased records (registry.retention) by a digest of their key, so that the same record is not
-furnished again.
+furnished again. A record's decision day, when the furnisher gives it (``decided_on``: its
+publication window starts there; chained in v3).
 
 Entries written before this migration keep the v2 encoding, which covers the content itself:
 they cannot be erased without breaking the chain, and ``erasure run`` counts them as such.
@@ -28,6 +29,7 @@ def upgrade() -> None:
     with op.batch_alter_table("ledger") as batch:
         batch.add_column(sa.Column("salt", sa.String(64)))
         batch.add_column(sa.Column("personal", sa.String(64)))
+        batch.add_column(sa.Column("decided_on", sa.Date))
     with op.batch_alter_table("chain_heads") as batch:
         batch.add_column(sa.Column("v3_from", sa.BigInteger))
     op.execute("UPDATE chain_heads SET v3_from = seq + 1")
@@ -56,5 +58,6 @@ def downgrade() -> None:
     with op.batch_alter_table("chain_heads") as batch:
         batch.drop_column("v3_from")
     with op.batch_alter_table("ledger") as batch:
+        batch.drop_column("decided_on")
         batch.drop_column("personal")
         batch.drop_column("salt")
