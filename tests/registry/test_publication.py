@@ -323,3 +323,19 @@ def test_a_furnished_decision_day_starts_the_publication_window(
         furnisher_id="court",
     )
     assert again.noop == 1 and [r.problem for r in again.rejections] == ["ledger_conflict"]
+    # within one file too: the same key with another decision day is a conflict, not a repeat
+    twice = ingest_records(
+        store,
+        write_csv(
+            tmp_path / "twice.csv",
+            (*HEADER, "decided_on"),
+            [
+                ("new", ACME, "court.arrears", "2026-01-05", "", "", ""),
+                ("new", ACME, "court.arrears", "2026-01-05", "", "", "2026-01-06"),
+            ],
+        ),
+        settings=settings,
+        furnisher_id="court",
+    )
+    assert twice.accepted == 1 and twice.noop == 0
+    assert [(r.row, r.problem) for r in twice.rejections] == [(2, "conflict")]

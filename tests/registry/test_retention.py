@@ -21,6 +21,7 @@ from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.ledger import erased_record_id, verify
 from socialcredit.registry.reports import report_data
 from socialcredit.registry.retention import plan, run
+from socialcredit.registry.review import request_review
 from socialcredit.registry.standings.online import subject_key
 from socialcredit.registry.verify import verify_all
 from socialcredit.semantics.fields import ERASED, reason_text
@@ -52,6 +53,7 @@ def _fill(store: Store, settings: Settings, tmp_path: Path) -> Path:
     assert report.accepted == 2, report.rejections
     case = file_objection(store, settings, ALICE, f"court/{OLD}", reason=REASON)
     decide_objection(store, settings, case.id, uphold=False, reason="判决书属实", by="clerk")
+    request_review(store, settings, ALICE, reason=f"记录 {OLD} 不应计入", scheme_id=None)
     events = write_csv(tmp_path / "events.csv", EVENT_HEADER, [(OLD, "fulfilled", "2023-06-01")])
     assert ingest_events(store, events, settings=settings, furnisher_id="court").accepted == 1
     return records

@@ -73,6 +73,7 @@ from socialcredit.registry.standings.current import write_current
 from socialcredit.registry.standings.upkeep import catch_up
 from socialcredit.semantics.fields import (
     BEFORE_CONDUCT,
+    CONFLICT,
     CONTROL,
     EARLIEST_FACT,
     ERASED,
@@ -556,7 +557,7 @@ def _validate_records(
         ("nullif(trim(r.decided_on), '')", "decided_text"),
     )
     run_statements(con, record_statements(Dialect("duckdb"), checks=checks, carry=carry))
-    found = rejections(con, "rec_rejects")
+    found = rejections(con, "rec_rejects") + _decided_differs(con)
     noop = _count(con, "rec_repeats WHERE same")
     con.execute(
         """
@@ -571,6 +572,27 @@ def _validate_records(
         """
     )
     return _with_detail(found, furnisher, received), noop
+
+
+def _decided_differs(con: duckdb.DuckDBPyConnection) -> list[Rejection]:
+    """A key repeated in the file with another ``decided_on`` (the engines' own comparison
+    does not know the field) is a conflict, not a no-op."""
+    differing = con.execute(
+        """
+        SELECT r._row, r.furnisher || '/' || r.record_id, r.first_row
+        FROM rec_repeats r
+        JOIN rec_checked a ON a._row = r._row
+        JOIN rec_checked b ON b._row = r.first_row
+        WHERE r.same AND a.decided_text IS DISTINCT FROM b.decided_text
+        ORDER BY r._row
+        """
+    ).fetchall()
+    if differing:
+        rows = ", ".join(str(int(row)) for row, _, _ in differing)
+        con.execute(f"UPDATE rec_repeats SET same = FALSE WHERE _row IN ({rows})")
+    return [
+        Rejection(int(row), "record_id", CONFLICT, ref, str(first)) for row, ref, first in differing
+    ]
 
 
 def _against_ledger(

@@ -521,6 +521,7 @@ def _records(
                 "severity": code.severity if code else None,
                 "legal_basis": code.legal_basis if code else None,
                 "occurred_on": record.occurred_on.isoformat(),
+                "decided_on": record.decided_on.isoformat() if record.decided_on else None,
                 "recorded_at": us_to_iso(record.recorded_us),
                 "amount": None if record.amount == Decimal(0) else str(record.amount),
                 "status": status,

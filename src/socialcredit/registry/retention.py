@@ -440,7 +440,7 @@ def _erase_cases(connection: sa.Connection, seqs: list[int], text: str) -> None:
 
 def _erase_notices(connection: sa.Connection, chunk: list[Due], text: str) -> None:
     """Every notice to these subjects that names one of these records (in its ref or its
-    text) loses its text and ref."""
+    text) loses its text and ref; a review's text that names one loses that text."""
     by_subject: dict[int, list[Due]] = defaultdict(list)
     for due in chunk:
         by_subject[due.subject_key].append(due)
@@ -459,3 +459,16 @@ def _erase_notices(connection: sa.Connection, chunk: list[Due], text: str) -> No
                 connection.execute(
                     notices.update().where(notices.c.id == row.id).values(ref=None, text=text)
                 )
+        # A review's free text that names one of them (a review is about a whole standing).
+        for row in connection.execute(
+            sa.select(reviews.c.id, reviews.c.reason, reviews.c.decision_reason).where(
+                reviews.c.subject_id == key
+            )
+        ):
+            values = {
+                column: text
+                for column in ("reason", "decision_reason")
+                if pattern.search(getattr(row, column) or "")
+            }
+            if values:
+                connection.execute(reviews.update().where(reviews.c.id == row.id).values(**values))
