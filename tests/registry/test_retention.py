@@ -22,12 +22,13 @@ from socialcredit.registry.ledger import erased_record_id, verify
 from socialcredit.registry.reports import report_data
 from socialcredit.registry.retention import plan, run
 from socialcredit.registry.review import request_review
+from socialcredit.registry.standings.batch import evaluate_registry
 from socialcredit.registry.standings.online import subject_key
 from socialcredit.registry.verify import verify_all
 from socialcredit.semantics.fields import ERASED, reason_text
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
-from socialcredit.store.schema import ledger, metadata
+from socialcredit.store.schema import ledger, metadata, snapshot_standings
 
 from .conftest import ALICE, BOB, EVENT_HEADER, write_csv
 
@@ -88,6 +89,12 @@ def test_after_its_retention_a_record_is_erased_everywhere_and_the_ledger_still_
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
     records = _fill(store, settings, tmp_path)
+    # A kept snapshot of a day the record counted (derived data, recomputable from the ledger).
+    evaluate_registry(store, settings, "spc-defaulters", as_of=dt.date(2023, 4, 1))
+    with store.reading() as connection:
+        key = subject_key(connection, ALICE)
+        held = sa.select(sa.func.count()).where(snapshot_standings.c.subject_id == key)
+        assert connection.scalar(held) == 1
     before = _everything(store)
     assert _where(before, OLD) and _where(before, NAME) and _where(before, REASON)
     # Not yet: today the 2023 record is within its five years after its effect.
@@ -114,6 +121,8 @@ def test_after_its_retention_a_record_is_erased_everywhere_and_the_ledger_still_
             assert _where(after, needle) == [], needle
         # ...the identifier is left only as the audit log's key, linked to nothing erased.
         assert _where(after, ALICE) == ["subjects"]
+        with store.reading() as connection:
+            assert connection.scalar(held) == 0
         # Bob's recent record is untouched.
         assert _where(after, NEW) == _where(before, NEW)
         if store.dialect == "sqlite":  # byte by byte, in the database file itself

@@ -76,6 +76,8 @@ from socialcredit.store.schema import (
     objections,
     repairs,
     reviews,
+    snapshot_standings,
+    snapshots,
     subjects,
 )
 
@@ -134,6 +136,7 @@ class Due:
     subject_key: int
     erase_on: dt.date
     basis: str
+    stops: dt.date  # the first day it had no effect (retracted: the day it was retracted)
 
 
 @dataclass
@@ -204,10 +207,9 @@ def plan(store: Store, settings: Settings, *, day: dt.date | None = None) -> Pla
                 ref = (record.furnisher, record.record_id)
                 ds = dates.get(ref, _Dates())
                 if ds.retracted:
+                    stops = _day_of(settings, retractions[ref])
                     objection_due = DEADLINES["objection_days"].due(
-                        _day_of(settings, retractions[ref]),
-                        settings.objection_days,
-                        calendar.add_working_days,
+                        stops, settings.objection_days, calendar.add_working_days
                     )
                     erase_on, basis = objection_due + dt.timedelta(days=1), RETRACTED_BASIS
                 else:
@@ -228,7 +230,15 @@ def plan(store: Store, settings: Settings, *, day: dt.date | None = None) -> Pla
                     found.kept_v2 += 1
                 else:
                     found.due.append(
-                        Due(seq, record.furnisher, record.record_id, int(key), erase_on, basis)
+                        Due(
+                            seq,
+                            record.furnisher,
+                            record.record_id,
+                            int(key),
+                            erase_on,
+                            basis,
+                            stops,
+                        )
                     )
     return found
 
@@ -379,6 +389,17 @@ def _erase(store: Store, settings: Settings, day: dt.date, furnisher: str, chunk
             ],
         )
         _erase_cases(connection, seqs, f"[erased on {day.isoformat()}]")
+        # Kept snapshots are derived (any can be recomputed from the ledger): the subject's rows
+        # from the days the record may have counted go.
+        for due in chunk:
+            connection.execute(
+                snapshot_standings.delete().where(
+                    snapshot_standings.c.subject_id == due.subject_key,
+                    snapshot_standings.c.snapshot_id.in_(
+                        sa.select(snapshots.c.id).where(snapshots.c.as_of < due.stops)
+                    ),
+                )
+            )
         keys = sorted({d.subject_key for d in chunk})
         _erase_notices(connection, chunk, erased_text)
         insert_notices(
