@@ -549,7 +549,8 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
     def refresh_command(db: Db = None, as_json: Json = False) -> None:
         """Re-evaluate every current standing whose day has come (run it daily), finish any
         interrupted post-ingest update, rebuild schemes with a new version in effect, and tell
-        the subjects of objections that lapsed undecided and of late repair decisions."""
+        the subjects of objections that lapsed undecided and of late repair decisions and
+        reviews (each told once)."""
         store, settings = open_store(db)
         with stage("refreshing") as step:
             result = refresh(store, settings, progress=step)
@@ -560,7 +561,8 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             f"{result.due} subjects due, {result.pending_batches} unfinished batches; "
             f"schemes re-evaluated: {', '.join(result.schemes_rebuilt) or 'none'}; "
             f"{result.written} standings written; subjects told of lapsed objections: "
-            f"{result.objections_lapsed}, of late repair decisions: {result.repairs_late}"
+            f"{result.objections_lapsed}, of late repair decisions: {result.repairs_late}, "
+            f"of late reviews: {result.reviews_late}"
         )
 
     erasure_app = typer.Typer(

@@ -14,6 +14,7 @@ from socialcredit.registry.calendar import WorkCalendar, load_calendar
 from socialcredit.registry.ingest import ingest_records
 from socialcredit.registry.notices import notices_of
 from socialcredit.registry.review import decide_review, list_reviews, request_review
+from socialcredit.registry.standings.upkeep import refresh
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 
@@ -82,3 +83,30 @@ def test_a_review_is_queued_with_its_deadline_flagged_when_late_and_decided_once
             decide_review(store, dated, review.id, outcome="corrected", reason="x", by="wang")
     told = notices_of(store, Reader("t", "operator", "test"), ALICE)
     assert told[-1].kind == "review" and "the arrears are unpaid" in told[-1].text
+
+
+def test_a_review_past_its_due_date_is_told_once_and_escalated(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue #15: no deadline passes without consequence — a review left undecided past its
+    due date is told to the subject once, by refresh, as escalated (registry.cases)."""
+    ingest_records(
+        store,
+        write_csv(
+            tmp_path / "r.csv",
+            RECORD_HEADER,
+            [("j1", ALICE, "court.judgment_default", settings.today().isoformat(), "")],
+        ),
+        settings=settings,
+        furnisher_id="court",
+    )
+    review = request_review(store, settings, ALICE, reason="please look again")
+    assert refresh(store, settings).reviews_late == 0  # not late yet
+    late = dt.datetime.combine(review.due + dt.timedelta(days=1), dt.time(4), dt.UTC)
+    with time_machine.travel(late, tick=False):
+        assert refresh(store, settings).reviews_late == 1
+        assert refresh(store, settings).reviews_late == 0  # told once
+        reader = Reader("t", "operator", "test")
+        told = [n for n in notices_of(store, reader, ALICE) if n.kind == "review"]
+        assert len(told) == 1 and "escalated" in told[0].text
+        assert str(review.id) in told[0].text and review.due.isoformat() in told[0].text

@@ -7,8 +7,8 @@ standing continues, unless the scheme says ``objection_suspends_effect: true``. 
 due within ``SOCIALCREDIT_OBJECTION_DAYS`` working days (never more than the legal maximum,
 policy.deadlines), and the deadline binds: an ``objection_lapsed`` event dated the day after
 the due date is written with the objection, so that from that day, while undecided, the record
-has no effect in any scheme (docs/evaluation.md "Objections"); :func:`tell_lapses` (run by
-``refresh``) tells the subject, and the dashboard counts the lapses per furnisher. Upheld: a
+has no effect in any scheme (docs/evaluation.md "Objections"); registry.cases.tell_lapses (run
+by ``refresh``) tells the subject, and the dashboard counts the lapses per furnisher. Upheld: a
 ``retracted`` event, so the record has no effect at all. Rejected: an ``objection_rejected``
 event dated the decision day (the suspension, where there was one, ends) and the record stays,
 with the reason and the next remedy shown to the subject. Standings are updated at once; a
@@ -42,6 +42,7 @@ from socialcredit.policy.deadlines import DEADLINES
 from socialcredit.policy.repair import rules_on
 from socialcredit.registry.audit import Reader, record_reads
 from socialcredit.registry.calendar import load_calendar
+from socialcredit.registry.cases import events_of
 from socialcredit.registry.ledger import (
     EVENT_ROW,
     BatchMeta,
@@ -296,7 +297,7 @@ def decide_objection(
         "objection",
         case_id,
         outcome=outcome,
-        events=[("retracted", None)] if uphold else [("objection_rejected", settings.today())],
+        events=events_of("objection", outcome, settings.today()),
         reason=reason,
         by=by,
         tell=lambda ref: (
@@ -555,7 +556,7 @@ def decide_repair(
         "repair application",
         case_id,
         outcome=outcome,
-        events=[("repaired", today)] if grant else [],
+        events=events_of("repair", outcome, today),
         reason=reason,
         by=by,
         tell=lambda ref: (
@@ -653,85 +654,6 @@ def queue(
 
 
 # -- deadlines that pass ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Lapses:
-    """What :func:`tell_lapses` found late and told the subjects of, this time."""
-
-    objections: int = 0
-    repairs: int = 0
-
-
-def tell_lapses(store: Store, settings: Settings) -> Lapses:
-    """Tell each subject, once, that an objection of theirs lapsed undecided (from the day
-    after its due date the record has no effect in any scheme until it is decided: the
-    ``objection_lapsed`` event written with the objection) or that a repair decision is late
-    (escalated: decided first in the queue). Run by ``refresh``; reads first and writes only
-    when something is late and untold; a case decided meanwhile is not told."""
-    today = settings.today()
-    late = {
-        kind: sa.and_(
-            table.c.outcome.is_(None),
-            _due_column(table) < today,
-            table.c.lapse_told_us.is_(None),
-        )
-        for kind, table in (("objection", objections), ("repair", repairs))
-    }
-    with store.reading() as connection:
-        found = {
-            kind: connection.execute(
-                _case_query(table).where(late[kind]).order_by(table.c.id)
-            ).all()
-            for kind, table in (("objection", objections), ("repair", repairs))
-        }
-    if not any(found.values()):
-        return Lapses()
-    told = {"objection": 0, "repair": 0}
-    with store.writing("standings") as connection:
-        for kind, table in (("objection", objections), ("repair", repairs)):
-            for row in found[kind]:
-                claimed = connection.execute(
-                    table.update()
-                    .where(table.c.id == row.id, late[kind])
-                    .values(lapse_told_us=now_us())
-                ).rowcount
-                if claimed != 1:  # decided (or told) meanwhile
-                    continue
-                ref = f"{row.furnisher}/{row.record_id}"
-                text = (
-                    _lapse_text(connection, row, ref)
-                    if kind == "objection"
-                    else f"Your application {row.id} for credit repair of record {ref} was due "
-                    f"to be answered by {row.due.isoformat()} and has not been: it is escalated "
-                    "and will be decided before any application that is not late."
-                )
-                _notice(store, connection, int(row.subject_id), kind, ref, text)
-                told[kind] += 1
-    return Lapses(told["objection"], told["repair"])
-
-
-def _lapse_text(connection: sa.Connection, row: Any, ref: str) -> str:
-    lapsed = lapse_day(row.due).isoformat()
-    confirmed = connection.scalar(
-        sa.select(objections.c.id).where(
-            objections.c.record_seq == row.record_seq,
-            objections.c.id < row.id,
-            objections.c.outcome == "rejected",
-        )
-    )
-    if confirmed is not None:  # the record's one suspension was spent on the first objection
-        return (
-            f"Your objection {row.id} to record {ref} was due to be decided by "
-            f"{row.due.isoformat()} and has not been. The record was confirmed once already "
-            f"(objection {confirmed} was rejected), so its effect continues; your objection is "
-            "escalated and will be decided before any that is not late."
-        )
-    return (
-        f"Your objection {row.id} to record {ref} was due to be decided by "
-        f"{row.due.isoformat()} and has not been: from {lapsed} the record has no effect in "
-        "any scheme until it is decided. Your standing shows the change."
-    )
 
 
 def lapses_by_furnisher(store: Store, settings: Settings) -> dict[str, dict[str, int]]:

@@ -18,6 +18,7 @@ from socialcredit.errors import Conflict, NotFound, UsageError
 from socialcredit.policy.deadlines import DEADLINES
 from socialcredit.registry.audit import Reader, record_reads
 from socialcredit.registry.calendar import load_calendar
+from socialcredit.registry.cases import events_of
 from socialcredit.registry.corrections import open_correction
 from socialcredit.registry.due_process import record_events, record_of, registry_event
 from socialcredit.registry.notices import insert_rows as insert_notices
@@ -142,7 +143,7 @@ def decide_review(
                 connection,
                 settings,
                 wrong,
-                [("retracted", None)],
+                events_of("review", outcome, settings.today()),
                 f"review {review_id} corrected by {by.strip()}",
             )
             due = open_correction(store, connection, settings, wrong, review_id)

@@ -326,6 +326,7 @@ reviews = sa.Table(
     sa.Column("decided_by", sa.Text),
     sa.Column("decided_us", sa.BigInteger),
     sa.Column("record_seq", sa.BigInteger),  # corrected: the record found wrong (retracted)
+    sa.Column("lapse_told_us", sa.BigInteger),  # the subject told the review is late
     sa.Index("ix_reviews_subject_id", "subject_id"),
 )
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from socialcredit import faults
-from socialcredit.registry.due_process import tell_lapses
+from socialcredit.registry.cases import tell_lapses
 from socialcredit.registry.policies import schemes_in_force
 from socialcredit.registry.standings.batch import BatchResult, evaluate_registry
 from socialcredit.registry.standings.current import write_current
@@ -204,6 +204,7 @@ class RefreshResult:
     written: int = 0
     objections_lapsed: int = 0  # subjects told, this time, that an objection lapsed undecided
     repairs_late: int = 0  # subjects told, this time, that a repair decision is late
+    reviews_late: int = 0  # subjects told, this time, that a review is late
 
 
 def refresh(store: Store, settings: Settings, *, progress: Progress | None = None) -> RefreshResult:
@@ -214,7 +215,7 @@ def refresh(store: Store, settings: Settings, *, progress: Progress | None = Non
     ``online_update_limit`` of them, else every scheme is rebuilt in batch. (A stored row
     evaluated for a day after today — the clock set back — is left to the readers, which
     freshness sends online, until any other row falls due.) Then tells the subjects of cases
-    whose deadline passed (registry.due_process.tell_lapses)."""
+    whose deadline passed (registry.cases.tell_lapses)."""
     step = progress or _quiet
     today, known = settings.today(), now_us()
     outcome = RefreshResult()
@@ -271,5 +272,6 @@ def refresh(store: Store, settings: Settings, *, progress: Progress | None = Non
                     batches.update().where(batches.c.id.in_(ids)).values(standings_done=True)
                 )
     lapses = tell_lapses(store, settings)
-    outcome.objections_lapsed, outcome.repairs_late = lapses.objections, lapses.repairs
+    outcome.objections_lapsed, outcome.repairs_late = lapses["objection"], lapses["repair"]
+    outcome.reviews_late = lapses["review"]
     return outcome

@@ -1,0 +1,197 @@
+"""The registry's kinds of case, in one table (issue #15 item 6): objections, credit repair
+applications and human reviews. For each kind, :data:`KINDS` says
+
+- its **deadline rule**: the setting and its legal maximum (policy.deadlines.DEADLINES) and
+  the column that holds the due date;
+- what each **decision writes on the ledger** (the events on the record; a review that
+  corrects retracts the record it names);
+- what a **missed deadline** does, and what the subject is told then.
+
+:func:`tell_lapses` (run by ``refresh``) applies the last to every kind: each case past its due
+date undecided is told to its subject exactly once (``lapse_told_us``) and counted. The
+objection's own consequence — from the day after its due date the record has no effect in any
+scheme — is the ``objection_lapsed`` event written with the objection (registry.due_process).
+The decisions themselves are made by registry.due_process (objections, repairs) and
+registry.review (reviews), which read their ledger effects from this table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.registry.notices import insert_rows as insert_notices
+from socialcredit.settings import Settings
+from socialcredit.store.db import Store, now_us
+from socialcredit.store.schema import ledger, objections, repairs, reviews, subjects
+
+
+@dataclass(frozen=True)
+class CaseKind:
+    name: str  # objection | repair | review
+    noun: str  # as the subject reads it
+    table: sa.Table
+    deadlines: tuple[str, ...]  # the DEADLINES keys (setting, legal maximum, basis)
+    decisions: Mapping[str, tuple[str, ...]]  # outcome -> the ledger events it writes
+    on_lapse: str  # what a missed deadline does
+    late_text: Callable[[sa.Connection, Any], str]
+
+    def due(self) -> Any:
+        """The column (SQL) that holds the case's due date: a repair file found complete is
+        due within the decision deadline from that day."""
+        table = self.table
+        if self.name == "repair":
+            return sa.func.coalesce(table.c.decision_due, table.c.due)
+        return table.c.due
+
+    def about_a_record(self) -> bool:
+        return self.name != "review"
+
+
+def _objection_late(connection: sa.Connection, row: Any) -> str:
+    # Imported here: registry.due_process imports this module.
+    from socialcredit.registry.due_process import lapse_day
+
+    ref = f"{row.furnisher}/{row.record_id}"
+    lapsed = lapse_day(row.due).isoformat()
+    confirmed = connection.scalar(
+        sa.select(objections.c.id).where(
+            objections.c.record_seq == row.record_seq,
+            objections.c.id < row.id,
+            objections.c.outcome == "rejected",
+        )
+    )
+    if confirmed is not None:  # the record's one suspension was spent on the first objection
+        return (
+            f"Your objection {row.id} to record {ref} was due to be decided by "
+            f"{row.due.isoformat()} and has not been. The record was confirmed once already "
+            f"(objection {confirmed} was rejected), so its effect continues; your objection is "
+            "escalated and will be decided before any that is not late."
+        )
+    return (
+        f"Your objection {row.id} to record {ref} was due to be decided by "
+        f"{row.due.isoformat()} and has not been: from {lapsed} the record has no effect in "
+        "any scheme until it is decided. Your standing shows the change."
+    )
+
+
+def _repair_late(_connection: sa.Connection, row: Any) -> str:
+    return (
+        f"Your application {row.id} for credit repair of record {row.furnisher}/{row.record_id} "
+        f"was due to be answered by {row.due_on.isoformat()} and has not been: it is escalated "
+        "and will be decided before any application that is not late."
+    )
+
+
+def _review_late(_connection: sa.Connection, row: Any) -> str:
+    return (
+        f"Your request {row.id} for a human review of your standing was due to be answered by "
+        f"{row.due_on.isoformat()} and has not been: it is escalated and will be decided "
+        "before any request that is not late."
+    )
+
+
+KINDS: dict[str, CaseKind] = {
+    "objection": CaseKind(
+        name="objection",
+        noun="objection",
+        table=objections,
+        deadlines=("objection_days",),
+        decisions={"upheld": ("retracted",), "rejected": ("objection_rejected",)},
+        on_lapse="from the day after the due date the record has no effect in any scheme until "
+        "it is decided (the objection_lapsed event); the subject is told; first in the queue",
+        late_text=_objection_late,
+    ),
+    "repair": CaseKind(
+        name="repair",
+        noun="application for credit repair",
+        table=repairs,
+        # feedback from the application, then the decision from the file found complete
+        deadlines=("repair_feedback_days", "repair_decision_days"),
+        decisions={"granted": ("repaired",), "denied": ()},
+        on_lapse="escalated: the subject is told; decided first in the queue; counted per "
+        "furnisher on the dashboard",
+        late_text=_repair_late,
+    ),
+    "review": CaseKind(
+        name="review",
+        noun="request for human review",
+        table=reviews,
+        deadlines=("review_days",),
+        decisions={"corrected": ("retracted",), "confirmed": ()},
+        on_lapse="escalated: the subject is told; decided first in the queue; counted on the "
+        "dashboard",
+        late_text=_review_late,
+    ),
+}
+
+
+def events_of(kind: str, outcome: str, day: dt.date) -> list[tuple[str, dt.date | None]]:
+    """The ledger events a decision of ``kind`` with ``outcome`` writes on its record, dated
+    ``day`` (a retraction has no date)."""
+    return [
+        (event, None if event == "retracted" else day) for event in KINDS[kind].decisions[outcome]
+    ]
+
+
+def _late(kind: CaseKind, today: dt.date) -> Any:
+    table = kind.table
+    return sa.and_(table.c.outcome.is_(None), kind.due() < today, table.c.lapse_told_us.is_(None))
+
+
+def _late_query(kind: CaseKind, today: dt.date) -> Any:
+    table = kind.table
+    query = sa.select(table, kind.due().label("due_on")).join(
+        subjects, subjects.c.id == table.c.subject_id
+    )
+    if kind.about_a_record():
+        query = query.add_columns(ledger.c.furnisher, ledger.c.record_id).join(
+            ledger, ledger.c.seq == table.c.record_seq
+        )
+    return query.where(_late(kind, today)).order_by(table.c.id)
+
+
+def tell_lapses(store: Store, settings: Settings) -> dict[str, int]:
+    """Tell each subject, once, of every case of theirs past its due date undecided (what
+    that means: :data:`KINDS` ``on_lapse``). Run by ``refresh``; reads first and writes only
+    when something is late and untold; a case decided meanwhile is not told. Returns how many
+    were told, by kind."""
+    today = settings.today()
+    with store.reading() as connection:
+        found = {
+            name: connection.execute(_late_query(kind, today)).all() for name, kind in KINDS.items()
+        }
+    told = dict.fromkeys(KINDS, 0)
+    if not any(found.values()):
+        return told
+    with store.writing("standings") as connection:
+        for name, kind in KINDS.items():
+            for row in found[name]:
+                claimed = connection.execute(
+                    kind.table.update()
+                    .where(kind.table.c.id == row.id, _late(kind, today))
+                    .values(lapse_told_us=now_us())
+                ).rowcount
+                if claimed != 1:  # decided (or told) meanwhile
+                    continue
+                ref = f"{row.furnisher}/{row.record_id}" if kind.about_a_record() else None
+                insert_notices(
+                    store,
+                    connection,
+                    [
+                        (
+                            int(row.subject_id),
+                            now_us(),
+                            name,
+                            None,
+                            ref,
+                            kind.late_text(connection, row),
+                        )
+                    ],
+                )
+                told[name] += 1
+    return told
