@@ -301,6 +301,7 @@ def test_operator_pages(client: TestClient, keys: Keys) -> None:
     assert diff.status_code == 200 and 'class="diff"' in diff.text
     dashboard = client.get("/operator")
     assert "<svg" in dashboard.text and "Records per furnisher per month" in dashboard.text
+    assert "0 records erased after their retention period" in dashboard.text
 
 
 def test_openid_connect_is_offered_only_when_configured(

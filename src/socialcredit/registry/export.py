@@ -36,7 +36,7 @@ from socialcredit.store.db import Store, now_us, us_to_iso
 COLUMNS = (
     "SELECT l.seq, l.batch_id, l.entry, l.furnisher, l.record_id, s.identifier, "
     "coalesce(s.region, 'unknown'), l.code, l.occurred_on, l.amount, l.event, l.event_date, "
-    "l.recorded_us FROM ledger l JOIN subjects s ON s.id = l.subject_id "
+    "l.recorded_us, l.decided_on FROM ledger l JOIN subjects s ON s.id = l.subject_id "
     "WHERE l.seq <= {last} ORDER BY l.seq"
 )
 TYPES = (
@@ -53,6 +53,7 @@ TYPES = (
     pa.string(),
     pa.date32(),
     pa.int64(),
+    pa.date32(),
 )
 NAMES = (
     "seq",
@@ -68,6 +69,7 @@ NAMES = (
     "event",
     "event_date",
     "recorded_us",
+    "decided_on",  # a record's decision day, when furnished (none: occurred_on)
 )
 
 

@@ -57,7 +57,14 @@ from socialcredit.registry.reports import case_view, issue_report, render, subje
 from socialcredit.registry.review import decide_review, list_reviews, request_review
 from socialcredit.service.state import ApiError, State, app_state, article, state_of
 from socialcredit.store.db import now_us, us_to_iso
-from socialcredit.store.schema import batches, ledger, policy_versions, snapshots, standings
+from socialcredit.store.schema import (
+    batches,
+    erasures,
+    ledger,
+    policy_versions,
+    snapshots,
+    standings,
+)
 
 SESSION_COOKIE = "sc_session"
 CSRF_COOKIE = "sc_csrf"
@@ -594,7 +601,12 @@ def dashboard_data(state: State) -> dict[str, Any]:
     cases = queue(state.store, state.settings, "objection", reader=None)
     repairs = queue(state.store, state.settings, "repair", reader=None)
     reviews = list_reviews(state.store, state.settings, reader=None)
+    with state.store.reading() as connection:
+        erased = connection.execute(
+            sa.select(sa.func.count(), sa.func.max(erasures.c.erased_on))
+        ).one()
     return {
+        "erased": {"records": int(erased[0]), "last": erased[1]},
         "grade_charts": grade_charts,
         "list_charts": list_charts,
         "furnisher_charts": furnisher_charts,
