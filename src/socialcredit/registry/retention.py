@@ -61,7 +61,6 @@ from socialcredit.semantics.fields import Record
 from socialcredit.semantics.reference import (
     _Dates,
     _event_dates,
-    counting,
     effect_end,
     list_window,
 )
@@ -102,13 +101,9 @@ def last_effect(record: Record, dates: _Dates, schemes: Iterable[Scheme]) -> dt.
     for scheme in schemes:
         if record.kind not in scheme.subjects:
             continue
-        if not counting(
-            [record],
-            {(record.furnisher, record.record_id): dates},
-            scheme,
-            record.subject_id,
-            record.kind,
-        ):
+        # rule 9: before min_age a record counts as retracted (retracted ones are not asked)
+        adult = scheme.scope.adult_from(record.subject_id, record.kind)
+        if adult is not None and record.occurred_on < adult:
             continue
         for rule in scheme.score.rules if scheme.score else ():
             if rule.code == record.code and rule.covers(record.occurred_on):
@@ -357,21 +352,22 @@ def _erase(store: Store, settings: Settings, day: dt.date, furnisher: str, chunk
             )
             .values(file_name=f"decision on a record erased on {day.isoformat()}")
         )
-        for due in chunk:
-            placeholder = erased_record_id(due.record_seq)
-            blank = {"record_id": placeholder, "subject_id": ERASED_SUBJECT, "salt": None}
-            connection.execute(
-                ledger.update().where(ledger.c.seq == due.record_seq).values(**blank, amount=None)
+        blanks = [{"s": d.record_seq, "r": erased_record_id(d.record_seq)} for d in chunk]
+        blank = {"record_id": sa.bindparam("r"), "subject_id": ERASED_SUBJECT, "salt": None}
+        connection.execute(
+            ledger.update().where(ledger.c.seq == sa.bindparam("s")).values(**blank, amount=None),
+            blanks,
+        )
+        connection.execute(
+            ledger.update()
+            .where(
+                ledger.c.entry == "event",
+                ledger.c.record_seq == sa.bindparam("s"),
+                ledger.c.event != "erased",
             )
-            connection.execute(
-                ledger.update()
-                .where(
-                    ledger.c.entry == "event",
-                    ledger.c.record_seq == due.record_seq,
-                    ledger.c.event != "erased",
-                )
-                .values(**blank)
-            )
+            .values(**blank),
+            blanks,
+        )
         store.bulk_insert(
             connection,
             erasures,
@@ -391,14 +387,15 @@ def _erase(store: Store, settings: Settings, day: dt.date, furnisher: str, chunk
         _erase_cases(connection, seqs, f"[erased on {day.isoformat()}]")
         # Kept snapshots are derived (any can be recomputed from the ledger): the subject's rows
         # from the days the record may have counted go.
-        for due in chunk:
+        if connection.scalar(sa.select(snapshots.c.id).limit(1)) is not None:
             connection.execute(
                 snapshot_standings.delete().where(
-                    snapshot_standings.c.subject_id == due.subject_key,
+                    snapshot_standings.c.subject_id == sa.bindparam("k"),
                     snapshot_standings.c.snapshot_id.in_(
-                        sa.select(snapshots.c.id).where(snapshots.c.as_of < due.stops)
+                        sa.select(snapshots.c.id).where(snapshots.c.as_of < sa.bindparam("d"))
                     ),
-                )
+                ),
+                [{"k": d.subject_key, "d": d.stops} for d in chunk],
             )
         keys = sorted({d.subject_key for d in chunk})
         _erase_notices(connection, chunk, erased_text)
@@ -429,7 +426,10 @@ def _erase(store: Store, settings: Settings, day: dt.date, furnisher: str, chunk
             connection.execute(
                 subjects.update().where(subjects.c.id.in_(gone)).values(name=None, region=None)
             )
-        write_current(store, connection, settings, keys)
+        # An erased record had no effect left (its retention ran after its effect ended; a
+        # retracted one had none at all), so the other subjects' standings are as they were;
+        # those with nothing left lose theirs.
+        write_current(store, connection, settings, gone)
     return len(gone)
 
 
