@@ -20,7 +20,7 @@ from socialcredit.registry.export import export_ledger
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.ledger import erased_record_id, verify
 from socialcredit.registry.reports import report_data
-from socialcredit.registry.retention import plan, run
+from socialcredit.registry.retention import RETENTION_BASIS, plan, run
 from socialcredit.registry.review import request_review
 from socialcredit.registry.standings.batch import evaluate_registry
 from socialcredit.registry.standings.online import subject_key
@@ -100,6 +100,14 @@ def test_after_its_retention_a_record_is_erased_everywhere_and_the_ledger_still_
     # Not yet: today the 2023 record is within its five years after its effect.
     assert plan(store, settings).due == []
     erase_day = _erase_day(store, settings)
+    # The subject's report says, before, until when the record is kept and under which rule.
+    with store.reading() as connection:
+        alice = subject_key(connection, ALICE)
+    assert alice is not None
+    [shown] = [
+        r for r in report_data(store, settings, alice, None)["records"] if r["record_id"] == OLD
+    ]
+    assert shown["erasure"] == {"on": erase_day.isoformat(), "basis": RETENTION_BASIS}
     # It stopped having effect on its fulfilment (2023-06-01) in every scheme but those whose
     # score rules run on; its retention is five years from the latest of them.
     assert dt.date(2028, 6, 1) <= erase_day <= dt.date(2033, 3, 1)

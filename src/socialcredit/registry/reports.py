@@ -35,7 +35,7 @@ from socialcredit.identifiers import check
 from socialcredit.policy.model import Catalogue
 from socialcredit.policy.repair import rules_on
 from socialcredit.registry.audit import Reader, record_read
-from socialcredit.registry.calendar import load_calendar
+from socialcredit.registry.calendar import WorkCalendar, load_calendar
 from socialcredit.registry.due_process import case_of
 from socialcredit.registry.notices import shown_text
 from socialcredit.registry.policies import catalogue_at, schemes_in_force
@@ -44,6 +44,7 @@ from socialcredit.registry.publication import (
     publication_window,
     published_on,
 )
+from socialcredit.registry.retention import erasure_day
 from socialcredit.registry.standings.online import (
     Evaluated,
     SubjectFacts,
@@ -51,7 +52,8 @@ from socialcredit.registry.standings.online import (
     load_subject,
     subject_key,
 )
-from socialcredit.semantics.reference import visible_dates
+from socialcredit.semantics.fields import Record
+from socialcredit.semantics.reference import _Dates, visible_dates
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us, us_to_iso
 from socialcredit.store.schema import (
@@ -530,9 +532,42 @@ def _records(
                 "publication": _publication(window, facts.kind, today),
                 "repair": _repair(record, code, ds, today),
                 "events": events_of.get(ref, []),
+                "erasure": _erasure(record, ds, facts, results, catalogue, settings, calendar),
             }
         )
     return found
+
+
+def _erasure(
+    record: Record,
+    ds: Any,
+    facts: SubjectFacts,
+    results: dict[str, Evaluated],
+    catalogue: Catalogue,
+    settings: Settings,
+    calendar: WorkCalendar,
+) -> dict[str, str]:
+    """When the record's personal content is erased, and under which rule (registry.retention:
+    an open case holds it until decided)."""
+    retracted = min(
+        (
+            e.recorded_us
+            for e in facts.events
+            if e.event == "retracted"
+            and (e.furnisher, e.record_id) == (record.furnisher, record.record_id)
+        ),
+        default=None,
+    )
+    day, basis, _ = erasure_day(
+        record,
+        ds or _Dates(),
+        retracted,
+        [ev.scheme for ev in results.values()],
+        catalogue,
+        settings,
+        calendar,
+    )
+    return {"on": day.isoformat(), "basis": basis}
 
 
 def _status(

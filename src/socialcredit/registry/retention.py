@@ -41,7 +41,7 @@ import sqlalchemy as sa
 
 from socialcredit.policy.deadlines import DEADLINES
 from socialcredit.policy.model import Catalogue, Duration, Scheme
-from socialcredit.registry.calendar import load_calendar
+from socialcredit.registry.calendar import WorkCalendar, load_calendar
 from socialcredit.registry.chain import anchored_head
 from socialcredit.registry.ledger import (
     ERASED_SUBJECT,
@@ -165,6 +165,29 @@ def _day_of(settings: Settings, us: int) -> dt.date:
     return settings.today(dt.datetime.fromtimestamp(us / 1e6, dt.UTC))
 
 
+def erasure_day(
+    record: Record,
+    dates: _Dates,
+    retracted_us: int | None,
+    schemes: Iterable[Scheme],
+    catalogue: Catalogue,
+    settings: Settings,
+    calendar: WorkCalendar,
+) -> tuple[dt.date, str, dt.date]:
+    """(the day the record's personal content is erased, under which rule, the first day it
+    had no effect). ``retracted_us``: when its retraction was recorded, if it is retracted."""
+    if dates.retracted and retracted_us is not None:
+        stops = _day_of(settings, retracted_us)
+        objection_due = DEADLINES["objection_days"].due(
+            stops, settings.objection_days, calendar.add_working_days
+        )
+        return objection_due + dt.timedelta(days=1), RETRACTED_BASIS, stops
+    stops = last_effect(record, dates, schemes)
+    code = catalogue.codes.get(record.code)
+    basis = code.legal_basis if code is not None and code.retention else RETENTION_BASIS
+    return retention_of(catalogue, record.code).after(stops), basis, stops
+
+
 def plan(store: Store, settings: Settings, *, day: dt.date | None = None) -> Plan:
     """The records whose retention has ended by ``day`` (default today), those held by an
     open case, and those kept because their entries are v2."""
@@ -200,22 +223,15 @@ def plan(store: Store, settings: Settings, *, day: dt.date | None = None) -> Pla
             }
             for record in facts.records:
                 ref = (record.furnisher, record.record_id)
-                ds = dates.get(ref, _Dates())
-                if ds.retracted:
-                    stops = _day_of(settings, retractions[ref])
-                    objection_due = DEADLINES["objection_days"].due(
-                        stops, settings.objection_days, calendar.add_working_days
-                    )
-                    erase_on, basis = objection_due + dt.timedelta(days=1), RETRACTED_BASIS
-                else:
-                    stops = last_effect(record, ds, schemes)
-                    erase_on = retention_of(catalogue, record.code).after(stops)
-                    basis = (
-                        RETENTION_BASIS
-                        if catalogue.codes.get(record.code) is None
-                        or not (catalogue.codes[record.code].retention)
-                        else catalogue.codes[record.code].legal_basis
-                    )
+                erase_on, basis, stops = erasure_day(
+                    record,
+                    dates.get(ref, _Dates()),
+                    retractions.get(ref),
+                    schemes,
+                    catalogue,
+                    settings,
+                    calendar,
+                )
                 if erase_on > day:
                     continue
                 seq = int(record.row)
