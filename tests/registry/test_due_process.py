@@ -22,6 +22,8 @@ from socialcredit.registry.due_process import (
     file_objection,
     lapses_by_furnisher,
     queue,
+    record_of,
+    registry_event,
 )
 from socialcredit.registry.ingest import ingest_events, ingest_records
 from socialcredit.registry.ledger import verify
@@ -33,8 +35,8 @@ from socialcredit.registry.standings.online import standing_of
 from socialcredit.registry.standings.upkeep import refresh
 from socialcredit.semantics.fields import reason_text
 from socialcredit.settings import Settings
-from socialcredit.store.db import Store
-from socialcredit.store.schema import ledger, standings, subjects
+from socialcredit.store.db import Store, now_us
+from socialcredit.store.schema import ledger, objections, standings, subjects
 
 from .conftest import (
     ACME,
@@ -407,3 +409,43 @@ def test_a_complete_repair_file_is_decided_within_three_working_days(
         decide_repair(store, settings, case.id, grant=True, reason="paid", by="wang.li")
     with pytest.raises(Conflict, match="already decided"):
         complete_repair(store, settings, case.id, by="wang.li")
+
+
+def test_an_objection_filed_before_lapses_were_written_is_given_its_lapse_by_refresh(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """A store from before migration 0012 has open objections with no lapse in the ledger:
+    refresh writes it (dated the day after the due date, through the one writer), once, so the
+    deadline binds for them too; verify then judges them like any other."""
+    fill(store, settings, tmp_path)
+    today = settings.today()
+    due = today + dt.timedelta(days=3)
+    with store.writing("ledger") as connection:  # an objection as the old registry filed it
+        record = record_of(connection, ALICE, "court/j1")
+        connection.execute(
+            objections.insert().values(
+                subject_id=record.subject_key,
+                record_seq=record.seq,
+                reason="filed long ago",
+                filed_us=now_us(),
+                due=due,
+            )
+        )
+        registry_event(store, connection, settings, record, [("objected", today)], "old objection")
+    result = refresh(store, settings)
+    assert result.lapses_backfilled == 1
+    assert refresh(store, settings).lapses_backfilled == 0  # nothing left to do
+    with store.reading() as connection:
+        lapses = (
+            connection.execute(
+                sa.select(ledger.c.event_date).where(
+                    ledger.c.record_seq == record.seq, ledger.c.event == "objection_lapsed"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert lapses == [due + dt.timedelta(days=1)]
+    assert verify(store).problem is None
+    with time_machine.travel(dt.datetime.combine(due + dt.timedelta(days=1), NOON), tick=False):
+        assert measures_at_the_airport(store, settings, ALICE) == []  # it binds

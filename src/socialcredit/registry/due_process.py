@@ -656,6 +656,44 @@ def queue(
 # -- deadlines that pass ------------------------------------------------------------------------
 
 
+def backfill_lapses(store: Store, settings: Settings) -> int:
+    """Write the lapse of every open objection filed before lapses were written with the
+    objection (no ``objection_lapsed`` on its record: a store from before migration 0012),
+    dated the day after its due date, so that its deadline binds like any other. Run by
+    ``refresh``; once written there is nothing left to do. Returns how many were written."""
+    lapsed = sa.select(ledger.c.record_seq).where(
+        ledger.c.entry == "event", ledger.c.event == "objection_lapsed"
+    )
+    with store.reading() as connection:
+        legacy = connection.execute(
+            sa.select(objections.c.id, objections.c.record_seq, objections.c.due)
+            .where(objections.c.outcome.is_(None), objections.c.record_seq.not_in(lapsed))
+            .order_by(objections.c.id)
+        ).all()
+    written = 0
+    for case_id, record_seq, due in legacy:
+        with store.writing("ledger") as connection:
+            still = connection.scalar(
+                sa.select(objections.c.id).where(
+                    objections.c.id == case_id,
+                    objections.c.outcome.is_(None),
+                    objections.c.record_seq.not_in(lapsed),
+                )
+            )
+            if still is None:  # decided, or written, meanwhile
+                continue
+            registry_event(
+                store,
+                connection,
+                settings,
+                _record_by_seq(connection, int(record_seq)),
+                [("objection_lapsed", lapse_day(due))],
+                f"objection {case_id}: its lapse (filed before lapses were written)",
+            )
+            written += 1
+    return written
+
+
 def lapses_by_furnisher(store: Store, settings: Settings) -> dict[str, dict[str, int]]:
     """Per furnisher (the office whose record is objected to or asked to be repaired): the
     objections lapsed and still open, every objection that lapsed (decided late or not yet),

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from socialcredit import faults
 from socialcredit.registry.cases import tell_lapses
+from socialcredit.registry.due_process import backfill_lapses
 from socialcredit.registry.policies import schemes_in_force
 from socialcredit.registry.standings.batch import BatchResult, evaluate_registry
 from socialcredit.registry.standings.current import write_current
@@ -205,6 +206,7 @@ class RefreshResult:
     objections_lapsed: int = 0  # subjects told, this time, that an objection lapsed undecided
     repairs_late: int = 0  # subjects told, this time, that a repair decision is late
     reviews_late: int = 0  # subjects told, this time, that a review is late
+    lapses_backfilled: int = 0  # open objections from before 0012 given their lapse
 
 
 def refresh(store: Store, settings: Settings, *, progress: Progress | None = None) -> RefreshResult:
@@ -271,6 +273,7 @@ def refresh(store: Store, settings: Settings, *, progress: Progress | None = Non
                 connection.execute(
                     batches.update().where(batches.c.id.in_(ids)).values(standings_done=True)
                 )
+    outcome.lapses_backfilled = backfill_lapses(store, settings)
     lapses = tell_lapses(store, settings)
     outcome.objections_lapsed, outcome.repairs_late = lapses["objection"], lapses["repair"]
     outcome.reviews_late = lapses["review"]
