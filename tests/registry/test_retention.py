@@ -25,7 +25,7 @@ from socialcredit.registry.review import request_review
 from socialcredit.registry.standings.batch import evaluate_registry
 from socialcredit.registry.standings.online import subject_key
 from socialcredit.registry.verify import verify_all
-from socialcredit.semantics.fields import ERASED, reason_text
+from socialcredit.semantics.fields import ERASED, RESERVED_ID, reason_text
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 from socialcredit.store.schema import ledger, metadata, snapshot_standings
@@ -219,6 +219,27 @@ def test_an_edit_of_an_erased_entry_is_still_found(
             connection.execute(sa.text(tamper.format(seq=seq, zeros="0" * 64)))
         result = verify(store)
         assert result.problem is not None and result.seq == seq
+
+
+def test_a_furnisher_cannot_take_an_erased_records_placeholder(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """A hostile furnisher that sent a record under a future placeholder id would make the
+    erasure of that entry fail on the unique key (a denial of erasure): ids beginning with
+    '~' are refused, row by row."""
+    records = write_csv(
+        tmp_path / "hostile.csv",
+        ("record_id", "subject_id", "code", "occurred_on", "amount"),
+        [
+            (erased_record_id(5), BOB, "court.judgment_default", "2026-11-02", "1"),
+            ("ok", BOB, "court.judgment_default", "2026-11-02", "1"),
+        ],
+    )
+    report = ingest_records(store, records, settings=settings, furnisher_id="court")
+    assert report.accepted == 1
+    [refused] = report.rejections
+    assert (refused.row, refused.field, refused.problem) == (1, "record_id", RESERVED_ID)
+    assert "begins with '~'" in reason_text(refused, kind_subjects={})
 
 
 def test_content_blanked_outside_an_erasure_is_found(

@@ -66,6 +66,7 @@ TOO_LONG = "too_long"
 OUT_OF_RANGE = "out_of_range"
 ERASED = "erased"
 BEFORE_CONDUCT = "before_conduct"
+RESERVED_ID = "reserved_id"
 
 # The registry's own bounds on furnished fields (checked by its ingest; see docs/registry.md).
 MAX_RECORD_ID = 100  # a subject must be able to name the record in an objection
@@ -96,6 +97,7 @@ PROBLEM_LABELS = {
     OUT_OF_RANGE: "date outside the registry's range",
     ERASED: "record erased after its retention period",
     BEFORE_CONDUCT: "decision day before the conduct",
+    RESERVED_ID: "record id reserved for the registry",
 }
 
 
@@ -229,6 +231,11 @@ def reason_text(rejection: Rejection, *, kind_subjects: Mapping[str, tuple[str, 
         return (
             f"record {value} is already in the ledger (batch {rejection.detail}) with different "
             "content; to change a record, retract it and send a corrected one with a new record_id"
+        )
+    if problem == RESERVED_ID:
+        return (
+            f"record_id {shown(value)} begins with '~', which the registry keeps for its own "
+            "records (an erased record's placeholder); give the record's own id"
         )
     if problem == BEFORE_CONDUCT:
         return (
