@@ -289,9 +289,9 @@ def run(
     for furnisher, items in sorted(by_furnisher.items()):
         for start in range(0, len(items), CHUNK):
             chunk = items[start : start + CHUNK]
-            cleared += _erase(store, settings, found.day, furnisher, chunk)
-            done += len(chunk)
-            touched.update(d.subject_key for d in chunk)
+            erased, gone = _erase(store, settings, found.day, furnisher, chunk)
+            done, cleared = done + len(erased), cleared + gone
+            touched.update(d.subject_key for d in erased)
             if progress is not None:
                 progress(done, len(found.due))
     if done and store.dialect == "sqlite":
@@ -301,9 +301,11 @@ def run(
     return ErasureRun(found.day, done, found.held, found.kept_v2, len(touched), cleared)
 
 
-def _erase(store: Store, settings: Settings, day: dt.date, furnisher: str, chunk: list[Due]) -> int:
-    """One transaction: erase these records of one furnisher. Returns how many of their
-    subjects have no entry left."""
+def _erase(
+    store: Store, settings: Settings, day: dt.date, furnisher: str, chunk: list[Due]
+) -> tuple[list[Due], int]:
+    """One transaction: erase these records of one furnisher. Returns those it erased (not
+    those another run erased first) and how many of their subjects have no entry left."""
     seqs = [d.record_seq for d in chunk]
     erased_text = (
         f"[erased on {day.isoformat()}: this notice named a record whose retention period ended]"
@@ -319,7 +321,7 @@ def _erase(store: Store, settings: Settings, day: dt.date, furnisher: str, chunk
         )
         chunk = [d for d in chunk if d.record_seq in present]
         if not chunk:
-            return 0
+            return [], 0
         seqs = [d.record_seq for d in chunk]
         digest = hashlib.sha256(f"erasure|{','.join(map(str, seqs))}".encode()).hexdigest()
         writer = BatchWriter(
@@ -446,7 +448,7 @@ def _erase(store: Store, settings: Settings, day: dt.date, furnisher: str, chunk
         # retracted one had none at all), so the other subjects' standings are as they were;
         # those with nothing left lose theirs.
         write_current(store, connection, settings, gone)
-    return len(gone)
+    return chunk, len(gone)
 
 
 def _count_by(chunk: list[Due]) -> dict[tuple[int, str], int]:
