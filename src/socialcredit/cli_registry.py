@@ -562,7 +562,8 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             f"schemes re-evaluated: {', '.join(result.schemes_rebuilt) or 'none'}; "
             f"{result.written} standings written; subjects told of lapsed objections: "
             f"{result.objections_lapsed}, of late repair decisions: {result.repairs_late}, "
-            f"of late reviews: {result.reviews_late}"
+            f"of late reviews: {result.reviews_late}, of late corrections: "
+            f"{result.corrections_late}"
         )
 
     erasure_app = typer.Typer(

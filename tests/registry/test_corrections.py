@@ -18,6 +18,7 @@ from socialcredit.registry.ingest import ingest_records
 from socialcredit.registry.ledger import verify
 from socialcredit.registry.notices import notices_of
 from socialcredit.registry.review import decide_review, request_review
+from socialcredit.registry.standings.upkeep import refresh
 from socialcredit.registry.verify import verify_cases
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
@@ -137,3 +138,29 @@ def test_a_record_sent_before_the_task_does_not_complete_it(
         )
     with pytest.raises(UsageError, match="received before the correction was asked for"):
         complete_correction(store, settings, task.id, replacement="court/old-1", by="clerk")
+
+
+def test_a_corrected_record_not_sent_in_time_is_told_to_the_subject_once(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    """A correction task past its due date: refresh tells the subject once (registry.cases),
+    as for every kind of case; the wrong record stays retracted."""
+    fill(store, settings, tmp_path)
+    review = request_review(store, settings, ALICE, reason="not mine")
+    decide_review(
+        store, settings, review.id, outcome="corrected", reason="wrong", by="li", record="court/j1"
+    )
+    [task] = list_corrections(store, settings, reader=None)
+    assert refresh(store, settings).corrections_late == 0
+    late = dt.datetime.combine(task.due + dt.timedelta(days=1), NOON)
+    with time_machine.travel(late, tick=False):
+        assert refresh(store, settings).corrections_late == 1
+        assert refresh(store, settings).corrections_late == 0  # told once
+        told = [
+            n
+            for n in notices_of(store, Reader("t", "operator", "test"), ALICE)
+            if n.kind == "correction"
+        ]
+        assert len(told) == 1 and "has not come" in told[0].text
+        assert "court/j1" in told[0].text and task.due.isoformat() in told[0].text
+        assert measures_at_the_airport(store, settings, ALICE) == []

@@ -1,5 +1,6 @@
 """The registry's kinds of case, in one table (issue #15 item 6): objections, credit repair
-applications and human reviews. For each kind, :data:`KINDS` says
+applications, human reviews and the furnishers' correction tasks. For each kind, :data:`KINDS`
+says
 
 - its **deadline rule**: the setting and its legal maximum (policy.deadlines.DEADLINES) and
   the column that holds the due date;
@@ -27,18 +28,19 @@ import sqlalchemy as sa
 from socialcredit.registry.notices import insert_rows as insert_notices
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
-from socialcredit.store.schema import ledger, objections, repairs, reviews, subjects
+from socialcredit.store.schema import corrections, ledger, objections, repairs, reviews, subjects
 
 
 @dataclass(frozen=True)
 class CaseKind:
-    name: str  # objection | repair | review
+    name: str  # objection | repair | review | correction
     noun: str  # as the subject reads it
     table: sa.Table
     deadlines: tuple[str, ...]  # the DEADLINES keys (setting, legal maximum, basis)
     decisions: Mapping[str, tuple[str, ...]]  # outcome -> the ledger events it writes
     on_lapse: str  # what a missed deadline does
     late_text: Callable[[sa.Connection, Any], str]
+    open_while_null: str = "outcome"  # the column that is null while the case is open
 
     def due(self) -> Any:
         """The column (SQL) that holds the case's due date: a repair file found complete is
@@ -56,7 +58,7 @@ def _objection_late(connection: sa.Connection, row: Any) -> str:
     # Imported here: registry.due_process imports this module.
     from socialcredit.registry.due_process import lapse_day
 
-    ref = f"{row.furnisher}/{row.record_id}"
+    ref = f"{row.rec_furnisher}/{row.rec_id}"
     lapsed = lapse_day(row.due).isoformat()
     confirmed = connection.scalar(
         sa.select(objections.c.id).where(
@@ -81,9 +83,18 @@ def _objection_late(connection: sa.Connection, row: Any) -> str:
 
 def _repair_late(_connection: sa.Connection, row: Any) -> str:
     return (
-        f"Your application {row.id} for credit repair of record {row.furnisher}/{row.record_id} "
+        f"Your application {row.id} for credit repair of record {row.rec_furnisher}/{row.rec_id} "
         f"was due to be answered by {row.due_on.isoformat()} and has not been: it is escalated "
         "and will be decided before any application that is not late."
+    )
+
+
+def _correction_late(_connection: sa.Connection, row: Any) -> str:
+    return (
+        f"The corrected record that {row.rec_furnisher} was to send in place of record "
+        f"{row.rec_furnisher}/{row.rec_id} by {row.due_on.isoformat()} has not come. The wrong "
+        "record stays retracted (it has no effect); the furnisher is counted late on the "
+        "registry's dashboard."
     )
 
 
@@ -127,6 +138,17 @@ KINDS: dict[str, CaseKind] = {
         "dashboard",
         late_text=_review_late,
     ),
+    "correction": CaseKind(
+        name="correction",
+        noun="correction task",
+        table=corrections,
+        deadlines=("correction_days",),
+        decisions={"done": ()},  # the furnisher's corrected record is its own batch
+        on_lapse="the subject is told; counted late per furnisher on the dashboard; the wrong "
+        "record stays retracted",
+        late_text=_correction_late,
+        open_while_null="completed_us",
+    ),
 }
 
 
@@ -140,7 +162,11 @@ def events_of(kind: str, outcome: str, day: dt.date) -> list[tuple[str, dt.date 
 
 def _late(kind: CaseKind, today: dt.date) -> Any:
     table = kind.table
-    return sa.and_(table.c.outcome.is_(None), kind.due() < today, table.c.lapse_told_us.is_(None))
+    return sa.and_(
+        table.c[kind.open_while_null].is_(None),
+        kind.due() < today,
+        table.c.lapse_told_us.is_(None),
+    )
 
 
 def _late_query(kind: CaseKind, today: dt.date) -> Any:
@@ -149,9 +175,10 @@ def _late_query(kind: CaseKind, today: dt.date) -> Any:
         subjects, subjects.c.id == table.c.subject_id
     )
     if kind.about_a_record():
-        query = query.add_columns(ledger.c.furnisher, ledger.c.record_id).join(
-            ledger, ledger.c.seq == table.c.record_seq
-        )
+        # labelled: a correction task has a furnisher column of its own
+        query = query.add_columns(
+            ledger.c.furnisher.label("rec_furnisher"), ledger.c.record_id.label("rec_id")
+        ).join(ledger, ledger.c.seq == table.c.record_seq)
     return query.where(_late(kind, today)).order_by(table.c.id)
 
 
@@ -178,7 +205,7 @@ def tell_lapses(store: Store, settings: Settings) -> dict[str, int]:
                 ).rowcount
                 if claimed != 1:  # decided (or told) meanwhile
                     continue
-                ref = f"{row.furnisher}/{row.record_id}" if kind.about_a_record() else None
+                ref = f"{row.rec_furnisher}/{row.rec_id}" if kind.about_a_record() else None
                 insert_notices(
                     store,
                     connection,

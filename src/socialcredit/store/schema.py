@@ -345,6 +345,7 @@ corrections = sa.Table(
     sa.Column("replacement_seq", sa.BigInteger),
     sa.Column("completed_by", sa.Text),
     sa.Column("completed_us", sa.BigInteger),
+    sa.Column("lapse_told_us", sa.BigInteger),  # the subject told the correction is late
     sa.Index("ix_corrections_furnisher", "furnisher"),
 )
 

@@ -206,6 +206,7 @@ class RefreshResult:
     objections_lapsed: int = 0  # subjects told, this time, that an objection lapsed undecided
     repairs_late: int = 0  # subjects told, this time, that a repair decision is late
     reviews_late: int = 0  # subjects told, this time, that a review is late
+    corrections_late: int = 0  # subjects told, this time, that a corrected record is late
     lapses_backfilled: int = 0  # open objections from before 0012 given their lapse
 
 
@@ -276,5 +277,5 @@ def refresh(store: Store, settings: Settings, *, progress: Progress | None = Non
     outcome.lapses_backfilled = backfill_lapses(store, settings)
     lapses = tell_lapses(store, settings)
     outcome.objections_lapsed, outcome.repairs_late = lapses["objection"], lapses["repair"]
-    outcome.reviews_late = lapses["review"]
+    outcome.reviews_late, outcome.corrections_late = lapses["review"], lapses["correction"]
     return outcome

@@ -5,8 +5,8 @@ v3 encoding (registry.chain), from ``chain_heads.v3_from``. Erasing an entry bla
 content and its salt and keeps the digest, so the chain still verifies. ``erasures`` lists the
 erased records (registry.retention) by a digest of their key, so that the same record is not
 furnished again. A record's decision day, when the furnisher gives it (``decided_on``: its
-publication window starts there; chained in v3). When the subject was told a review is late
-(registry.cases.tell_lapses, like objections and repairs since 0012).
+publication window starts there; chained in v3). When the subject was told a review or a
+correction is late (registry.cases.tell_lapses, like objections and repairs since 0012).
 
 Entries written before this migration keep the v2 encoding, which covers the content itself:
 they cannot be erased without breaking the chain, and ``erasure run`` counts them as such.
@@ -36,8 +36,9 @@ def upgrade() -> None:
     op.execute("UPDATE chain_heads SET v3_from = seq + 1")
     with op.batch_alter_table("chain_heads") as batch:
         batch.alter_column("v3_from", existing_type=sa.BigInteger(), nullable=False)
-    with op.batch_alter_table("reviews") as batch:
-        batch.add_column(sa.Column("lapse_told_us", sa.BigInteger))
+    for table in ("reviews", "corrections"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("lapse_told_us", sa.BigInteger))
     op.create_table(
         "erasures",
         sa.Column(
@@ -58,8 +59,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_erasures_key_digest", "erasures")
     op.drop_table("erasures")
-    with op.batch_alter_table("reviews") as batch:
-        batch.drop_column("lapse_told_us")
+    for table in ("reviews", "corrections"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("lapse_told_us")
     with op.batch_alter_table("chain_heads") as batch:
         batch.drop_column("v3_from")
     with op.batch_alter_table("ledger") as batch:
