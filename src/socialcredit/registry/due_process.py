@@ -42,7 +42,7 @@ from socialcredit.policy.deadlines import DEADLINES
 from socialcredit.policy.repair import rules_on
 from socialcredit.registry.audit import Reader, record_reads
 from socialcredit.registry.calendar import load_calendar
-from socialcredit.registry.cases import events_of
+from socialcredit.registry.cases import KINDS, events_of
 from socialcredit.registry.ledger import (
     EVENT_ROW,
     BatchMeta,
@@ -622,7 +622,8 @@ def _due_of(kind: str, r: Any) -> dt.date:
 
 
 def _due_column(table: sa.Table) -> Any:
-    return sa.func.coalesce(table.c.decision_due, table.c.due) if table is repairs else table.c.due
+    """The case's due date, as the table of case kinds defines it (registry.cases)."""
+    return next(kind for kind in KINDS.values() if kind.table is table).due()
 
 
 def queue(
