@@ -585,8 +585,10 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         """Erase every record whose retention has ended: its entries are blanked (record id,
         subject, amount; the digest the hash chain covers is kept, so `verify` still passes),
         the notices and cases that name it lose their text, the subject is told, and the same
-        record is refused if furnished again. Idempotent: a second run the same day erases
-        nothing. A record under an open objection, repair or correction is held."""
+        record is refused if furnished again. Entries from before migration 0013 are checked
+        against their hash and erased under a seal the erased event records. Idempotent: a
+        second run the same day erases nothing. A record under an open objection, repair or
+        correction is held, and so is one whose old entry does not match its hash."""
         store, settings = open_store(db)
         if dry_run:
             found = retention_plan(store, settings)
@@ -594,15 +596,13 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
                 "day": found.day.isoformat(),
                 "due": len(found.due),
                 "held": [{"record_seq": s, "why": w} for s, w in found.held],
-                "kept_v2": found.kept_v2,
             }
             if as_json:
                 print_json(result)
                 return
             out.print(
                 f"on {result['day']}: {result['due']} records due for erasure, "
-                f"{len(found.held)} held by an open case, {found.kept_v2} kept (written "
-                "before migration 0013)"
+                f"{len(found.held)} held by an open case"
             )
             return
         with stage("erasing") as step:
@@ -613,8 +613,7 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
         out.print(
             f"on {done.day.isoformat()}: {done.erased} records erased about {done.subjects} "
             f"subjects ({done.subjects_cleared} with nothing left: name and region erased); "
-            f"{len(done.held)} held by an open case; {done.kept_v2} kept (written before "
-            "migration 0013, whose entries chain their content)"
+            f"{len(done.held)} held (an open case, or an entry that does not match its hash)"
         )
         for seq, why in done.held:
             out.print(f"  held: ledger entry {seq} ({why})", markup=False)

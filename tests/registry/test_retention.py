@@ -15,10 +15,16 @@ import time_machine
 
 from socialcredit.policy.loader import parse_catalogue
 from socialcredit.registry.audit import Reader
+from socialcredit.registry.chain import GENESIS, entry_hash
 from socialcredit.registry.due_process import decide_objection, file_objection
 from socialcredit.registry.export import export_ledger
 from socialcredit.registry.ingest import ingest_events, ingest_records
-from socialcredit.registry.ledger import erased_record_id, verify
+from socialcredit.registry.ledger import (
+    WITH_SUBJECTS,
+    content_columns,
+    erased_record_id,
+    verify,
+)
 from socialcredit.registry.reports import report_data
 from socialcredit.registry.retention import RETENTION_BASIS, plan, run
 from socialcredit.registry.review import request_review
@@ -28,7 +34,13 @@ from socialcredit.registry.verify import verify_all
 from socialcredit.semantics.fields import ERASED, RESERVED_ID, reason_text
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
-from socialcredit.store.schema import ledger, metadata, snapshot_standings
+from socialcredit.store.schema import (
+    batches,
+    chain_heads,
+    ledger,
+    metadata,
+    snapshot_standings,
+)
 
 from .conftest import ALICE, BOB, EVENT_HEADER, write_csv
 
@@ -39,9 +51,40 @@ REASON = "我已于五月全部履行完毕"  # the subject's own words in an ob
 OLD, NEW = "(2023)鲁1082执987号", "(2026)鲁1082执5号"
 
 
-def _fill(store: Store, settings: Settings, tmp_path: Path) -> Path:
+def _as_before_0013(store: Store) -> None:
+    """Make every entry so far what a store from before migration 0013 holds: v2 entries that
+    chain their content itself (no salt, no digest, no decision day), v3 from the next."""
+    with store.engine.begin() as connection:
+        rows = connection.execute(
+            sa.select(*content_columns()).select_from(WITH_SUBJECTS).order_by(ledger.c.seq)
+        ).all()
+        previous = GENESIS
+        for row in rows:
+            previous = entry_hash(previous, tuple(row), v2_from=1)
+            connection.execute(
+                ledger.update()
+                .where(ledger.c.seq == row.seq)
+                .values(hash=previous, salt=None, personal=None, decided_on=None)
+            )
+        connection.execute(
+            batches.update().values(
+                last_hash=sa.select(ledger.c.hash)
+                .where(ledger.c.seq == batches.c.last_seq)
+                .scalar_subquery()
+            )
+        )
+        connection.execute(
+            chain_heads.update()
+            .where(chain_heads.c.chain == "ledger")
+            .values(hash=previous, v3_from=int(rows[-1].seq) + 1)
+        )
+    assert verify(store).problem is None
+
+
+def _fill(store: Store, settings: Settings, tmp_path: Path, *, old: bool = False) -> Path:
     """Alice: a 2023 judgment default, objected to (rejected) and fulfilled that year; Bob: a
-    recent one. Returns the records file (to send it again)."""
+    recent one. ``old``: the records and the fulfilment are in v2 entries, from before
+    migration 0013. Returns the records file (to send it again)."""
     records = write_csv(
         tmp_path / "records.csv",
         ("record_id", "subject_id", "code", "occurred_on", "amount", "subject_name"),
@@ -52,11 +95,15 @@ def _fill(store: Store, settings: Settings, tmp_path: Path) -> Path:
     )
     report = ingest_records(store, records, settings=settings, furnisher_id="court")
     assert report.accepted == 2, report.rejections
+    events = write_csv(tmp_path / "events.csv", EVENT_HEADER, [(OLD, "fulfilled", "2023-06-01")])
+    if old:
+        assert ingest_events(store, events, settings=settings, furnisher_id="court").accepted == 1
+        _as_before_0013(store)
     case = file_objection(store, settings, ALICE, f"court/{OLD}", reason=REASON)
     decide_objection(store, settings, case.id, uphold=False, reason="判决书属实", by="clerk")
     request_review(store, settings, ALICE, reason=f"记录 {OLD} 不应计入", scheme_id=None)
-    events = write_csv(tmp_path / "events.csv", EVENT_HEADER, [(OLD, "fulfilled", "2023-06-01")])
-    assert ingest_events(store, events, settings=settings, furnisher_id="court").accepted == 1
+    if not old:
+        assert ingest_events(store, events, settings=settings, furnisher_id="court").accepted == 1
     return records
 
 
@@ -85,10 +132,13 @@ def _where(haystack: dict[str, str], needle: str) -> list[str]:
     return sorted(name for name, text in haystack.items() if needle in text)
 
 
+@pytest.mark.parametrize("old", [False, True], ids=["v3", "before-0013"])
 def test_after_its_retention_a_record_is_erased_everywhere_and_the_ledger_still_verifies(
-    store: Store, settings: Settings, tmp_path: Path
+    store: Store, settings: Settings, tmp_path: Path, old: bool
 ) -> None:
-    records = _fill(store, settings, tmp_path)
+    """Also for a record whose entries were written before migration 0013 (v2, chaining
+    their content): erased under a seal, with the registry's later (v3) events on it."""
+    records = _fill(store, settings, tmp_path, old=old)
     # A kept snapshot of a day the record counted (derived data, recomputable from the ledger).
     evaluate_registry(store, settings, "spc-defaulters", as_of=dt.date(2023, 4, 1))
     with store.reading() as connection:
@@ -118,7 +168,7 @@ def test_after_its_retention_a_record_is_erased_everywhere_and_the_ledger_still_
         settings_then = settings.model_copy()
         done = run(store, settings_then)
         assert (done.erased, done.subjects, done.subjects_cleared) == (1, 1, 1)
-        assert done.held == [] and done.kept_v2 == 0
+        assert done.held == []
         # Idempotent: nothing is left to erase.
         again = run(store, settings_then)
         assert again.erased == 0
@@ -219,6 +269,55 @@ def test_an_edit_of_an_erased_entry_is_still_found(
             connection.execute(sa.text(tamper.format(seq=seq, zeros="0" * 64)))
         result = verify(store)
         assert result.problem is not None and result.seq == seq
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "UPDATE ledger SET code = 'court.arrears' WHERE seq = 2",  # what stays of the record
+        "UPDATE ledger SET event_date = '2023-07-01' WHERE seq = 3",  # ...and of its event
+        "UPDATE ledger SET hash = '{zeros}' WHERE seq = 3",  # the sealed hash
+        "EDIT BEFORE",  # the entry before it, edited and its hash recomputed to match
+        "UPDATE ledger SET personal = '{zeros}' WHERE event = 'erased'",  # the seal itself
+    ],
+)
+def test_an_edit_of_an_entry_erased_from_before_migration_0013_is_still_found(
+    store: Store, settings: Settings, tmp_path: Path, tamper: str
+) -> None:
+    """A v2 entry cannot be recomputed once its content is gone: its seal, in the erased
+    event, covers what stays, its hash and the hash before it."""
+    records = write_csv(
+        tmp_path / "records.csv",
+        ("record_id", "subject_id", "code", "occurred_on", "amount", "subject_name"),
+        [
+            ("b-1", BOB, "court.judgment_default", "2026-10-01", "7", "李四"),
+            (OLD, ALICE, "court.judgment_default", "2023-03-01", AMOUNT, NAME),
+        ],
+    )  # Bob's entry is not the last of its batch: only the seal binds it to Alice's
+    assert ingest_records(store, records, settings=settings, furnisher_id="court").accepted == 2
+    events = write_csv(tmp_path / "events.csv", EVENT_HEADER, [(OLD, "fulfilled", "2023-06-01")])
+    assert ingest_events(store, events, settings=settings, furnisher_id="court").accepted == 1
+    _as_before_0013(store)  # seq 1 Bob's record, 2 Alice's, 3 its fulfilment
+    with time_machine.travel(_noon(_erase_day(store, settings)), tick=False):
+        assert run(store, settings).erased == 1
+        assert verify(store).problem is None
+        with store.engine.begin() as connection:
+            if tamper == "EDIT BEFORE":
+                connection.execute(sa.text("UPDATE ledger SET amount = '8' WHERE seq = 1"))
+                row = connection.execute(
+                    sa.select(*content_columns())
+                    .select_from(WITH_SUBJECTS)
+                    .where(ledger.c.seq == 1)
+                ).one()
+                connection.execute(
+                    ledger.update()
+                    .where(ledger.c.seq == 1)
+                    .values(hash=entry_hash(GENESIS, tuple(row), v2_from=1))
+                )
+            else:
+                connection.execute(sa.text(tamper.format(zeros="0" * 64)))
+        result = verify(store)
+        assert result.problem is not None, tamper
 
 
 def test_a_furnisher_cannot_take_an_erased_records_placeholder(

@@ -19,6 +19,13 @@ Encodings, by version:
   its personal content replaced by one field, a salted digest of it (registry.ledger), so
   that the content can be erased and the chain still verifies.
 
+A v1 or v2 ledger entry chains its content itself. When it is erased, the registry first
+recomputes its hash from that content, then records its **seal** (:func:`seal`: SHA-256 over
+the previous entry's hash, the fields that stay and its own hash) in the ``erased`` event, a
+v3 entry further on; ``walk`` takes a :class:`Sealed` row's hash as it stands and hands its
+seal to the caller, who compares it with the event's (registry.ledger.verify). What is left of
+the entry, the link to the entry before it and its hash are so still covered by the chain.
+
 Each chain's first v2 entry is recorded in ``chain_heads.v2_from``; ``chain_heads`` also
 anchors each chain's head (seq and hash, written in the same transaction as every append), so
 cutting entries off the end of a chain is detected, naming the last good entry. ``verify
@@ -91,6 +98,38 @@ def chain_rows(
     return chained
 
 
+class Sealed(tuple):  # type: ignore[type-arg]
+    """A v1/v2 entry whose content was erased: seq, the fields that stay, its stored hash."""
+
+    __slots__ = ()
+
+
+def seal(previous: str, fields: Iterable[object], stored: str) -> str:
+    """The seal of an erased v1/v2 entry: its predecessor's hash, what stays of it (seq
+    first) and its own hash."""
+    return hashlib.sha256(f"{previous}{text_v2(fields)}{stored}".encode()).hexdigest()
+
+
+def entry_hash(
+    previous: str,
+    fields: Sequence[object],
+    *,
+    v2_from: int,
+    v3_from: int | None = None,
+    v1_fields: Sequence[int] | None = None,
+) -> str:
+    """An entry's hash from its canonical fields (seq first), in the version its seq has."""
+    seq = int(fields[0])  # type: ignore[call-overload]
+    if v3_from is not None and seq >= v3_from:
+        text = previous + text_v3(fields)
+    elif seq >= v2_from:
+        text = previous + text_v2(fields)
+    else:
+        old = fields if v1_fields is None else tuple(fields[i] for i in v1_fields)
+        text = f"{previous}{SEPARATOR}{text_v1(old)}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class Head:
     chain: str
@@ -131,15 +170,16 @@ def walk(
     progress: Callable[[int], None] | None = None,
     v3_from: int | None = None,
     check: Callable[[Any], str | None] | None = None,
+    sealed: Callable[[int, str], None] | None = None,
 ) -> Verification:
     """Recompute a chain from its rows in seq order (seq first, the stored hash last, the
     canonical fields between); stop at the first entry that does not match. Entries before
     ``v2_from`` are v1 (over the fields at ``v1_fields``, default all), those from
     ``v3_from`` (the ledger's) v3, the others v2. ``check``: a problem with a row that its
-    hash does not show (the ledger's personal digest), or None."""
+    hash does not show (the ledger's personal digest), or None. A :class:`Sealed` row's hash
+    is taken as it is and ``sealed`` is given its seq and :func:`seal`."""
     name = NAMES.get(chain, chain)
     previous, expected, count = GENESIS, 1, 0
-    sha = hashlib.sha256
     for row in rows:
         seq = int(row[0])
         if seq != expected:
@@ -154,14 +194,14 @@ def walk(
             )
         if check is not None and (problem := check(row)) is not None:
             return Verification(count, previous, problem, seq, chain, seq - 1)
-        fields = row[:-1]
-        if v3_from is not None and seq >= v3_from:
-            digest = sha((previous + text_v3(fields)).encode("utf-8")).hexdigest()
-        elif seq >= v2_from:
-            digest = sha((previous + text_v2(fields)).encode("utf-8")).hexdigest()
+        if isinstance(row, Sealed):
+            if sealed is not None:
+                sealed(seq, seal(previous, row[:-1], str(row[-1])))
+            digest = str(row[-1])
         else:
-            old = fields if v1_fields is None else tuple(fields[i] for i in v1_fields)
-            digest = sha(f"{previous}{SEPARATOR}{text_v1(old)}".encode()).hexdigest()
+            digest = entry_hash(
+                previous, row[:-1], v2_from=v2_from, v3_from=v3_from, v1_fields=v1_fields
+            )
         if digest != row[-1]:
             return Verification(
                 count,

@@ -21,6 +21,9 @@ salt is derived from a secret drawn for the batch and never stored, so one entry
 nothing of another's. ``verify`` recomputes the digest from the content, so an edit is still
 found; erasing an entry (registry.retention) blanks the content and the salt and keeps the
 digest, so the chain still verifies and no one can test a guess against what is left.
+An entry from before migration 0013 (v1/v2) is erased under a seal (registry.chain) that its
+``erased`` event carries in ``personal``: :func:`seals_digest` over the seals of the record's
+old entries.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import hashlib
 import io
 import secrets
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from queue import Queue
@@ -40,6 +44,7 @@ import sqlalchemy as sa
 from socialcredit.registry.bulk import literal
 from socialcredit.registry.chain import (
     GENESIS,
+    Sealed,
     Verification,
     anchor,
     anchored_head,
@@ -155,13 +160,52 @@ def personal_digest(salt: str, values: Sequence[object]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def rest_text(**values: object) -> tuple[str, str, str]:
+def rest_text(sealing: str | None = None, **values: object) -> tuple[str | None, str, str]:
     """The same as :func:`rest_sql`, from Python values (a decision's event): (salt,
-    personal, rest)."""
-    salt = secrets.token_hex(32)
-    personal = personal_digest(salt, [values.get(name) for name in PERSONAL_FIELDS])
+    personal, rest). ``sealing``: an ``erased`` event's :func:`seals_digest`, which is its
+    ``personal`` (and it has no salt)."""
+    salt: str | None
+    if sealing is None:
+        salt = secrets.token_hex(32)
+        personal = personal_digest(salt, [values.get(name) for name in PERSONAL_FIELDS])
+    else:
+        salt, personal = None, sealing
     rest = "".join(field_v2(values.get(name)) for name in PLAIN_FIELDS) + field_v2(personal)
     return salt, personal, rest
+
+
+# What stays of an erased v1/v2 entry (FIELDS without the personal ones), which its seal covers.
+SEALED_FIELDS = tuple(i for i, name in enumerate(FIELDS) if name not in PERSONAL_FIELDS)
+
+
+def content_columns() -> tuple[sa.ColumnElement[Any], ...]:
+    """An entry's canonical fields (:data:`FIELDS`) as columns of :data:`WITH_SUBJECTS`."""
+    return (
+        ledger.c.seq,
+        ledger.c.batch_id,
+        ledger.c.recorded_us,
+        ledger.c.entry,
+        ledger.c.furnisher,
+        ledger.c.record_id,
+        subjects.c.identifier,
+        subjects.c.name,
+        subjects.c.region,
+        ledger.c.code,
+        ledger.c.occurred_on,
+        ledger.c.amount,
+        ledger.c.event,
+        ledger.c.event_date,
+        ledger.c.record_seq,
+    )
+
+
+WITH_SUBJECTS = ledger.outerjoin(subjects, subjects.c.id == ledger.c.subject_id)
+
+
+def seals_digest(seals: Sequence[str]) -> str:
+    """What an ``erased`` event on a record with v1/v2 entries carries: SHA-256 over their
+    seals, in seq order."""
+    return hashlib.sha256(("seals," + ",".join(seals)).encode()).hexdigest()
 
 
 def head(connection: sa.Connection) -> tuple[int, str, int]:
@@ -309,8 +353,21 @@ class _Erasures:
     def __init__(self) -> None:
         self.blanked: dict[int, int] = {}  # record seq -> its first blanked entry
         self.events: dict[int, int] = {}  # record seq -> its erased event
+        self.carried: dict[int, str | None] = {}  # record seq -> its erased event's sealing
+        self.sealed_record: dict[int, int] = {}  # a sealed (v1/v2) entry -> its record
+        self.seals: dict[int, list[str]] = defaultdict(list)  # record seq -> its entries' seals
+
+    def seal(self, seq: int, seal: str) -> None:
+        self.seals[self.sealed_record.pop(seq)].append(seal)
 
     def unmatched(self) -> tuple[int, str] | None:
+        for record, seals in sorted(self.seals.items()):
+            if record in self.events and self.carried.get(record) != seals_digest(seals):
+                return self.blanked[record], (
+                    f"entry {self.blanked[record]} (erased before migration 0013) does not "
+                    f"match the seal that the erased event {self.events[record]} recorded: "
+                    "what is left of it, or the entry before it, was changed"
+                )
         for record, seq in sorted(self.blanked.items()):
             if record not in self.events:
                 return seq, (
@@ -335,7 +392,19 @@ def _chained(
     for row in rows:
         seq = int(row[0])
         if seq < v3_from:
-            yield (*row[:15], row[-1])  # the v1/v2 fields (FIELDS) and the hash
+            record = seq if row[3] == "record" else int(row[14])
+            if row[5] == erased_record_id(record) and row[15] == ERASED_SUBJECT:
+                # erased under a seal: what stays and the hash (registry.chain.Sealed)
+                if row[11] is not None:
+                    problems[seq] = (
+                        f"entry {seq} is blanked as erased but still has an amount: its "
+                        "content was changed"
+                    )
+                erasure.blanked.setdefault(record, seq)
+                erasure.sealed_record[seq] = record
+                yield Sealed((*(row[i] for i in SEALED_FIELDS), row[-1]))
+            else:
+                yield (*row[:15], row[-1])  # the v1/v2 fields (FIELDS) and the hash
             continue
         (
             _,
@@ -362,6 +431,7 @@ def _chained(
         record = seq if entry == "record" else record_seq
         if event == "erased":
             erasure.events.setdefault(int(record_seq), seq)
+            erasure.carried.setdefault(int(record_seq), None if salt else personal)
         if salt is None:
             if (
                 record_id != erased_record_id(int(record))
@@ -413,21 +483,7 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
     without an ``erased`` event on its record). Then the anchored head, and the last entry of
     every batch against the hash its batch row recorded."""
     columns = (
-        ledger.c.seq,
-        ledger.c.batch_id,
-        ledger.c.recorded_us,
-        ledger.c.entry,
-        ledger.c.furnisher,
-        ledger.c.record_id,
-        subjects.c.identifier,
-        subjects.c.name,
-        subjects.c.region,
-        ledger.c.code,
-        ledger.c.occurred_on,
-        ledger.c.amount,
-        ledger.c.event,
-        ledger.c.event_date,
-        ledger.c.record_seq,
+        *content_columns(),
         ledger.c.subject_id,
         ledger.c.salt,
         ledger.c.personal,
@@ -437,7 +493,7 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
         heads = anchored_head(connection, "ledger")
         result = connection.execute(
             sa.select(*columns, ledger.c.hash)
-            .select_from(ledger.outerjoin(subjects, subjects.c.id == ledger.c.subject_id))
+            .select_from(WITH_SUBJECTS)
             .order_by(ledger.c.seq)
             .execution_options(yield_per=50_000)
         )
@@ -452,6 +508,7 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
                 v1_fields=V1_FIELDS,
                 progress=progress,
                 check=lambda row: problems.pop(int(row[0]), None),
+                sealed=erasure.seal,
             )
         if walked.problem is None and (found := erasure.unmatched()) is not None:
             seq, problem = found

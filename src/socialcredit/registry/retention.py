@@ -23,8 +23,10 @@ and a notice to the subject that a record was erased, on which day and under whi
 who read whose data) and, on the blanked entries, the furnisher, code and dates, which no
 longer name anyone.
 
-Entries written before migration 0013 (the v2 encoding) chain their content itself: they
-cannot be blanked without breaking the chain, and are counted as ``kept_v2``.
+Entries written before migration 0013 (v1/v2) chain their content itself. Each is checked
+against its hash first (one that does not match is held, for ``verify`` to name), then
+blanked the same way under a seal (registry.chain) that the ``erased`` event records, so what
+is left of it, its hash and its link to the entry before are still covered by the chain.
 """
 
 from __future__ import annotations
@@ -42,16 +44,21 @@ import sqlalchemy as sa
 from socialcredit.policy.deadlines import DEADLINES
 from socialcredit.policy.model import Catalogue, Duration, Scheme
 from socialcredit.registry.calendar import WorkCalendar, load_calendar
-from socialcredit.registry.chain import anchored_head
+from socialcredit.registry.chain import GENESIS, anchored_head, entry_hash, seal
 from socialcredit.registry.ledger import (
     ERASED_SUBJECT,
     EVENT_ROW,
+    SEALED_FIELDS,
+    V1_FIELDS,
+    WITH_SUBJECTS,
     BatchMeta,
     BatchWriter,
+    content_columns,
     erased_record_id,
     event_constants,
     key_digest,
     rest_text,
+    seals_digest,
 )
 from socialcredit.registry.notices import insert_rows as insert_notices
 from socialcredit.registry.policies import catalogue_at, schemes_in_force
@@ -141,7 +148,6 @@ class Plan:
     day: dt.date
     due: list[Due] = field(default_factory=list)
     held: list[tuple[int, str]] = field(default_factory=list)  # (record seq, why)
-    kept_v2: int = 0  # due, but written before migration 0013
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,6 @@ class ErasureRun:
     day: dt.date
     erased: int
     held: list[tuple[int, str]]
-    kept_v2: int
     subjects: int  # subjects with a record erased
     subjects_cleared: int  # of them, those with no entry left (name and region erased)
 
@@ -189,15 +194,14 @@ def erasure_day(
 
 
 def plan(store: Store, settings: Settings, *, day: dt.date | None = None) -> Plan:
-    """The records whose retention has ended by ``day`` (default today), those held by an
-    open case, and those kept because their entries are v2."""
+    """The records whose retention has ended by ``day`` (default today), and those of them
+    held by an open case."""
     day = day or settings.today()
     found = Plan(day)
     calendar = load_calendar(settings.holidays_file)
     with store.reading() as connection:
         catalogue = catalogue_at(connection)
         schemes = [a.scheme for a in schemes_in_force(connection, as_of=day, known_us=now_us())]
-        v3_from = anchored_head(connection, "ledger").v3_from
         cut = day - dt.timedelta(days=_shortest_days(catalogue))
         retracted = sa.select(ledger.c.record_seq).where(
             ledger.c.entry == "event", ledger.c.event == "retracted"
@@ -237,8 +241,6 @@ def plan(store: Store, settings: Settings, *, day: dt.date | None = None) -> Pla
                 seq = int(record.row)
                 if seq in open_cases:
                     found.held.append((seq, open_cases[seq]))
-                elif seq < v3_from:
-                    found.kept_v2 += 1
                 else:
                     found.due.append(
                         Due(
@@ -286,10 +288,11 @@ def run(
         by_furnisher[due.furnisher].append(due)
     done, cleared = 0, 0
     touched: set[int] = set()
+    held = list(found.held)
     for furnisher, items in sorted(by_furnisher.items()):
         for start in range(0, len(items), CHUNK):
             chunk = items[start : start + CHUNK]
-            erased, gone = _erase(store, settings, found.day, furnisher, chunk)
+            erased, gone = _erase(store, settings, found.day, furnisher, chunk, held)
             done, cleared = done + len(erased), cleared + gone
             touched.update(d.subject_key for d in erased)
             if progress is not None:
@@ -298,14 +301,61 @@ def run(
         # The pages as they were before erasure leave the write-ahead log too.
         with store.engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    return ErasureRun(found.day, done, found.held, found.kept_v2, len(touched), cleared)
+    return ErasureRun(found.day, done, held, len(touched), cleared)
+
+
+def _seals(
+    connection: sa.Connection, records: list[int], held: list[tuple[int, str]]
+) -> dict[int, str]:
+    """For these records' entries from before migration 0013 (v1/v2): each entry checked
+    against its hash, then the records' seals digest (registry.ledger.seals_digest). A record
+    with an entry that does not match is left out and put in ``held``."""
+    heads = anchored_head(connection, "ledger")
+    old = [r for r in records if r < heads.v3_from]
+    if not old:
+        return {}
+    rows = connection.execute(
+        sa.select(*content_columns(), ledger.c.hash)
+        .select_from(WITH_SUBJECTS)
+        .where(
+            ledger.c.seq < heads.v3_from,
+            sa.or_(ledger.c.seq.in_(old), ledger.c.record_seq.in_(old)),
+        )
+        .order_by(ledger.c.seq)
+    ).all()
+    before = dict(
+        connection.execute(
+            sa.select(ledger.c.seq, ledger.c.hash).where(
+                ledger.c.seq.in_([int(r.seq) - 1 for r in rows])
+            )
+        ).all()
+    )
+    seals: dict[int, list[str]] = defaultdict(list)
+    broken: dict[int, int] = {}
+    for row in rows:
+        seq = int(row.seq)
+        record = seq if row.entry == "record" else int(row.record_seq)
+        previous = GENESIS if seq == 1 else str(before[seq - 1])
+        fields = tuple(row)[:-1]
+        if entry_hash(previous, fields, v2_from=heads.v2_from, v1_fields=V1_FIELDS) != row.hash:
+            broken.setdefault(record, seq)
+        seals[record].append(seal(previous, [fields[i] for i in SEALED_FIELDS], str(row.hash)))
+    for record, seq in sorted(broken.items()):
+        held.append((record, f"its entry {seq} does not match its hash (run verify)"))
+    return {r: seals_digest(s) for r, s in seals.items() if r not in broken}
 
 
 def _erase(
-    store: Store, settings: Settings, day: dt.date, furnisher: str, chunk: list[Due]
+    store: Store,
+    settings: Settings,
+    day: dt.date,
+    furnisher: str,
+    chunk: list[Due],
+    held: list[tuple[int, str]],
 ) -> tuple[list[Due], int]:
     """One transaction: erase these records of one furnisher. Returns those it erased (not
-    those another run erased first) and how many of their subjects have no entry left."""
+    those another run erased first, nor those whose old entries do not match their hash: they
+    go into ``held``) and how many of their subjects have no entry left."""
     seqs = [d.record_seq for d in chunk]
     erased_text = (
         f"[erased on {day.isoformat()}: this notice named a record whose retention period ended]"
@@ -320,6 +370,9 @@ def _erase(
             )
         )
         chunk = [d for d in chunk if d.record_seq in present]
+        sealing = _seals(connection, [d.record_seq for d in chunk], held)
+        v3_from = anchored_head(connection, "ledger").v3_from
+        chunk = [d for d in chunk if d.record_seq >= v3_from or d.record_seq in sealing]
         if not chunk:
             return [], 0
         seqs = [d.record_seq for d in chunk]
@@ -342,6 +395,7 @@ def _erase(
         for due in chunk:
             placeholder = erased_record_id(due.record_seq)
             salt, personal, rest = rest_text(
+                sealing.get(due.record_seq),
                 entry="event",
                 furnisher=furnisher,
                 record_id=placeholder,
