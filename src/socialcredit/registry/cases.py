@@ -13,7 +13,9 @@ date undecided is told to its subject exactly once (``lapse_told_us``) and count
 objection's own consequence — from the day after its due date the record has no effect in any
 scheme — is the ``objection_lapsed`` event written with the objection (registry.due_process).
 The decisions themselves are made by registry.due_process (objections, repairs) and
-registry.review (reviews), which read their ledger effects from this table.
+registry.review (reviews), which read their ledger effects from this table; every kind's
+queue is :func:`queue_of` (open cases, overdue first, the read audited before it is returned),
+used by the CLI, the API and the portal alike.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 
+from socialcredit.registry.audit import Reader, record_reads
 from socialcredit.registry.notices import insert_rows as insert_notices
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
@@ -150,6 +153,53 @@ KINDS: dict[str, CaseKind] = {
         open_while_null="completed_us",
     ),
 }
+
+
+class Listed(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def due(self) -> dt.date: ...
+    @property
+    def overdue(self) -> bool: ...
+
+
+Item = TypeVar("Item", bound=Listed)
+
+
+def queue_of(
+    store: Store,
+    settings: Settings,
+    kind: str,
+    query: Any,
+    convert: Callable[[Any, dt.date], Item],
+    *,
+    reader: Reader | None,
+    purpose: str,
+    open_only: bool = True,
+    overdue_only: bool = False,
+) -> list[Item]:
+    """A queue of cases of ``kind``: the rows of ``query`` (which selects the case table with
+    ``subjects.identifier``), open ones only by default, each made an item by ``convert``;
+    overdue first, then by due date. The items name their subjects, so the read is audited
+    for ``purpose``, one entry per subject, before they are returned (``reader=None`` only
+    where they are counted and never shown, as on the dashboard)."""
+    table = KINDS[kind].table
+    if open_only:
+        query = query.where(table.c[KINDS[kind].open_while_null].is_(None))
+    with store.reading() as connection:
+        rows = connection.execute(query).all()
+    today = settings.today()
+    kept = [
+        (row, item)
+        for row in rows
+        for item in [convert(row, today)]
+        if item.overdue or not overdue_only
+    ]
+    if reader is not None:
+        read = [(int(row.subject_id), str(row.identifier)) for row, _ in kept]
+        record_reads(store, reader, read, purpose)
+    return sorted((item for _, item in kept), key=lambda c: (not c.overdue, c.due, c.id))
 
 
 def events_of(kind: str, outcome: str, day: dt.date) -> list[tuple[str, dt.date | None]]:

@@ -21,8 +21,9 @@ import sqlalchemy as sa
 
 from socialcredit.errors import Conflict, Forbidden, NotFound, UsageError
 from socialcredit.policy.deadlines import DEADLINES
-from socialcredit.registry.audit import Reader, record_reads
+from socialcredit.registry.audit import Reader
 from socialcredit.registry.calendar import load_calendar
+from socialcredit.registry.cases import queue_of
 from socialcredit.registry.due_process import RecordRef, record_of
 from socialcredit.registry.notices import insert_rows as insert_notices
 from socialcredit.settings import Settings
@@ -116,17 +117,16 @@ def list_corrections(
     query = _query()
     if furnisher is not None:
         query = query.where(corrections.c.furnisher == furnisher)
-    if open_only:
-        query = query.where(corrections.c.replacement_seq.is_(None))
-    today = settings.today()
-    with store.reading() as connection:
-        rows = connection.execute(query).all()
-    if reader is not None:
-        record_reads(
-            store, reader, [(int(r.subject_id), str(r.identifier)) for r in rows], "corrections"
-        )
-    found = [_correction(row, today) for row in rows]
-    return sorted(found, key=lambda c: (not c.overdue, c.due, c.id))
+    return queue_of(
+        store,
+        settings,
+        "correction",
+        query,
+        _correction,
+        reader=reader,
+        purpose="corrections",
+        open_only=open_only,
+    )
 
 
 def complete_correction(

@@ -40,9 +40,9 @@ from socialcredit import faults
 from socialcredit.errors import Conflict, NotFound, UsageError
 from socialcredit.policy.deadlines import DEADLINES
 from socialcredit.policy.repair import rules_on
-from socialcredit.registry.audit import Reader, record_reads
+from socialcredit.registry.audit import Reader
 from socialcredit.registry.calendar import load_calendar
-from socialcredit.registry.cases import KINDS, events_of
+from socialcredit.registry.cases import KINDS, events_of, queue_of
 from socialcredit.registry.ledger import (
     EVENT_ROW,
     BatchMeta,
@@ -634,24 +634,19 @@ def queue(
     reader: Reader | None,
     overdue_only: bool = False,
 ) -> list[Case]:
-    """Open objections or repair applications, overdue first, then by deadline. Each case
-    names its subject and carries the subject's own text, so the read is audited, one entry
-    per subject, before the cases are returned; ``reader=None`` only where the cases are
-    counted and never shown (the operator dashboard's totals)."""
+    """Open objections or repair applications, overdue first, then by deadline (audited:
+    registry.cases.queue_of)."""
     table = objections if kind == "objection" else repairs
-    with store.reading() as connection:
-        rows = connection.execute(_case_query(table).where(table.c.outcome.is_(None))).all()
-    today = settings.today()
-    kept = [
-        (row, case)
-        for row in rows
-        for case in [_to_case(kind, row, today)]
-        if case.overdue or not overdue_only
-    ]
-    if reader is not None:
-        subjects_read = [(int(row.subject_id), case.subject) for row, case in kept]
-        record_reads(store, reader, subjects_read, f"{kind} queue")
-    return sorted((case for _, case in kept), key=lambda c: (not c.overdue, c.due, c.id))
+    return queue_of(
+        store,
+        settings,
+        kind,
+        _case_query(table),
+        lambda row, today: _to_case(kind, row, today),
+        reader=reader,
+        purpose=f"{kind} queue",
+        overdue_only=overdue_only,
+    )
 
 
 # -- deadlines that pass ------------------------------------------------------------------------

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 
 from socialcredit.errors import Conflict, NotFound, UsageError
 from socialcredit.policy.deadlines import DEADLINES
-from socialcredit.registry.audit import Reader, record_reads
+from socialcredit.registry.audit import Reader
 from socialcredit.registry.calendar import load_calendar
-from socialcredit.registry.cases import events_of
+from socialcredit.registry.cases import events_of, queue_of
 from socialcredit.registry.corrections import open_correction
 from socialcredit.registry.due_process import record_events, record_of, registry_event
 from socialcredit.registry.notices import insert_rows as insert_notices
@@ -74,22 +74,18 @@ def request_review(
 def list_reviews(
     store: Store, settings: Settings, *, reader: Reader | None, overdue_only: bool = False
 ) -> list[Review]:
-    """Open requests, overdue first, then by deadline; with ``overdue_only`` just the late ones.
-    Audited as :func:`socialcredit.registry.due_process.queue` is (``reader=None``: counted
-    only, never shown)."""
-    today = settings.today()
-    with store.reading() as connection:
-        rows = connection.execute(_query().where(reviews.c.outcome.is_(None))).all()
-    kept = [
-        (row, found)
-        for row in rows
-        for found in [_review(row, today)]
-        if found.overdue or not overdue_only
-    ]
-    if reader is not None:
-        subjects_read = [(int(row.subject_id), found.subject) for row, found in kept]
-        record_reads(store, reader, subjects_read, "review queue")
-    return sorted((found for _, found in kept), key=lambda r: (not r.overdue, r.due, r.id))
+    """Open requests, overdue first, then by deadline; with ``overdue_only`` just the late ones
+    (audited: registry.cases.queue_of)."""
+    return queue_of(
+        store,
+        settings,
+        "review",
+        _query(),
+        _review,
+        reader=reader,
+        purpose="review queue",
+        overdue_only=overdue_only,
+    )
 
 
 def decide_review(
