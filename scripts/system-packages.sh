@@ -4,6 +4,9 @@
 #   libharfbuzz-subset0  HarfBuzz's font subsetter: WeasyPrint embeds only the glyphs used;
 #                        without it WeasyPrint falls back to fontTools, 15 times slower on a
 #                        CJK font, and warns that future versions require it.
+# For FollowTheMoney (the public lists' FtM export): its dependency PyICU is built from source
+# against ICU, so ICU's headers, pkg-config and a C++ compiler:
+#   libicu-dev pkg-config g++
 # With the argument `test`, also what the browser tests drive: Debian's Chromium and its driver
 # (Playwright launches /usr/bin/chromium; its own browser downloads are not used). With `bench`,
 # also the HTTP load generator wrk.
@@ -23,6 +26,8 @@ esac
 # (grep reads all its input: with -q, the writer could die of SIGPIPE and fail the pipeline)
 fc-list 2>/dev/null | grep "Noto Sans CJK SC" >/dev/null || missing+=(fonts-noto-cjk)
 ldconfig -p 2>/dev/null | grep "libharfbuzz-subset.so.0" >/dev/null || missing+=(libharfbuzz-subset0)
+pkg-config --exists icu-uc 2>/dev/null || missing+=(libicu-dev pkg-config)
+command -v g++ >/dev/null || missing+=(g++)
 # The Spark engine (the extra socialcredit[spark]) runs on a Java 17+ runtime.
 java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)
 [ "${java_major:-0}" -ge 17 ] || missing+=(openjdk-17-jre-headless)

@@ -33,6 +33,7 @@ from socialcredit.registry.due_process import (
     queue,
 )
 from socialcredit.registry.export import export_ledger
+from socialcredit.registry.ftm import export_ftm
 from socialcredit.registry.impact import Impact, impact_of
 from socialcredit.registry.ingest import IngestReport, ingest_events, ingest_records
 from socialcredit.registry.notices import notices_of
@@ -543,6 +544,43 @@ def register_commands(app: typer.Typer, policy_app: typer.Typer) -> None:
             f"{done.records} records and {done.events} events in {done.partitions} "
             f"region-month partitions written to {done.folder} (ledger head {done.head_seq}, "
             f"{done.head_hash[:16]}…)"
+        )
+
+    @export_app.command("ftm")
+    def export_ftm_command(
+        out_file: Annotated[
+            Path, typer.Option("--out", help="The file to write (FtM entities, JSON lines).")
+        ],
+        scheme: Annotated[
+            str | None, typer.Option("--scheme", help="Only this scheme's public lists.")
+        ] = None,
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Write the public black lists of the schemes in force today as FollowTheMoney
+        entities, one JSON object per line, for screening tools (yente, nomenklatura, Aleph):
+        each listed organisation as a Company or Organization (its Unified Social Credit Code
+        in registrationNumber, and in uscCode where FtM's check accepts it), each listed
+        person only as the list shows them (masked name, no identifier), and a Sanction per
+        listing (program, provisions = the measures, start and end dates, and for an
+        organisation the published records behind it). Only what is public: no audit entry.
+        Ids are stable across exports."""
+        store, settings = open_store(db)
+        with stage("exporting public lists") as step:
+            done = export_ftm(store, settings, out_file, scheme_id=scheme, progress=step)
+        if as_json:
+            print_json({**asdict(done), "path": str(done.path)})
+            return
+        dropped = (
+            f"; {done.usc_dropped} codes FtM's check refused are in registrationNumber only"
+            if done.usc_dropped
+            else ""
+        )
+        out.print(
+            f"{done.lists} public lists on {done.on}: {done.organisations} organisations, "
+            f"{done.persons} persons and {done.sanctions} sanctions written to {done.path}"
+            f"{dropped}",
+            markup=False,
         )
 
     @app.command("refresh")

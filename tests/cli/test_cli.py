@@ -182,6 +182,7 @@ def test_readme_commands_exist() -> None:
         "notices list",
         "report",
         "export ledger",
+        "export ftm",
         "notices send",
         "review request",
         "objection file",

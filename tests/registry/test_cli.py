@@ -186,6 +186,14 @@ def test_a_registry_from_init_to_standing(store_url: str, tmp_path: Path) -> Non
     assert counted.returncode == 0 and json.loads(counted.stdout)["due"] == 0, counted.stderr
     erased = sc("erasure", "run", db=store_url)
     assert erased.returncode == 0 and "0 records erased" in erased.stdout, erased.stderr
+    # The public lists as FtM entities: one line per entity, as many as the command says.
+    ftm = tmp_path / "lists.ftm.json"
+    exported = sc("export", "ftm", "--out", str(ftm), "--json", db=store_url)
+    assert exported.returncode == 0, exported.stderr
+    done = json.loads(exported.stdout)
+    lines = ftm.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == done["organisations"] + done["persons"] + done["sanctions"]
+    assert done["lists"] >= 1
 
 
 def test_every_registry_command_explains_itself() -> None:
@@ -201,6 +209,7 @@ def test_every_registry_command_explains_itself() -> None:
         ("standing",),
         ("refresh",),
         ("erasure", "run"),
+        ("export", "ftm"),
         ("verify",),
         ("demo-data",),
         ("audit",),

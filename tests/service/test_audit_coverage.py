@@ -169,7 +169,7 @@ NOT_PERSONAL_COMMANDS = {
     "refresh", "public subject", "public list", "notices send", "review request",
     "review decide", "objection file", "objection decide", "repair apply", "repair decide",
     "verify", "demo-data", "key create", "key link", "key list", "key revoke", "serve",
-    "repair rules", "repair complete", "correction done", "erasure run",
+    "repair rules", "repair complete", "correction done", "erasure run", "export ftm",
 }  # fmt: skip
 PERSONAL_COMMANDS = {
     "standing", "report", "notices list", "audit", "review list", "objection list",

@@ -565,11 +565,26 @@ def public_list(
     page: int = 1,
     per_page: int = 100,
 ) -> PublicPage:
+    """One page of the members of a public list today (:func:`public_list_keyed`)."""
+    return public_list_keyed(store, settings, scheme_id, list_id, page=page, per_page=per_page)[0]
+
+
+def public_list_keyed(
+    store: Store,
+    settings: Settings,
+    scheme_id: str,
+    list_id: str,
+    *,
+    page: int = 1,
+    per_page: int = 100,
+) -> tuple[PublicPage, list[int]]:
     """One page of the members of a public list today, persons masked. Read-only: one query
     over the stored current standings (``standing_lists``, in identifier order) — except for
     the subjects whose stored standing is stale or pending (freshness), which are evaluated
     online in the same read and merged in; when there are more of those than
-    ``online_update_limit`` (a large batch is being caught up), :class:`Updating`."""
+    ``online_update_limit`` (a large batch is being caught up), :class:`Updating`. With the
+    page, the members' subject keys in its order (the registry's own: never shown, for the
+    exports that need a stable name for a person that is not the identifier)."""
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise UsageError(f"page is 1 or more, per_page 1 to {MAX_PER_PAGE}")
     today, known = settings.today(), now_us()
@@ -624,13 +639,19 @@ def public_list(
         rows = connection.execute(ordered).all()
     if unsure:
         merged = sorted(
-            [(r.identifier, _member(*r[:5])) for r in rows if r.identifier not in skip] + extra,
+            [
+                (r.identifier, int(r.subject_id), _member(*r[:5]))
+                for r in rows
+                if r.identifier not in skip
+            ]
+            + extra,
             key=lambda item: item[0],
         )
-        members = [m for _, m in merged[offset : offset + per_page]]
+        chosen = [(key, m) for _, key, m in merged[offset : offset + per_page]]
     else:
-        members = [_member(*r[:5]) for r in rows]
-    return PublicPage(
+        chosen = [(int(r.subject_id), _member(*r[:5])) for r in rows]
+    members = [m for _, m in chosen]
+    found = PublicPage(
         scheme=scheme_id,
         list_id=list_id,
         title=lst.title,
@@ -642,6 +663,7 @@ def public_list(
         per_page=per_page,
         members=members,
     )
+    return found, [key for key, _ in chosen]
 
 
 def _stored_among(connection: sa.Connection, base: Any, keys: set[int]) -> set[str]:
@@ -666,8 +688,9 @@ def _evaluated_members(
     settings: Settings,
     today: dt.date,
     known: int,
-) -> list[tuple[str, PublicMember]]:
-    """The members among ``keys``, evaluated online (read-only), as (identifier, member)."""
+) -> list[tuple[str, int, PublicMember]]:
+    """The members among ``keys``, evaluated online (read-only), as (identifier, key,
+    member)."""
     found = []
     for key in sorted(keys):
         facts = load_subject(connection, key)
@@ -685,6 +708,7 @@ def _evaluated_members(
         found.append(
             (
                 facts.identifier,
+                key,
                 _member(facts.identifier, facts.kind, facts.name, dates["since"], dates["until"]),
             )
         )
