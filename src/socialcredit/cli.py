@@ -13,6 +13,7 @@ from rich.table import Table
 
 from socialcredit import identifiers
 from socialcredit.cli_common import Db, Json, err, out
+from socialcredit.cli_exchange import register_exchange_commands
 from socialcredit.cli_registry import (
     register_commands,
     registry_evaluate,
@@ -341,6 +342,7 @@ def _a_listed_person(store: Store) -> str | None:
 
 register_commands(app, policy_app)
 register_service_commands(app)
+register_exchange_commands(app)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +22,7 @@ from socialcredit.registry.access import (
     revoke,
     sign_in_url,
 )
+from socialcredit.registry.exchange import init_key
 from socialcredit.settings import Settings
 from socialcredit.store.db import us_to_iso
 
@@ -131,6 +133,18 @@ def register_service_commands(app: typer.Typer) -> None:
         store, _ = open_store(db)
         found = revoke(store, credential_id, by=getpass.getuser())
         out.print(f"credential {found.id} ({found.role}: {found.label}) revoked")
+
+    @key_app.command("exchange-init")
+    def key_exchange_init(
+        key_file: Annotated[
+            Path, typer.Option("--out", help="Where to write the private key (PEM, mode 0600).")
+        ],
+    ) -> None:
+        """Create the registry's Ed25519 exchange key, which signs its exchange files, and its
+        public key beside it (FILE.pub) to give to peers (`peer add --public-key`). Set
+        SOCIALCREDIT_EXCHANGE_KEY_FILE to FILE. Refuses to overwrite a key."""
+        public = init_key(key_file)
+        out.print(f"exchange key written to {key_file}; its public key to {public}", markup=False)
 
     @app.command("serve")
     def serve(

@@ -71,6 +71,17 @@ class Settings(BaseSettings):
             "evaluation is never delayed)."
         ),
     )
+    registry_id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$",
+        description="This registry's id in exchanges with peer registries (what they register "
+        "it as with `peer add`).",
+    )
+    exchange_key_file: Path | None = Field(
+        default=None,
+        description="The registry's Ed25519 private key (PEM) that signs exchange files "
+        "(`socialcredit key exchange-init`).",
+    )
     holidays_file: Path | None = Field(
         default=None,
         description="YAML calendar of public holidays and make-up working days for deadlines.",

@@ -229,6 +229,12 @@ def test_every_registry_command_explains_itself() -> None:
         ("repair", "rules"),
         ("report",),
         ("export", "ledger"),
+        ("peer", "add"),
+        ("peer", "list"),
+        ("agreement", "add"),
+        ("exchange", "export"),
+        ("exchange", "import"),
+        ("key", "exchange-init"),
     ]
     for command in commands:  # in-process: the Typer app the console script runs
         shown = CliRunner().invoke(app, [*command, "--help"])

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from socialcredit.cli import app as cli_app
 from socialcredit.errors import UsageError
+from socialcredit.registry.exchange import add_agreement, add_peer, init_key
 from socialcredit.service import api, portal
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
@@ -170,10 +171,11 @@ NOT_PERSONAL_COMMANDS = {
     "review decide", "objection file", "objection decide", "repair apply", "repair decide",
     "verify", "demo-data", "key create", "key link", "key list", "key revoke", "serve",
     "repair rules", "repair complete", "correction done", "erasure run", "export ftm",
+    "peer add", "peer list", "agreement add", "exchange import", "key exchange-init",
 }  # fmt: skip
 PERSONAL_COMMANDS = {
     "standing", "report", "notices list", "audit", "review list", "objection list",
-    "repair list", "export ledger", "correction list",
+    "repair list", "export ledger", "correction list", "exchange export",
 }  # fmt: skip
 
 
@@ -196,7 +198,12 @@ def test_every_command_is_classified() -> None:
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_each_personal_command_adds_one_entry_per_subject_read(
-    client: TestClient, keys: Keys, store: Store, settings: Settings, tmp_path: Path
+    client: TestClient,
+    keys: Keys,
+    store: Store,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client.post(
         "/v1/me/objections", json={"record": "court/j1", "reason": "paid"}, headers=auth(keys.alice)
@@ -212,6 +219,19 @@ def test_each_personal_command_adds_one_entry_per_subject_read(
 
     why = ("--purpose", "coverage test")
     report = str(tmp_path / "r.json")
+    # An exchange with a peer that receives persons' judgment defaults (Alice's j1).
+    init_key(tmp_path / "here.key")
+    init_key(tmp_path / "peer.key")
+    monkeypatch.setenv("SOCIALCREDIT_REGISTRY_ID", "here")
+    monkeypatch.setenv("SOCIALCREDIT_EXCHANGE_KEY_FILE", str(tmp_path / "here.key"))
+    public = (tmp_path / "peer.key.pub").read_text()
+    add_peer(store, "peer", name="a peer", public_key=public, url="", by="test")
+    add_agreement(
+        store,
+        "id: p\npeer: peer\nlegal_basis: law\npersons:\n  legal_basis: law\n"
+        "  send: [court.judgment_default]\n",
+        by="test",
+    )
     calls = {
         "standing": ((("standing", ALICE, *why)), 1),
         "report": (("report", ALICE, "--format", "json", "--out", report, *why), 1),
@@ -222,6 +242,10 @@ def test_each_personal_command_adds_one_entry_per_subject_read(
         "repair list": (("repair", "list"), 0),
         "correction list": (("correction", "list"), 0),
         "export ledger": (("export", "ledger", "--out", str(tmp_path / "x"), *why), 1),
+        "exchange export": (
+            ("exchange", "export", "--peer", "peer", "--out", str(tmp_path / "e.zip"), *why),
+            1,
+        ),
     }
     for name, (args, subjects) in calls.items():
         assert entries(*args) == subjects, name

@@ -36,8 +36,10 @@ from socialcredit.registry.chain import (
 from socialcredit.store.db import lock, now_us
 from socialcredit.store.schema import (
     admin_log,
+    agreements,
     credentials,
     furnishers,
+    peers,
     policy_versions,
     sessions,
 )
@@ -105,6 +107,18 @@ def policy_state(row: Any) -> tuple[str, dict[str, Any]]:
     }
 
 
+def peer_state(row: Any) -> tuple[str, dict[str, Any]]:
+    m = row._mapping
+    return f"peer:{m['id']}", {c.name: m[c.name] for c in peers.c if c.name != "id"}
+
+
+def agreement_state(row: Any) -> tuple[str, dict[str, Any]]:
+    m = row._mapping
+    return f"agreement:{m['id']}", {
+        c.name: m[c.name] for c in agreements.c if c.name not in ("id", "source")
+    } | {"source_sha256": _digest(str(m["source"]))}
+
+
 @dataclass(frozen=True)
 class _Kind:
     table: sa.Table
@@ -118,6 +132,8 @@ KINDS = {
     "session": _Kind(sessions, sessions.c.token_hash, session_state, "portal session"),
     "furnisher": _Kind(furnishers, furnishers.c.id, furnisher_state, "furnisher"),
     "policy": _Kind(policy_versions, policy_versions.c.id, policy_state, "policy version"),
+    "peer": _Kind(peers, peers.c.id, peer_state, "peer registry"),
+    "agreement": _Kind(agreements, agreements.c.id, agreement_state, "exchange agreement"),
 }
 
 

@@ -18,6 +18,10 @@ Encodings, by version:
 - **v3** (ledger entries since migration 0013): ``v3,`` then the v2 fields of the entry with
   its personal content replaced by one field, a salted digest of it (registry.ledger), so
   that the content can be erased and the chain still verifies.
+- **v4** (ledger entries imported from a peer registry, since migration 0014): ``v4,``, the v3
+  fields, then the entry's provenance — the registry that first recorded it, its seq and
+  recorded time there, the peer that delivered it. Whether an entry is v3 or v4 is read from
+  its provenance: removing it, or adding it to a local entry, changes the text.
 
 A v1 or v2 ledger entry chains its content itself. When it is erased, the registry first
 recomputes its hash from that content, then records its **seal** (:func:`seal`: SHA-256 over
@@ -67,6 +71,16 @@ def text_v2(values: Iterable[object]) -> str:
 
 def text_v3(values: Iterable[object]) -> str:
     return "v3," + "".join(field_v2(v) for v in values)
+
+
+def text_v4(values: Iterable[object]) -> str:
+    return "v4," + "".join(field_v2(v) for v in values)
+
+
+class Provenanced(tuple):  # type: ignore[type-arg]
+    """A v4 ledger row: a v3 entry's fields, then its provenance (an imported entry)."""
+
+    __slots__ = ()
 
 
 def field_v2_sql(expression: str) -> str:
@@ -120,7 +134,9 @@ def entry_hash(
 ) -> str:
     """An entry's hash from its canonical fields (seq first), in the version its seq has."""
     seq = int(fields[0])  # type: ignore[call-overload]
-    if v3_from is not None and seq >= v3_from:
+    if isinstance(fields, Provenanced):
+        text = previous + text_v4(fields)
+    elif v3_from is not None and seq >= v3_from:
         text = previous + text_v3(fields)
     elif seq >= v2_from:
         text = previous + text_v2(fields)
@@ -199,8 +215,9 @@ def walk(
                 sealed(seq, seal(previous, row[:-1], str(row[-1])))
             digest = str(row[-1])
         else:
+            fields = Provenanced(row[:-1]) if isinstance(row, Provenanced) else row[:-1]
             digest = entry_hash(
-                previous, row[:-1], v2_from=v2_from, v3_from=v3_from, v1_fields=v1_fields
+                previous, fields, v2_from=v2_from, v3_from=v3_from, v1_fields=v1_fields
             )
         if digest != row[-1]:
             return Verification(

@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from socialcredit.registry.bulk import literal
 from socialcredit.registry.chain import (
     GENESIS,
+    Provenanced,
     Sealed,
     Verification,
     anchor,
@@ -82,6 +83,8 @@ V1_FIELDS = tuple(
 PERSONAL_FIELDS = ("record_id", "subject", "subject_name", "subject_region", "amount")
 # v3 entries also cover the decision day a furnisher may give (issue #15 item 2).
 PLAIN_FIELDS = (*(name for name in REST_FIELDS if name not in PERSONAL_FIELDS), "decided_on")
+# An imported entry's provenance (registry.exchange), chained after its v3 fields (v4).
+PROVENANCE_FIELDS = ("origin_registry", "origin_seq", "origin_recorded_us", "via_peer")
 # An erased entry's subject key and record id (registry.retention).
 ERASED_SUBJECT = 0
 
@@ -160,10 +163,15 @@ def personal_digest(salt: str, values: Sequence[object]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def rest_text(sealing: str | None = None, **values: object) -> tuple[str | None, str, str]:
+def rest_text(
+    sealing: str | None = None,
+    provenance: Sequence[object] | None = None,
+    **values: object,
+) -> tuple[str | None, str, str]:
     """The same as :func:`rest_sql`, from Python values (a decision's event): (salt,
     personal, rest). ``sealing``: an ``erased`` event's :func:`seals_digest`, which is its
-    ``personal`` (and it has no salt)."""
+    ``personal`` (and it has no salt). ``provenance``: an imported entry's
+    :data:`PROVENANCE_FIELDS` values, which follow (the v4 encoding: append it as "v4")."""
     salt: str | None
     if sealing is None:
         salt = secrets.token_hex(32)
@@ -171,6 +179,8 @@ def rest_text(sealing: str | None = None, **values: object) -> tuple[str | None,
     else:
         salt, personal = None, sealing
     rest = "".join(field_v2(values.get(name)) for name in PLAIN_FIELDS) + field_v2(personal)
+    if provenance is not None:
+        rest += "".join(field_v2(v) for v in provenance)
     return salt, personal, rest
 
 
@@ -274,6 +284,7 @@ class BatchWriter:
         columns: Sequence[str],
         constants: dict[str, object],
         chunks: Iterable[list[tuple[Any, ...]]],
+        version: str = "v3",
     ) -> None:
         """Chain and insert entries: each row holds the values of ``columns`` (ledger columns
         other than seq, batch_id, recorded_us and hash) and ends with the entry's "rest"
@@ -291,7 +302,7 @@ class BatchWriter:
                 if not chunk:
                     continue
                 seq = self.last_seq + 1
-                rows = chain_rows(self.last_hash, seq, prefix, chunk, "v3")
+                rows = chain_rows(self.last_hash, seq, prefix, chunk, version)
                 # seq first, the varying columns, then the hash (replacing the rest)
                 rows = [(seq + i, *row) for i, row in enumerate(rows)]
                 self.last_seq += len(rows)
@@ -426,6 +437,7 @@ def _chained(
             salt,
             personal,
             decided,
+            *provenance,
             stored,
         ) = row
         record = seq if entry == "record" else record_seq
@@ -449,7 +461,10 @@ def _chained(
                 "subject, name, region or amount) was changed"
             )
         plain = (entry, furnisher, code, occurred, event, event_date, record_seq, decided)
-        yield (seq, batch, us, *plain, personal, stored)
+        if provenance[0] is not None:  # imported from a peer: v4
+            yield Provenanced((seq, batch, us, *plain, personal, *provenance, stored))
+        else:
+            yield (seq, batch, us, *plain, personal, stored)
 
 
 def _prefetched(chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[Any, ...]]]:
@@ -488,6 +503,7 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
         ledger.c.salt,
         ledger.c.personal,
         ledger.c.decided_on,
+        *(ledger.c[name] for name in PROVENANCE_FIELDS),
     )
     with store.reading() as connection:
         heads = anchored_head(connection, "ledger")

@@ -126,6 +126,13 @@ ledger = sa.Table(
     sa.Column("personal", sa.String(64)),
     # a record's decision day, when furnished (publication starts there; chained in v3)
     sa.Column("decided_on", sa.Date),
+    # an entry imported from a peer registry (migration 0014, registry.exchange): the registry
+    # that first recorded it, its seq and recorded time there, and the peer that delivered it
+    # (chained in v4)
+    sa.Column("origin_registry", sa.String(100)),
+    sa.Column("origin_seq", sa.BigInteger),
+    sa.Column("origin_recorded_us", sa.BigInteger),
+    sa.Column("via_peer", sa.String(100)),
     sa.Index(
         "uq_ledger_record_key",
         "furnisher",
@@ -234,6 +241,49 @@ erasures = sa.Table(
     sa.Column("basis", sa.Text, nullable=False),
     sa.Column("erased_us", sa.BigInteger, nullable=False),
     sa.Index("ix_erasures_key_digest", "key_digest"),
+)
+
+# Other registries this one exchanges records with (registry.exchange), their Ed25519 public
+# keys (PEM) and addresses; the agreements, versioned, that say which codes flow each way; and
+# every delta file made for or imported from a peer (its cursor range and digest).
+peers = sa.Table(
+    "peers",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("public_key", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("added_us", sa.BigInteger, nullable=False),
+)
+
+agreements = sa.Table(
+    "agreements",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("agreement_id", sa.String(100), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("peer", sa.String(100), sa.ForeignKey("peers.id"), nullable=False),
+    sa.Column("published_us", sa.BigInteger, nullable=False),
+    sa.Column("published_by", sa.String(200), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.UniqueConstraint("agreement_id", "version"),
+)
+
+exchanges = sa.Table(
+    "exchanges",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("peer", sa.String(100), sa.ForeignKey("peers.id"), nullable=False),
+    sa.Column("direction", sa.String(3), nullable=False),  # out | in
+    sa.Column("since", sa.BigInteger, nullable=False),
+    sa.Column("until", sa.BigInteger, nullable=False),
+    sa.Column("entries", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),  # SHA-256 of the signed manifest
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),
+    sa.Column("batch_id", sa.Integer),  # in: the batch that appended its entries
+    sa.Index("ix_exchanges_peer_direction", "peer", "direction"),
 )
 
 # Every security- or law-relevant write, append-only and hash-chained: credentials created,

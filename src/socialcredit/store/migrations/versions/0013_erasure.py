@@ -8,8 +8,8 @@ furnished again. A record's decision day, when the furnisher gives it (``decided
 publication window starts there; chained in v3). When the subject was told a review or a
 correction is late (registry.cases.tell_lapses, like objections and repairs since 0012).
 
-Entries written before this migration keep the v2 encoding, which covers the content itself:
-they cannot be erased without breaking the chain, and ``erasure run`` counts them as such.
+Entries written before this migration keep the v2 encoding, which covers the content itself;
+``erasure run`` erases them under a seal that their ``erased`` event records (registry.chain).
 
 Revision ID: 0013
 Revises: 0012
