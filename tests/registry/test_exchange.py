@@ -32,7 +32,7 @@ from socialcredit.registry.publication import public_view
 from socialcredit.registry.verify import verify_all
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
-from socialcredit.store.schema import ledger, subjects
+from socialcredit.store.schema import agreements, ledger, peers, subjects
 
 from .conftest import ACME, ALICE, open_store, write_csv
 
@@ -289,3 +289,19 @@ def test_the_commands_from_key_to_import(tmp_path: Path) -> None:
     bad = _rewrite(out, tmp_path / "bad.zip", manifest_sig=base64.b64encode(b"x" * 64))
     refused = sc("b", "exchange", "import", str(bad))
     assert "not signed by peer a's key" in str(refused.exception)
+
+
+def test_a_peer_key_or_an_agreement_changed_in_the_database_is_named_by_verify(
+    three: list[Registry],
+) -> None:
+    a, b, c = three
+    _pair(a, b, ["court.judgment_default"])
+    assert verify_all(b.store, b.settings).intact
+    with b.store.engine.begin() as connection:
+        connection.execute(
+            sa.update(peers).where(peers.c.id == "a").values(public_key=c.public)
+        )  # an insider who wants B to take C's files as A's
+        connection.execute(sa.update(agreements).values(source=agreements.c.source + "\n# widened"))
+    problems = verify_all(b.store, b.settings).admin
+    assert any(p.startswith("peer registry a differs") and "public_key" in p for p in problems)
+    assert any(p.startswith("exchange agreement") and "source_sha256" in p for p in problems)

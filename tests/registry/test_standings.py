@@ -329,3 +329,37 @@ def test_a_minor_is_outside_the_population_until_the_day_after_the_18th_birthday
         result = refresh(store, settings)
         assert result.due >= 1
         assert stored(store, key).lists == "[]"
+
+
+def test_an_empty_ledger_is_built_as_the_engine_would_build_it(
+    store: Store, settings: Settings
+) -> None:
+    """A fresh registry's builds skip the engine (nobody has a record, so nobody is
+    evaluated): for every scheme in force, the engine's own run over the same empty snapshot
+    gives no rows, in the columns and types the shortcut stores."""
+    from socialcredit.registry.policies import schemes_in_force
+    from socialcredit.registry.standings.batch import _EMPTY_HELD, _EMPTY_RESULT, _evaluate
+    from socialcredit.registry.standings.snapshot import ledger_snapshot
+
+    known = now_us()
+    taken = ledger_snapshot(store, known)
+    assert taken.head_seq == 0
+    with store.reading() as connection:
+        in_force = schemes_in_force(connection, as_of=settings.today(), known_us=known)
+    assert in_force
+    for applicable in in_force:
+        result, held, grades, lists, measures = _evaluate(
+            taken, applicable.scheme, settings.today(), known, [], "duckdb", None, True
+        )
+        assert held is not None
+        assert result.num_rows == held.num_rows == 0
+        assert result.schema.names == _EMPTY_RESULT.schema.names
+        assert held.schema.names == _EMPTY_HELD.schema.names
+        for name in ("sid", "score", "holds_until"):
+            assert result.schema.field(name).type == _EMPTY_RESULT.schema.field(name).type
+        assert (grades, lists, measures) == ({}, {}, {})
+        done = evaluate_registry(store, settings, applicable.scheme.id)  # the shortcut
+        assert (done.subjects, done.stored) == (0, True)
+    with store.reading() as connection:
+        built = connection.execute(sa.text("SELECT count(*) FROM current_builds")).scalar()
+    assert built == len(in_force)
