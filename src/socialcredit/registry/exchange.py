@@ -41,6 +41,7 @@ back. Standings update as for any batch.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -314,16 +315,7 @@ def add_agreement(store: Store, text: str, *, by: str, source: str = "<agreement
 
 
 def _as_version(parsed: Agreement, version: int) -> Agreement:
-    return Agreement(
-        parsed.id,
-        version,
-        parsed.peer,
-        parsed.legal_basis,
-        parsed.persons_basis,
-        parsed.send,
-        parsed.receive,
-        parsed.digest,
-    )
+    return dataclasses.replace(parsed, version=version)
 
 
 def agreement_with(connection: sa.Connection, peer_id: str) -> Agreement:
@@ -490,16 +482,17 @@ def export_delta(
             ).all()
     rows.sort(key=lambda r: int(r.seq))
     # Entries that came from the peer itself are not sent back to it.
-    lines = [
-        json.dumps(_entry_json(r, own, record_kinds), ensure_ascii=False, sort_keys=True)
+    chosen = [
+        (r, entry)
         for r in rows
+        for entry in [_entry_json(r, own, record_kinds)]
+        if entry["origin"]["registry"] != peer.id
     ]
-    lines = [line for line in lines if json.loads(line)["origin"]["registry"] != peer.id]
-    sent = {json.loads(line)["seq"] for line in lines}
+    lines = [json.dumps(entry, ensure_ascii=False, sort_keys=True) for _, entry in chosen]
     persons = [
         (int(r.subject_id), str(r.identifier))
-        for r in rows
-        if int(r.seq) in sent and record_kinds.get(_record_of(r)) == "person"
+        for r, _ in chosen
+        if record_kinds.get(_record_of(r)) == "person"
     ]
     record_reads(store, reader, persons, f"exchange to {peer.id}")
     payload = ("\n".join(lines) + "\n").encode() if lines else b""
@@ -538,7 +531,7 @@ def export_delta(
                 by=by,
             )
         )
-    kinds = [json.loads(line)["entry"] for line in lines]
+    kinds = [entry["entry"] for _, entry in chosen]
     return Exported(out, peer.id, since, until, kinds.count("record"), kinds.count("event"), digest)
 
 
