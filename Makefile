@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 BROWSER := $(VENV)/.browser
+# The screening clients the tests run unchanged, in their own environment (tests/clients).
+CLIENTS := .venv-clients/.installed
 
 .PHONY: demo serve test lint bench bench-registry bench-service bench-oracle clean
 
@@ -19,6 +21,12 @@ $(STAMP): pyproject.toml scripts/system-packages.sh
 $(BROWSER): $(STAMP) scripts/system-packages.sh
 	./scripts/system-packages.sh test
 	touch $(BROWSER)
+
+$(CLIENTS): tests/clients/requirements.txt
+	$(PYTHON) -m venv .venv-clients
+	.venv-clients/bin/python -m pip install --quiet --upgrade pip
+	.venv-clients/bin/python -m pip install --quiet -r tests/clients/requirements.txt
+	touch $(CLIENTS)
 
 # Builds the synthetic city into demo-out/, then serves the API and the portal; prints the
 # portal's address and a demo credential for every role. `PORT=8001 make demo` serves on 8001.
@@ -37,7 +45,7 @@ lint: $(STAMP)
 # (one Spark session, one demo city) stay shared within their file. TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 2
 
-test: lint $(BROWSER)
+test: lint $(BROWSER) $(CLIENTS)
 	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 bench: $(STAMP)
@@ -56,4 +64,4 @@ bench-oracle: $(STAMP)
 	$(BIN)/python bench/oracle.py
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-clients demo-out .pytest_cache .mypy_cache .ruff_cache .hypothesis

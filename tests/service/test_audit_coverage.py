@@ -19,12 +19,14 @@ from typer.testing import CliRunner
 from socialcredit.cli import app as cli_app
 from socialcredit.errors import UsageError
 from socialcredit.registry.exchange import add_agreement, add_peer, init_key
-from socialcredit.service import api, portal
+from socialcredit.registry.screening import agency_dataset
+from socialcredit.service import api, portal, screening
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
+from socialcredit.store.schema import subjects as subjects_table
 from tests.registry.conftest import count
 
-from .conftest import ALICE, BOB, Keys, auth
+from .conftest import AGENCY, ALICE, BOB, Keys, auth
 from .test_portal import sign_in, sign_in_with_link
 
 # (method, path) -> why it is not a read of a person's data
@@ -72,6 +74,13 @@ NOT_PERSONAL_ROUTES = {
     ("POST", "/me/objections"): "the subject's own act",
     ("POST", "/me/repairs"): "the subject's own act",
     ("POST", "/me/reviews"): "the subject's own act",
+    ("GET", "/catalog"): "dataset names and counts",
+    ("GET", "/algorithms"): "the algorithm's description",
+    ("GET", "/reconcile"): "organisations on public lists only",
+    ("POST", "/reconcile"): "as above",
+    ("GET", "/reconcile/suggest/entity"): "as above",
+    ("GET", "/reconcile/properties"): "property names",
+    ("GET", "/reconcile/preview"): "organisations on public lists only",
 }
 PERSONAL_ROUTES = {
     ("GET", "/v1/checks/{subject_id}"),
@@ -91,13 +100,16 @@ PERSONAL_ROUTES = {
     ("GET", "/operator/queues"),
     ("GET", "/operator/{kind}/{case_id}"),
     ("GET", "/operator/subjects/{subject_id}"),
+    ("POST", "/match/{dataset}"),
+    ("GET", "/search/{dataset}"),
+    ("GET", "/entities/{entity_id}"),
 }
 
 
 def test_every_route_is_classified() -> None:
     found = {
         (method, route.path)
-        for router in (api.router, portal.router)
+        for router in (api.router, portal.router, screening.router)
         for route in router.routes
         for method in getattr(route, "methods", ())
         if method != "HEAD"
@@ -124,6 +136,15 @@ def test_each_personal_route_adds_one_entry_per_subject_read(
 
     agency, alice, op = auth(keys.agency), auth(keys.alice), auth(keys.operator)
     batch = {"subjects": [ALICE, BOB, ALICE, "110101199003074514"]}  # the last: not held
+    screen = {
+        "queries": {
+            k: {"schema": "Person", "properties": {"idNumber": [k]}} for k in batch["subjects"]
+        }
+    }  # a check of the same subjects (test_screening: a masked person searched)
+    with store.reading() as connection:
+        alice_key = connection.scalar(
+            sa.select(subjects_table.c.id).where(subjects_table.c.identifier == ALICE)
+        )
     get = client.get
     expected = {  # ALICE twice in the batch: one entry; the one not held: none
         ("GET", "/v1/checks/{subject_id}"): (lambda: get(f"/v1/checks/{ALICE}", headers=agency), 1),
@@ -140,6 +161,10 @@ def test_each_personal_route_adds_one_entry_per_subject_read(
         ("GET", "/v1/queues/repairs"): (lambda: get("/v1/queues/repairs", headers=op), 0),
         ("GET", "/v1/queues/reviews"): (lambda: get("/v1/queues/reviews", headers=op), 1),
         ("GET", "/v1/corrections"): (lambda: get("/v1/corrections", headers=op), 0),
+        ("POST", "/match/{dataset}"): (lambda: client.post(
+            f"/match/{agency_dataset(AGENCY)}", json=screen, headers=agency), 2),
+        ("GET", "/entities/{entity_id}"): (lambda: get(f"/entities/sc-person-{alice_key}"), 1),
+        ("GET", "/search/{dataset}"): (lambda: get("/search/public?q=sc"), 0),  # no names here
     }  # fmt: skip
     for route, (call, subjects) in expected.items():
         assert entries(call) == subjects, route

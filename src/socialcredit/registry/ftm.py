@@ -157,7 +157,7 @@ def _sanction(
     return sanction
 
 
-def _state(store: Store) -> tuple[Any, ...]:
+def registry_state(store: Store) -> tuple[Any, ...]:
     with store.reading() as connection:
         return tuple(
             connection.exec_driver_sql(
@@ -167,7 +167,9 @@ def _state(store: Store) -> tuple[Any, ...]:
         )
 
 
-def _lists(store: Store, settings: Settings, scheme_id: str | None) -> list[tuple[Scheme, Any]]:
+def black_lists(
+    store: Store, settings: Settings, scheme_id: str | None
+) -> list[tuple[Scheme, Any]]:
     with store.reading() as connection:
         in_force = schemes_in_force(connection, as_of=settings.today(), known_us=now_us())
     chosen = [a.scheme for a in in_force if scheme_id is None or a.scheme.id == scheme_id]
@@ -190,6 +192,61 @@ def _members(
         page += 1
 
 
+@dataclass(frozen=True)
+class Emitted:
+    """One entity of the public lists, in the order the export writes them: a subject the
+    first time it appears, then each of its listings' ``Sanction``."""
+
+    entity: EntityProxy
+    kind: str  # "organisation", "person" or "sanction"
+    subject_key: int  # the listed subject's number in the store (a person's audit key)
+    identifier: str | None = None  # an organisation's code (persons: never)
+    agencies: frozenset[str] = frozenset()  # a sanction's: the agencies of its measures
+    usc_dropped: bool = False  # an organisation whose code FtM's check refused
+
+
+def public_entities(
+    store: Store,
+    settings: Settings,
+    lists: list[tuple[Scheme, Any]],
+    progress: Callable[[str], None] | None = None,
+) -> Iterator[Emitted]:
+    """The public black lists as FtM entities (see the module's doc): what ``export ftm``
+    writes and what the screening API (registry.screening) matches against."""
+    base = settings.public_url.rstrip("/")
+    with store.reading() as connection:
+        names = dict(connection.execute(sa.select(furnishers.c.id, furnishers.c.name)).all())
+    written: set[str] = set()
+    views: dict[str, Any] = {}
+    for scheme, lst in lists:
+        if progress is not None:
+            progress(f"{scheme.id}/{lst.id}")
+        list_url = f"{base}/public/lists/{scheme.id}/{lst.id}"
+        agencies = frozenset(m.agency for m in scheme.measures if lst.id in m.lists)
+        for key, member in _members(store, settings, scheme, lst):
+            records: list[PublicRecord] = []
+            if member.kind == "person":
+                entity = _person(key, member.name)
+                emitted = Emitted(entity, "person", key)
+            else:
+                if member.identifier not in views:
+                    views[member.identifier] = public_view(store, settings, member.identifier)
+                view = views[member.identifier]
+                url = f"{base}/public/subjects/{member.identifier}"
+                entity, kept = _organisation(member.identifier, member.name, url)
+                emitted = Emitted(
+                    entity, "organisation", key, member.identifier, usc_dropped=not kept
+                )
+                codes = set(lst.codes) if isinstance(lst, CodeList) else set()
+                records = [r for r in view.records if r.code in codes]
+            if entity.id not in written:
+                written.add(str(entity.id))
+                yield emitted
+            listing = (member.since, member.until, list_url)
+            sanction = _sanction(entity, scheme, lst, listing, records, names)
+            yield Emitted(sanction, "sanction", key, emitted.identifier, agencies)
+
+
 def _write(
     store: Store,
     settings: Settings,
@@ -197,48 +254,20 @@ def _write(
     handle: Any,
     progress: Callable[[str], None] | None,
 ) -> FtmExport:
-    base = settings.public_url.rstrip("/")
-    with store.reading() as connection:
-        names = dict(connection.execute(sa.select(furnishers.c.id, furnishers.c.name)).all())
-    written: set[str] = set()
-    counts = {"organisations": 0, "persons": 0, "sanctions": 0, "usc_dropped": 0}
-    views: dict[str, Any] = {}
-
-    def emit(entity: EntityProxy) -> None:
-        handle.write(json.dumps(entity.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
-
-    for scheme, lst in lists:
-        if progress is not None:
-            progress(f"{scheme.id}/{lst.id}")
-        list_url = f"{base}/public/lists/{scheme.id}/{lst.id}"
-        for key, member in _members(store, settings, scheme, lst):
-            records: list[PublicRecord] = []
-            if member.kind == "person":
-                entity = _person(key, member.name)
-                fresh, counted = entity.id not in written, "persons"
-            else:
-                if member.identifier not in views:
-                    views[member.identifier] = public_view(store, settings, member.identifier)
-                view = views[member.identifier]
-                url = f"{base}/public/subjects/{member.identifier}"
-                entity, kept = _organisation(member.identifier, member.name, url)
-                fresh, counted = entity.id not in written, "organisations"
-                if fresh and not kept:
-                    counts["usc_dropped"] += 1
-                codes = set(lst.codes) if isinstance(lst, CodeList) else set()
-                records = [r for r in view.records if r.code in codes]
-            if fresh:
-                emit(entity)
-                written.add(str(entity.id))
-                counts[counted] += 1
-            listing = (member.since, member.until, list_url)
-            emit(_sanction(entity, scheme, lst, listing, records, names))
-            counts["sanctions"] += 1
+    counts = {"organisation": 0, "person": 0, "sanction": 0, "usc_dropped": 0}
+    for emitted in public_entities(store, settings, lists, progress):
+        data = emitted.entity.to_dict()
+        handle.write(json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")
+        counts[emitted.kind] += 1
+        counts["usc_dropped"] += emitted.usc_dropped
     return FtmExport(
         path=Path(handle.name),
         on=settings.today().isoformat(),
         lists=len(lists),
-        **counts,
+        organisations=counts["organisation"],
+        persons=counts["person"],
+        sanctions=counts["sanction"],
+        usc_dropped=counts["usc_dropped"],
     )
 
 
@@ -251,13 +280,13 @@ def export_ftm(
     progress: Callable[[str], None] | None = None,
 ) -> FtmExport:
     """Write the public black lists to ``out`` as FtM entities (see the module's doc)."""
-    lists = _lists(store, settings, scheme_id)
+    lists = black_lists(store, settings, scheme_id)
     partial = out.with_name(f".{out.name}.partial")
     for _ in range(ATTEMPTS):
-        before = _state(store)
+        before = registry_state(store)
         with partial.open("w", encoding="utf-8") as handle:
             done = _write(store, settings, lists, handle, progress)
-        if _state(store) == before:
+        if registry_state(store) == before:
             os.replace(partial, out)
             return dataclasses.replace(done, path=out)
     partial.unlink(missing_ok=True)

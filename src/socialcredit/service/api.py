@@ -152,17 +152,28 @@ def document_statuses(routes: Sequence[Any]) -> None:
             route.responses.setdefault(code, ERRORS[code])
 
 
+def token_of(request: Request) -> str | None:
+    """The API key a request gives: ``Authorization: Bearer KEY`` (or ``ApiKey KEY``, as
+    OpenSanctions' clients send it) or ``X-API-Key``. An ``Authorization`` header of another
+    form is refused even beside a valid ``X-API-Key``: credentials that say two things are not
+    guessed between."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.casefold() not in ("bearer", "apikey") or not token.strip():
+            raise Unauthenticated("the Authorization header must be 'Bearer <API key>'")
+        return token.strip()
+    return request.headers.get("x-api-key") or None
+
+
 async def caller(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
     key: Annotated[str | None, Depends(_header)] = None,
 ) -> Principal:
-    """The authenticated caller, from ``Authorization: Bearer`` or ``X-API-Key``. An
-    ``Authorization`` header that is not a bearer key is refused even beside a valid
-    ``X-API-Key``: credentials that say two things are not guessed between."""
-    if bearer is None and request.headers.get("authorization") is not None:
-        raise Unauthenticated("the Authorization header must be 'Bearer <API key>'")
-    token = bearer.credentials if bearer is not None else key
+    """The authenticated caller (:func:`token_of`; ``bearer`` and ``key`` document the two
+    headers in the OpenAPI document)."""
+    token = token_of(request)
     if not token:
         raise Unauthenticated("this route needs an API key (X-API-Key header)")
     found = state_of(request).principal(token)

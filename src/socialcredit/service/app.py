@@ -29,6 +29,8 @@ from socialcredit.service.api import router as api_router
 from socialcredit.service.fastpath import CheckFastPath
 from socialcredit.service.portal import CSRF_MESSAGE, render_error
 from socialcredit.service.portal import router as portal_router
+from socialcredit.service.screening import SCREENING
+from socialcredit.service.screening import router as screening_router
 from socialcredit.service.security import RateLimiter, Receive, Scope, SecurityMiddleware, Send
 from socialcredit.service.state import State
 from socialcredit.settings import Settings
@@ -70,7 +72,9 @@ def _where(loc: Any) -> str:
 
 def _wants_html(request: Request) -> bool:
     path = request.url.path
-    return not path.startswith(("/v1", "/healthz", "/readyz", "/openapi", "/docs", "/redoc"))
+    return not path.startswith(
+        ("/v1", "/healthz", "/readyz", "/openapi", "/docs", "/redoc", *SCREENING)
+    )
 
 
 def _error(
@@ -85,6 +89,8 @@ def _error(
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
+    if request.url.path.startswith(SCREENING):  # yente's clients read the message as detail
+        return JSONResponse({"error": body, "detail": message}, status_code=status)
     return JSONResponse({"error": body}, status_code=status)
 
 
@@ -112,6 +118,11 @@ def create_app(settings: Settings | None = None) -> Service:
             {"name": "operators", "description": "Operators: queues, policies, furnishers."},
             {"name": "public", "description": "Anyone: what the law makes public."},
             {"name": "health", "description": "Liveness and readiness."},
+            {
+                "name": "screening",
+                "description": "Screening tools: yente's matching API and W3C Reconciliation "
+                "over the public lists, and an agency's own dataset for its key.",
+            },
         ],
     )
     app.state.socialcredit = state
@@ -181,7 +192,9 @@ def create_app(settings: Settings | None = None) -> Service:
         return m.Health(status="ready", store=state.store.dialect)
 
     document_statuses(api_router.routes)
+    document_statuses(screening_router.routes)
     app.include_router(api_router)
+    app.include_router(screening_router)
     app.include_router(portal_router)
     app.mount(
         "/static",

@@ -98,11 +98,11 @@ def limited_class(path: str, method: str) -> str | None:
         return "batches"
     if path in SUBMISSIONS and method == "POST":
         return "submissions"
-    if path.startswith("/v1/checks"):
+    if path.startswith(("/v1/checks", "/match/", "/reconcile")):  # per key (else per address)
         return "checks"
-    if path.startswith(("/v1/public", "/public", "/search", "/schemes")) or (
-        path in ("/login", "/login/link") and method == "POST"
-    ):
+    if path.startswith(
+        ("/v1/public", "/public", "/search", "/schemes", "/entities/", "/catalog", "/algorithms")
+    ) or (path in ("/login", "/login/link") and method == "POST"):
         return "public"
     if path == "/login/link":
         return "public"

@@ -20,6 +20,7 @@ from socialcredit.registry.access import Credential, Principal, authenticate, pr
 from socialcredit.registry.audit import GroupCommitter, ReadEntry, Reader
 from socialcredit.registry.checks import Checker, CheckResult
 from socialcredit.registry.publication import PublicPage, PublicPages
+from socialcredit.registry.screening import Screening
 from socialcredit.registry.standings.upkeep import catch_up, refresh
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
@@ -56,6 +57,7 @@ class State:
         self.store = Store(settings.database_url)
         self.checker = Checker(self.store, settings, index=True)
         self.public_pages = PublicPages(self.store, settings, render=page_json)
+        self.screening = Screening(self.store, settings)
         self.committer: GroupCommitter | None = None
         self._keys: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
