@@ -1,4 +1,4 @@
-"""Exchange between registries: `peer add|list`, `agreement add`, `exchange export|import`
+"""Exchange between registries: `peer add|list`, `agreement add`, `exchange export|import|pull`
 (and `key exchange-init`, with the other keys in cli_service)."""
 
 from __future__ import annotations
@@ -15,8 +15,24 @@ from rich.table import Table
 from socialcredit.cli_common import Db, Json, out
 from socialcredit.cli_registry import Actor, Purpose, Role, open_store, print_json, reader, stage
 from socialcredit.errors import UsageError
-from socialcredit.registry.exchange import add_agreement, add_peer, export_delta, import_delta
+from socialcredit.registry.exchange import (
+    Imported,
+    add_agreement,
+    add_peer,
+    export_delta,
+    import_delta,
+    pull,
+)
 from socialcredit.store.schema import agreements, peers
+
+
+def _print_imported(done: Imported) -> None:
+    out.print(
+        f"from {done.peer}: {done.records} records and {done.events} events appended "
+        f"(entries {done.since + 1}-{done.until} there; {done.noop} already here, "
+        f"{done.erased_here} erased here and not brought back); {done.standings}",
+        markup=False,
+    )
 
 
 def register_exchange_commands(app: typer.Typer) -> None:
@@ -178,9 +194,41 @@ def register_exchange_commands(app: typer.Typer) -> None:
         if done.repeat:
             out.print(f"{path.name} was imported already: nothing to do", markup=False)
             return
-        out.print(
-            f"from {done.peer}: {done.records} records and {done.events} events appended "
-            f"(entries {done.since + 1}-{done.until} there; {done.noop} already here, "
-            f"{done.erased_here} erased here and not brought back); {done.standings}",
-            markup=False,
-        )
+        _print_imported(done)
+
+    @exchange_app.command("pull")
+    def exchange_pull(
+        peer: Annotated[str, typer.Option("--peer", help="The peer registry to pull from.")],
+        key_file: Annotated[
+            Path,
+            typer.Option(
+                "--key-file",
+                help="A file holding the peer key the peer issued to this registry "
+                "(`socialcredit key create --role peer --peer THIS` on the peer).",
+            ),
+        ],
+        db: Db = None,
+        as_json: Json = False,
+    ) -> None:
+        """Fetch the peer's feed (GET PEER_URL/v1/exchange/feed) after the last file imported
+        from it, and import it with every check of `exchange import`. Nothing new: says so."""
+        store, settings = open_store(db)
+        if not key_file.exists():
+            raise UsageError(f"{key_file}: no such file", field="key_file")
+        token = key_file.read_text(encoding="utf-8").strip()
+        if not token:
+            raise UsageError(f"{key_file}: the file is empty", field="key_file")
+        with stage(f"pulling from {peer}") as step:
+            pulled = pull(store, settings, peer, token, progress=step)
+        done = pulled.imported
+        if as_json:
+            result = {"peer": pulled.peer, "since": pulled.since, "until": pulled.until}
+            if done is not None:
+                result |= {k: v for k, v in asdict(done).items() if k != "subjects"}
+                result["subjects"] = len(done.subjects)
+            print_json(result)
+            return
+        if done is None:
+            out.print(f"{pulled.peer} has nothing after its entry {pulled.since}", markup=False)
+            return
+        _print_imported(done)

@@ -47,6 +47,10 @@ def register_service_commands(app: typer.Typer) -> None:
         subject: Annotated[
             str | None, typer.Option(help="Bind a subject key to this identifier.")
         ] = None,
+        peer: Annotated[
+            str | None,
+            typer.Option(help="Bind a peer key to this peer registry: it pulls its exchange feed."),
+        ] = None,
         label: Annotated[
             str | None, typer.Option(help="A name for the key; the audit shows it as the actor.")
         ] = None,
@@ -66,6 +70,7 @@ def register_service_commands(app: typer.Typer) -> None:
             furnisher=furnisher,
             agency=agency,
             subject=subject,
+            peer=peer,
         )
         link = None
         if role == "subject" and subject is not None:

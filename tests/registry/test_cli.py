@@ -234,6 +234,7 @@ def test_every_registry_command_explains_itself() -> None:
         ("agreement", "add"),
         ("exchange", "export"),
         ("exchange", "import"),
+        ("exchange", "pull"),
         ("key", "exchange-init"),
     ]
     for command in commands:  # in-process: the Typer app the console script runs

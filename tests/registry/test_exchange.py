@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import threading
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner, Result
 
@@ -30,6 +34,7 @@ from socialcredit.registry.ingest import ingest_records
 from socialcredit.registry.ledger import verify
 from socialcredit.registry.publication import public_view
 from socialcredit.registry.verify import verify_all
+from socialcredit.service.app import create_app
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 from socialcredit.store.schema import agreements, ledger, peers, subjects
@@ -240,8 +245,13 @@ def test_persons_data_flows_only_under_a_persons_legal_basis(
 
 def test_the_commands_from_key_to_import(tmp_path: Path) -> None:
     """The README's way: each registry makes its key, registers the other and an agreement;
-    A exports, B imports; the same file again is a no-op; a tampered file exits 1 naming it."""
+    A exports, B imports; the same file again is a no-op; a tampered file exits 1 naming it.
+    Then A serves its API, issues B a peer key, and B pulls what A furnished since."""
     dbs = {name: f"sqlite:///{tmp_path / f'{name}.db'}" for name in ("a", "b")}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    url = f"http://127.0.0.1:{port}"
 
     def sc(name: str, *args: str, db: bool = True) -> Result:
         settings = {
@@ -268,7 +278,7 @@ def test_the_commands_from_key_to_import(tmp_path: Path) -> None:
     for here, there, send, receive in (("a", "b", "[court.judgment_default]", "[]"),
                                        ("b", "a", "[]", "[court.judgment_default]")):  # fmt: skip
         peer = sc(here, "peer", "add", there, "--name", f"registry {there}", "--public-key",
-                  str(tmp_path / f"{there}.key.pub"))  # fmt: skip
+                  str(tmp_path / f"{there}.key.pub"), "--url", url)  # fmt: skip
         assert peer.exit_code == 0, peer.output
         text = f"id: {here}-{there}\npeer: {there}\nlegal_basis: law\norganisations:\n" \
                f"  send: {send}\n  receive: {receive}\n"  # fmt: skip
@@ -290,6 +300,36 @@ def test_the_commands_from_key_to_import(tmp_path: Path) -> None:
     refused = sc("b", "exchange", "import", str(bad))
     assert "not signed by peer a's key" in str(refused.exception)
 
+    # Over HTTP: A serves, B pulls with the peer key A issued it.
+    issued = sc("a", "key", "create", "--role", "peer", "--peer", "b", "--json")
+    assert issued.exit_code == 0, issued.output
+    (tmp_path / "feed.key").write_text(json.loads(issued.output)["key"])
+    more = write_csv(
+        tmp_path / "r2.csv",
+        HEADER,
+        [("c2", ACME, "court.judgment_default", "2026-11-03", "200", "荣成某某海产有限公司")],
+    )
+    assert sc("a", "ingest", "records", str(more), "--furnisher", "court").exit_code == 0
+    served = Settings(database_url=dbs["a"], registry_id="a", exchange_key_file=tmp_path / "a.key")
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(served), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        key = ("--key-file", str(tmp_path / "feed.key"))
+        pulled = sc("b", "exchange", "pull", "--peer", "a", *key)
+        assert pulled.exit_code == 0 and "from a: 1 records" in pulled.output, pulled.output
+        nothing = sc("b", "exchange", "pull", "--peer", "a", *key)
+        assert "has nothing after" in nothing.output, nothing.output
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
 
 def test_a_peer_key_or_an_agreement_changed_in_the_database_is_named_by_verify(
     three: list[Registry],
@@ -305,3 +345,50 @@ def test_a_peer_key_or_an_agreement_changed_in_the_database_is_named_by_verify(
     problems = verify_all(b.store, b.settings).admin
     assert any(p.startswith("peer registry a differs") and "public_key" in p for p in problems)
     assert any(p.startswith("exchange agreement") and "source_sha256" in p for p in problems)
+
+
+def test_a_peer_pulls_the_feed_over_http_with_its_own_key(
+    three: list[Registry], tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from socialcredit.registry.access import create_key
+    from socialcredit.registry.exchange import last_imported, pull
+    from socialcredit.service.app import create_app
+
+    a, b, c = three
+    recent = a.settings.today().isoformat()
+    _furnish(a, tmp_path, "one.csv", [("p1", ACME, "court.judgment_default", recent, "7", "")])
+    add_peer(a.store, "b", name="registry b", public_key=b.public, url="", by="t")
+    add_peer(b.store, "a", name="registry a", public_key=a.public, url="http://testserver", by="t")
+    add_peer(a.store, "c", name="registry c", public_key=c.public, url="", by="t")
+    codes = ["court.judgment_default"]
+    add_agreement(a.store, _agreement("b", send=codes, receive=[]), by="t")
+    add_agreement(b.store, _agreement("a", send=[], receive=codes), by="t")
+    token = create_key(a.store, a.settings, role="peer", by="t", peer="b").token
+    for_c = create_key(a.store, a.settings, role="peer", by="t", peer="c").token
+    with pytest.raises(UsageError, match="no peer 'z'"):
+        create_key(a.store, a.settings, role="peer", by="t", peer="z")
+    with TestClient(create_app(a.settings)) as client:
+        assert client.get("/v1/exchange/feed").status_code == 401
+        other = create_key(a.store, a.settings, role="operator", by="t").token
+        refused = client.get("/v1/exchange/feed", headers={"X-API-Key": other})
+        assert refused.status_code == 403, refused.text
+        # c has a key but no agreement: nothing flows to it
+        no_agreement = client.get("/v1/exchange/feed", headers={"X-API-Key": for_c})
+        assert no_agreement.status_code in (404, 409), no_agreement.text
+
+        first = pull(b.store, b.settings, "a", token, get=client.get)
+        assert first.imported is not None and first.imported.records == 1
+        assert public_view(b.store, b.settings, ACME).listings
+        again = pull(b.store, b.settings, "a", token, get=client.get)
+        assert again.imported is None and again.since == first.until
+
+        _furnish(a, tmp_path, "two.csv", [("p2", ACME, "court.judgment_default", recent, "8", "")])
+        second = pull(b.store, b.settings, "a", token, get=client.get)
+        assert second.imported is not None and second.imported.records == 1
+        assert second.since == first.until and last_imported(b.store, "a") == second.until
+        with pytest.raises(Refused, match=r"refused the feed \(401\)"):
+            pull(b.store, b.settings, "a", "sck_nope_nope", get=client.get)
+    assert verify_all(b.store, b.settings).intact
+    assert verify_all(a.store, a.settings).intact  # the peer keys are in its admin log

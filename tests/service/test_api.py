@@ -76,6 +76,7 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/v1/public/lists", None, {"any"}),
     ("GET", f"/v1/public/lists/spc-defaulters/{LIST}", None, {"any"}),
     ("GET", "/v1/public/schemes", None, {"any"}),
+    ("GET", "/v1/exchange/feed", None, {"peer"}),  # tests/registry/test_exchange.py pulls it
 ]
 
 

@@ -18,9 +18,11 @@ from typer.testing import CliRunner
 
 from socialcredit.cli import app as cli_app
 from socialcredit.errors import UsageError
+from socialcredit.registry.access import create_key
 from socialcredit.registry.exchange import add_agreement, add_peer, init_key
 from socialcredit.registry.screening import agency_dataset
 from socialcredit.service import api, portal, screening
+from socialcredit.service.app import create_app
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store
 from socialcredit.store.schema import subjects as subjects_table
@@ -103,6 +105,7 @@ PERSONAL_ROUTES = {
     ("POST", "/match/{dataset}"),
     ("GET", "/search/{dataset}"),
     ("GET", "/entities/{entity_id}"),
+    ("GET", "/v1/exchange/feed"),
 }
 
 
@@ -183,6 +186,7 @@ def test_each_personal_route_adds_one_entry_per_subject_read(
         ("GET", "/operator/queues"),
         ("GET", "/operator/{kind}/{case_id}"),
         ("GET", "/operator/subjects/{subject_id}"),
+        ("GET", "/v1/exchange/feed"),  # in the command test below, which sets up an exchange
     }
     assert covered == PERSONAL_ROUTES
 
@@ -196,7 +200,8 @@ NOT_PERSONAL_COMMANDS = {
     "review decide", "objection file", "objection decide", "repair apply", "repair decide",
     "verify", "demo-data", "key create", "key link", "key list", "key revoke", "serve",
     "repair rules", "repair complete", "correction done", "erasure run", "export ftm",
-    "peer add", "peer list", "agreement add", "exchange import", "key exchange-init",
+    "peer add", "peer list", "agreement add", "exchange import", "exchange pull",
+    "key exchange-init",
 }  # fmt: skip
 PERSONAL_COMMANDS = {
     "standing", "report", "notices list", "audit", "review list", "objection list",
@@ -275,6 +280,17 @@ def test_each_personal_command_adds_one_entry_per_subject_read(
     for name, (args, subjects) in calls.items():
         assert entries(*args) == subjects, name
     assert set(calls) == PERSONAL_COMMANDS
+
+    # The same delta over HTTP: the peer's key pulls the feed, one entry for Alice.
+    served = settings.model_copy(
+        update={"registry_id": "here", "exchange_key_file": tmp_path / "here.key"}
+    )
+    peer_key = create_key(store, served, role="peer", by="test", peer="peer").token
+    with TestClient(create_app(served)) as peer_client:
+        before = count(store, "audit_log")
+        feed = peer_client.get("/v1/exchange/feed?since=0", headers=auth(peer_key))
+        assert feed.status_code == 200, feed.text
+        assert count(store, "audit_log") - before == 1
 
     # The CLI cannot read as the subject, and its actor is the login name.
     forged = runner.invoke(

@@ -27,9 +27,9 @@ from socialcredit.registry.notices import SIGN_IN, insert_rows
 from socialcredit.registry.policies import get_furnisher, schemes_in_force
 from socialcredit.settings import Settings
 from socialcredit.store.db import Store, now_us
-from socialcredit.store.schema import credentials, sessions, subjects
+from socialcredit.store.schema import credentials, peers, sessions, subjects
 
-ROLES = ("operator", "furnisher", "agency", "subject")
+ROLES = ("operator", "furnisher", "agency", "subject", "peer")
 KEY_MARK = "sck"  # an API key: sck_PREFIX_SECRET
 LINK_MARK = "scl"  # a one-time sign-in link's token: scl_PREFIX_SECRET
 LOGIN_TTL_US = 24 * 3600 * 1_000_000
@@ -46,6 +46,7 @@ class Principal:
     furnisher_id: str | None = None
     agency: str | None = None
     subject: str | None = None
+    peer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Credential:
     furnisher_id: str | None
     agency: str | None
     subject: str | None
+    peer_id: str | None
     created_us: int
     created_by: str
     expires_us: int | None
@@ -95,6 +97,7 @@ def _to_credential(row: sa.Row[tuple[object, ...]] | sa.RowMapping) -> Credentia
         furnisher_id=m["furnisher_id"],
         agency=m["agency"],
         subject=m["subject"],
+        peer_id=m["peer_id"],
         created_us=int(m["created_us"]),
         created_by=str(m["created_by"]),
         expires_us=m["expires_us"],
@@ -123,10 +126,11 @@ def _bindings(
     furnisher: str | None,
     agency: str | None,
     subject: str | None,
+    peer: str | None = None,
 ) -> None:
     if role not in ROLES:
         raise UsageError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    wanted = {"furnisher": furnisher, "agency": agency, "subject": subject}
+    wanted = {"furnisher": furnisher, "agency": agency, "subject": subject, "peer": peer}
     for name, value in wanted.items():
         if name == role and not value:
             raise UsageError(f"a {role} key is bound to one {role}: give --{role}")
@@ -142,6 +146,10 @@ def _bindings(
         raise UsageError(
             f"no scheme in force names the agency {agency!r}; the agencies are: " + "; ".join(known)
         )
+    if peer:
+        with store.reading() as connection:
+            if connection.scalar(sa.select(peers.c.id).where(peers.c.id == peer)) is None:
+                raise UsageError(f"no peer {peer!r} is registered (socialcredit peer list)")
     if subject:
         result = check(subject)
         if result.kind is None:
@@ -159,6 +167,7 @@ def _insert(
     furnisher: str | None = None,
     agency: str | None = None,
     subject: str | None = None,
+    peer: str | None = None,
     expires_us: int | None = None,
     used_us: int | None = None,
 ) -> Issued:
@@ -172,6 +181,7 @@ def _insert(
         "furnisher_id": furnisher,
         "agency": agency,
         "subject": subject,
+        "peer_id": peer,
         "label": label,
         "created_us": now_us(),
         "created_by": by,
@@ -199,10 +209,12 @@ def create_key(
     furnisher: str | None = None,
     agency: str | None = None,
     subject: str | None = None,
+    peer: str | None = None,
 ) -> Issued:
-    """A new API key for a role, bound as the role requires. The token is returned once."""
-    _bindings(store, settings, role, furnisher, agency, subject)
-    name = label or f"{role} key for {furnisher or agency or subject or 'the registry'}"
+    """A new API key for a role, bound as the role requires (a peer key to a registered
+    peer: it pulls that peer's exchange feed). The token is returned once."""
+    _bindings(store, settings, role, furnisher, agency, subject, peer)
+    name = label or f"{role} key for {furnisher or agency or subject or peer or 'the registry'}"
     return _insert(
         store,
         kind="key",
@@ -213,6 +225,7 @@ def create_key(
         furnisher=furnisher,
         agency=agency,
         subject=subject,
+        peer=peer,
     )
 
 
@@ -310,6 +323,7 @@ def principal_of(row: Credential) -> Principal:
         furnisher_id=row.furnisher_id,
         agency=row.agency,
         subject=row.subject,
+        peer=row.peer_id,
     )
 
 

@@ -66,7 +66,10 @@ def _plain(value: Any) -> Any:
 
 def credential_state(row: Any) -> tuple[str, dict[str, Any]]:
     m = row._mapping
-    return f"credential:{m['id']}", {c.name: _plain(m[c.name]) for c in credentials.c}
+    state = {c.name: _plain(m[c.name]) for c in credentials.c}
+    if state["peer_id"] is None:  # as before migration 0015: earlier entries' states hold
+        del state["peer_id"]
+    return f"credential:{m['id']}", state
 
 
 def session_state(row: Any) -> tuple[str, dict[str, Any]]:

@@ -36,7 +36,7 @@ from socialcredit.registry.chain import (
 from socialcredit.store.db import Store, now_us
 from socialcredit.store.schema import audit_log, subjects
 
-ROLES = ("operator", "furnisher", "agency", "subject", "public", "system")
+ROLES = ("operator", "furnisher", "agency", "subject", "peer", "public", "system")
 
 # The canonical fields, in order (the subject by its identifier, not the store's key).
 FIELDS = ("seq", "at_us", "actor", "role", "purpose", "subject", "what")

@@ -43,23 +43,26 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
 import re
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 import yaml
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from socialcredit.errors import Conflict, NotFound, UsageError
+from socialcredit.errors import Conflict, NotFound, SocialCreditError, UsageError
 from socialcredit.identifiers import check
 from socialcredit.registry import adminlog
 from socialcredit.registry.audit import Reader, record_reads
@@ -99,6 +102,13 @@ class Refused(Conflict):
     """An exchange file refused as a whole."""
 
     code = "refused"
+
+
+class Unreachable(SocialCreditError):
+    """A peer's feed could not be fetched: try again later."""
+
+    status = 503
+    code = "unavailable"
 
 
 # -- the exchange key -----------------------------------------------------------------------------
@@ -985,3 +995,76 @@ def _subjects(connection: sa.Connection, lines: list[dict[str, Any]]) -> dict[st
             )
         connection.execute(subjects.insert(), rows)
     return keys
+
+
+# -- over HTTP: a peer pulls ---------------------------------------------------------------------
+
+
+def delta_bytes(
+    store: Store, settings: Settings, peer_id: str, *, reader: Reader, since: int | None
+) -> tuple[Exported, bytes]:
+    """:func:`export_delta` for the feed (``GET /v1/exchange/feed``): the same signed file,
+    as bytes."""
+    with tempfile.TemporaryDirectory(prefix="socialcredit-feed-") as folder:
+        path = Path(folder) / "delta.zip"
+        done = export_delta(store, settings, peer_id, path, reader=reader, since=since)
+        return done, path.read_bytes()
+
+
+@dataclass
+class Pulled:
+    peer: str
+    since: int
+    until: int
+    imported: Imported | None  # None: the peer had nothing after the cursor
+
+
+def last_imported(store: Store, peer_id: str) -> int:
+    """The end of the last file imported from the peer: where the next one must start."""
+    with store.reading() as connection:
+        peer = _peer(connection, peer_id)
+        return int(
+            connection.scalar(
+                sa.select(sa.func.coalesce(sa.func.max(exchanges.c.until), 0)).where(
+                    exchanges.c.peer == peer.id, exchanges.c.direction == "in"
+                )
+            )
+            or 0
+        )
+
+
+def pull(
+    store: Store,
+    settings: Settings,
+    peer_id: str,
+    token: str,
+    *,
+    get: Callable[..., Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Pulled:
+    """Fetch the peer's feed after the last file imported from it, with a peer key the peer
+    issued to this registry, and import it (every check of :func:`import_delta`). ``get`` is
+    an HTTP GET like ``httpx.get`` (tests pass an in-process client's)."""
+    with store.reading() as connection:
+        peer = _peer(connection, peer_id)
+    since = last_imported(store, peer.id)
+    url = f"{peer.url.rstrip('/')}/v1/exchange/feed"
+    fetch = get or functools.partial(httpx.get, timeout=600)
+    try:
+        response = fetch(url, params={"since": since}, headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as error:
+        raise Unreachable(f"peer {peer.id} at {url} could not be reached: {error}") from None
+    if response.status_code != 200:
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:300]
+        raise Refused(f"peer {peer.id} refused the feed ({response.status_code}): {message}")
+    until = int(response.headers.get("x-exchange-until", "-1"))
+    if until == since:
+        return Pulled(peer.id, since, until, None)
+    with tempfile.TemporaryDirectory(prefix="socialcredit-pull-") as folder:
+        path = Path(folder) / f"{peer.id}-{since}.zip"
+        path.write_bytes(response.content)
+        done = import_delta(store, settings, path, progress=progress)
+    return Pulled(peer.id, done.since, done.until, done)

@@ -55,6 +55,7 @@ from socialcredit.registry.due_process import (
     file_objection,
     queue,
 )
+from socialcredit.registry.exchange import delta_bytes
 from socialcredit.registry.impact import impact_of
 from socialcredit.registry.ingest import IngestReport, ingest_events, ingest_records
 from socialcredit.registry.notices import notices_of
@@ -198,6 +199,7 @@ Operator = Annotated[Principal, Depends(role("operator"))]
 Furnisher = Annotated[Principal, Depends(role("furnisher"))]
 Agency = Annotated[Principal, Depends(role("agency"))]
 Subject = Annotated[Principal, Depends(role("subject"))]
+Peer = Annotated[Principal, Depends(role("peer"))]
 AppState = Annotated[State, Depends(app_state)]
 
 
@@ -271,6 +273,51 @@ async def check_many(request_body: m.CheckRequest, who: Agency, state: AppState)
     agency = json.dumps(who.agency, ensure_ascii=False)
     body = f'{{"agency":{agency},"results":[{",".join(result_text(r) for r in results)}]}}'
     return Response(body.encode(), media_type="application/json")
+
+
+# -- peer registries: the exchange feed ---------------------------------------------------------
+
+
+@router.get(
+    "/exchange/feed",
+    tags=["exchange"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The signed exchange file (docs/exchange.md); `X-Exchange-Until` "
+            "is its cursor's end.",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **raises(400, 404),
+    },
+    summary="A peer registry pulls what its agreement lets flow to it",
+)
+async def exchange_feed(
+    who: Peer,
+    state: AppState,
+    since: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    purpose: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """The same signed delta `socialcredit exchange export --peer` writes, for the key's own
+    peer: the entries after `since` (by default the end of the last file made for it) that
+    the agreement in force lets flow, signed with this registry's exchange key. Each person
+    in it has an entry in the access audit before it is sent."""
+    assert who.peer is not None
+    reader = reader_of(who, purpose, f"exchange feed to {who.peer}")
+    peer = who.peer
+    done, data = await run_in_threadpool(
+        delta_bytes, state.store, state.settings, peer, reader=reader, since=since
+    )
+    name = f"{peer}-{done.since}-{done.until}.zip"
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Exchange-Since": str(done.since),
+            "X-Exchange-Until": str(done.until),
+        },
+    )
 
 
 # -- furnishers ---------------------------------------------------------------------------------

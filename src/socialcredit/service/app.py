@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Service:
             {"name": "subjects", "description": "Subjects: their own data and rights."},
             {"name": "operators", "description": "Operators: queues, policies, furnishers."},
             {"name": "public", "description": "Anyone: what the law makes public."},
+            {"name": "exchange", "description": "Peer registries: the exchange feed."},
             {"name": "health", "description": "Liveness and readiness."},
             {
                 "name": "screening",

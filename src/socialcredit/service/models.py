@@ -13,8 +13,8 @@ from socialcredit.policy.model import ListKind, MeasureKind
 # Days are ISO 8601 dates (YYYY-MM-DD); instants ISO 8601 date-times in UTC.
 PolicyKind = Literal["catalogue", "scheme"]
 # registry.audit.ROLES and registry.access.ROLES (tests/service/test_schema.py holds them equal)
-ReaderRole = Literal["operator", "furnisher", "agency", "subject", "public", "system"]
-KeyRole = Literal["operator", "furnisher", "agency", "subject"]
+ReaderRole = Literal["operator", "furnisher", "agency", "subject", "peer", "public", "system"]
+KeyRole = Literal["operator", "furnisher", "agency", "subject", "peer"]
 
 
 class ErrorBody(BaseModel):

@@ -470,6 +470,7 @@ credentials = sa.Table(
     sa.Column("furnisher_id", sa.String(100)),
     sa.Column("agency", sa.Text),
     sa.Column("subject", key_text(18)),
+    sa.Column("peer_id", sa.String(100)),  # a peer key's registry (migration 0015)
     sa.Column("label", sa.Text, nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("created_by", sa.Text, nullable=False),
